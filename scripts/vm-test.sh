@@ -1,0 +1,504 @@
+#!/usr/bin/env bash
+# Build tcpflow, boot each Debian kernel under QEMU with a generated
+# initramfs, run bats tests in the guest and judge the result.
+#
+#   scripts/vm-test.sh [--kernel 6.1|6.12|all] [--timeout SECS] [PATH...]
+#
+# PATH: .bats files or directories of them (default: tests/vm). A kernel
+# passes when bats exits 0 in the guest and the kernel console shows no
+# BUG/WARNING/Oops/KFENCE/... line. Exit 0 only if every kernel passed.
+#
+# Env: TCPFLOW_VM_TIMEOUT (default 1800 s), TCPFLOW_CACHE (see lib.sh),
+#      TCPFLOW_VM_NO_MAKE=1 to skip both make calls and use what is already
+#      in TCPFLOW_VM_BUILD_DIR (default $TCPFLOW_REPO/build): <rel>/tcpflow.ko
+#      and tools/*.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# Console lines that fail a run whatever the tests said.
+CONSOLE_BAD_PATTERNS=(
+	'BUG:' 'WARNING:' 'Oops' 'KFENCE' 'general protection' 'list_add corruption'
+	'list_del corruption' 'kernel BUG at' 'UBSAN:' 'soft lockup' 'hung task'
+	'blocked for more than' 'Kernel panic'
+)
+
+# Host programs copied into the guest (resolved in /usr/sbin:/usr/bin).
+GUEST_PROGRAMS=(
+	bash dash grep sed gawk find xargs
+	ps pgrep pkill kill sysctl free
+	flock mount umount unshare nsenter setpriv mountpoint dmesg taskset prlimit
+	ip ss tc bridge
+	kmod
+	tcpdump socat jq busybox
+)
+# Copied when the host has them; never required.
+GUEST_OPTIONAL_PROGRAMS=(diff cmp strace nft iptables stress-ng ethtool)
+KMOD_LINKS=(insmod rmmod lsmod modprobe modinfo depmod)
+# Reached through /usr/lib/busybox, which is last in the guest's PATH.
+BUSYBOX_APPLETS=(poweroff reboot ping ping6 nc arping traceroute hexdump xxd vi less)
+
+GUEST_MODULES=(
+	veth tun sch_netem sch_prio sch_ingress sch_htb cls_u32 cls_basic cls_flower
+	cls_matchall act_gact af_packet sctp crc32c_generic crc32c_intel dccp dccp_ipv4 dccp_ipv6 ipv6
+	inet_diag tcp_diag udp_diag raw_diag sctp_diag dccp_diag unix_diag netlink_diag packet_diag
+	nf_tables nft_reject nf_conntrack iptable_filter x_tables
+)
+
+usage() {
+	sed -n '2,14s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+	exit "${1:-0}"
+}
+
+# ---------------------------------------------------------------- arguments
+parse_args() {
+	KERNEL_ARG=all
+	TIMEOUT=${TCPFLOW_VM_TIMEOUT:-1800}
+	TEST_PATHS=()
+	while (($#)); do
+		case $1 in
+		--kernel) KERNEL_ARG=${2:?--kernel needs 6.1, 6.12 or all}; shift 2 ;;
+		--kernel=*) KERNEL_ARG=${1#*=}; shift ;;
+		--timeout) TIMEOUT=${2:?--timeout needs seconds}; shift 2 ;;
+		--timeout=*) TIMEOUT=${1#*=}; shift ;;
+		-h | --help) usage 0 ;;
+		--) shift; TEST_PATHS+=("$@"); break ;;
+		-*) printf 'unknown option: %s\n' "$1" >&2; usage 2 >&2 ;;
+		*) TEST_PATHS+=("$1"); shift ;;
+		esac
+	done
+	[[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || tcpflow_die "--timeout must be a positive number of seconds, got '$TIMEOUT'"
+	if [[ $KERNEL_ARG == all ]]; then
+		SERIES=("${TCPFLOW_ALL_SERIES[@]}")
+	else
+		tcpflow_check_series "$KERNEL_ARG"
+		SERIES=("$KERNEL_ARG")
+	fi
+	((${#TEST_PATHS[@]})) || TEST_PATHS=("$TCPFLOW_REPO/tests/vm")
+	local i
+	for i in "${!TEST_PATHS[@]}"; do
+		[[ -e ${TEST_PATHS[i]} ]] || tcpflow_die "no such test file or directory: ${TEST_PATHS[i]}"
+		TEST_PATHS[i]=$(realpath -- "${TEST_PATHS[i]}")
+	done
+}
+
+# ---------------------------------------------------------------- build
+# Sets MODULE_KO and TOOLS_DIR for release $1.
+build_tcpflow() {
+	local rel=$1 kdir="/usr/src/linux-headers-$1"
+	local build_dir=${TCPFLOW_VM_BUILD_DIR:-$TCPFLOW_REPO/build}
+	MODULE_KO="$build_dir/$rel/tcpflow.ko"
+	TOOLS_DIR="$build_dir/tools"
+	if [[ ${TCPFLOW_VM_NO_MAKE:-0} != 1 ]]; then
+		[[ -d $kdir ]] || tcpflow_die "missing $kdir: run scripts/setup.sh"
+		[[ -f $TCPFLOW_REPO/Makefile ]] || tcpflow_die "no $TCPFLOW_REPO/Makefile to build the module with"
+		tcpflow_log "building module for $rel"
+		make -C "$TCPFLOW_REPO" --no-print-directory module KDIR="$kdir" >&2 ||
+			tcpflow_die "make module KDIR=$kdir failed"
+		tcpflow_log "building tools"
+		make -C "$TCPFLOW_REPO" --no-print-directory tools >&2 || tcpflow_die "make tools failed"
+	fi
+	[[ -f $MODULE_KO ]] || tcpflow_die "missing $MODULE_KO: run make -C $TCPFLOW_REPO module KDIR=$kdir"
+}
+
+# ---------------------------------------------------------------- initramfs
+# Host files (by host path) to copy into the guest; filled by add_file and
+# add_elfs, written by copy_files.
+declare -A GUEST_FILES=()
+# Where the guest's libraries come from (the host's multiarch directories).
+LIB_DIRS=(/usr/lib/x86_64-linux-gnu /lib/x86_64-linux-gnu /usr/lib /usr/lib64 /lib64)
+ELF_INTERP=/lib64/ld-linux-x86-64.so.2
+
+add_file() {
+	GUEST_FILES[$1]=1
+}
+
+# Add ELF files plus the closure of their DT_NEEDED libraries and the
+# dynamic loader. One readelf per round (ldd costs an exec per file).
+add_elfs() {
+	local -a todo=("$@")
+	local -A seen=()
+	local f name d found
+	while ((${#todo[@]})); do
+		for f in "${todo[@]}"; do add_file "$f"; done
+		local -a next=()
+		while read -r name; do
+			[[ -n ${seen[$name]:-} ]] && continue
+			seen[$name]=1
+			found=
+			for d in "${LIB_DIRS[@]}"; do
+				if [[ -e $d/$name ]]; then found=$d/$name; break; fi
+			done
+			[[ -n $found ]] || tcpflow_die "cannot find library $name (needed by one of: ${todo[*]})"
+			[[ -n ${GUEST_FILES[$found]:-} ]] || next+=("$found")
+		done < <(readelf -d -- "${todo[@]}" 2>/dev/null | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p' | sort -u)
+		todo=("${next[@]}")
+	done
+	add_file "$ELF_INTERP"
+}
+
+# Copy GUEST_FILES (following symlinks) into the merged-usr guest root,
+# where /bin, /sbin, /lib and /lib64 all live under /usr. One tar pipe.
+copy_files() {
+	((${#GUEST_FILES[@]})) || return 0
+	printf '%s\0' "${!GUEST_FILES[@]}" |
+		tar -C / --null --no-recursion --dereference --absolute-names -T - -cf - \
+			--transform 's,^/\(bin\|sbin\|lib\|lib64\)/,usr/\1/,;s,^/,,' |
+		tar -C "$ROOT" --skip-old-files -xf - ||
+		tcpflow_die "copying host files into $ROOT failed"
+}
+
+host_program() {
+	PATH=/usr/sbin:/usr/bin:/sbin:/bin type -P "$1"
+}
+
+install_programs() {
+	local p path
+	local -a elfs=()
+	for p in "${GUEST_PROGRAMS[@]}"; do
+		path=$(host_program "$p") || tcpflow_die "host has no '$p': run scripts/setup.sh"
+		elfs+=("$path")
+	done
+	for p in "${GUEST_OPTIONAL_PROGRAMS[@]}"; do
+		if path=$(host_program "$p"); then elfs+=("$path"); fi
+	done
+	while read -r path; do
+		[[ -f $path && -x $path ]] && elfs+=("$path")
+	done < <(dpkg-query -L coreutils | grep -E '^/(usr/)?s?bin/')
+	# glibc dlopens libgcc_s for pthread_cancel and backtraces.
+	[[ -e /usr/lib/x86_64-linux-gnu/libgcc_s.so.1 ]] && elfs+=(/usr/lib/x86_64-linux-gnu/libgcc_s.so.1)
+	add_elfs "${elfs[@]}"
+	add_file /usr/bin/bats
+	copy_files
+	ln -sf gawk "$ROOT/usr/bin/awk"
+	ln -sf dash "$ROOT/usr/bin/sh"
+	for p in "${KMOD_LINKS[@]}"; do
+		ln -sf ../bin/kmod "$ROOT/usr/sbin/$p"
+	done
+	# tc: netem distribution tables and action plugins.
+	if [[ -d /usr/lib/x86_64-linux-gnu/tc ]]; then
+		cp -a /usr/lib/x86_64-linux-gnu/tc "$ROOT/usr/lib/x86_64-linux-gnu/"
+		ln -sfn x86_64-linux-gnu/tc "$ROOT/usr/lib/tc"
+	fi
+	# bats
+	cp -a /usr/lib/bats-core "$ROOT/usr/lib/"
+	mkdir -p "$ROOT/usr/libexec"
+	cp -a /usr/libexec/bats-core "$ROOT/usr/libexec/"
+	# A few busybox applets, last in PATH so they never shadow real tools.
+	mkdir -p "$ROOT/usr/lib/busybox"
+	for p in "${BUSYBOX_APPLETS[@]}"; do
+		ln -s ../../bin/busybox "$ROOT/usr/lib/busybox/$p"
+	done
+}
+
+install_tcpflow() {
+	mkdir -p "$ROOT/usr/lib/tcpflow" "$ROOT/usr/local/bin"
+	cp "$MODULE_KO" "$ROOT/usr/lib/tcpflow/tcpflow.ko"
+	local f
+	local -a elfs=()
+	GUEST_FILES=()
+	for f in "$TOOLS_DIR"/*; do
+		[[ -f $f && -x $f ]] || continue
+		cp -L "$f" "$ROOT/usr/local/bin/"
+		elfs+=("$f")
+	done
+	# Libraries the tools need beyond the ones already in the image.
+	if ((${#elfs[@]})); then
+		add_elfs "${elfs[@]}"
+		for f in "${elfs[@]}"; do unset "GUEST_FILES[$f]"; done
+		copy_files
+	fi
+}
+
+install_etc() {
+	mkdir -p "$ROOT/etc"
+	cat >"$ROOT/etc/passwd" <<-'EOF'
+		root:x:0:0:root:/root:/bin/bash
+		tcpdump:x:100:101::/nonexistent:/usr/sbin/nologin
+		nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin
+	EOF
+	cat >"$ROOT/etc/group" <<-'EOF'
+		root:x:0:
+		tcpdump:x:101:
+		nogroup:x:65534:
+	EOF
+	printf 'passwd: files\ngroup: files\nhosts: files\nservices: files\nprotocols: files\n' >"$ROOT/etc/nsswitch.conf"
+	printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$ROOT/etc/hosts"
+	echo tcpflow-vm >"$ROOT/etc/hostname"
+	local f
+	for f in /etc/protocols /etc/services; do
+		[[ -f $f ]] && cp "$f" "$ROOT/etc/"
+	done
+	[[ -d /etc/iproute2 ]] && cp -a /etc/iproute2 "$ROOT/etc/"
+	: >"$ROOT/etc/fstab"
+}
+
+# Print module names, one per line, from $1 (modules.dep) that the closure
+# of "$@" (after $1) needs, as paths relative to the modules directory.
+module_closure() {
+	local dep=$1
+	shift
+	awk -v want="$*" '
+		function base(p,  b) { b = p; sub(/.*\//, "", b); sub(/\.ko(\.[a-z]+)?$/, "", b); gsub(/-/, "_", b); return b }
+		BEGIN { n = split(want, w, " "); for (i = 1; i <= n; i++) { g = w[i]; gsub(/-/, "_", g); wanted[g] = 1 } }
+		{
+			sub(/:$/, "", $1); m = $1; sub(/:.*/, "", m)
+			mod = base(m); path[mod] = m
+			deps[mod] = ""
+			for (i = 2; i <= NF; i++) deps[mod] = deps[mod] " " base($i)
+		}
+		END {
+			for (g in wanted) if (g in path) stack[++sp] = g
+			while (sp > 0) {
+				g = stack[sp--]
+				if (g in seen) continue
+				seen[g] = 1; print path[g]
+				k = split(deps[g], d, " ")
+				for (i = 1; i <= k; i++) if (!(d[i] in seen)) stack[++sp] = d[i]
+			}
+		}' "$dep"
+}
+
+install_modules() {
+	local rel=$1 kroot src dst m
+	kroot=$(tcpflow_kernel_root "$rel")
+	src="$kroot/lib/modules/$rel"
+	dst="$ROOT/usr/lib/modules/$rel"
+	[[ -f $src/modules.dep ]] || tcpflow_die "missing $src/modules.dep: run scripts/setup.sh"
+	mkdir -p "$dst"
+	cp "$src"/modules.builtin "$src"/modules.builtin.modinfo "$src"/modules.order "$dst/"
+	while read -r m; do
+		mkdir -p "$dst/${m%/*}"
+		cp "$src/$m" "$dst/$m"
+	done < <(module_closure "$src/modules.dep" "${GUEST_MODULES[@]}")
+	depmod -b "$ROOT" "$rel" || tcpflow_die "depmod -b $ROOT $rel failed"
+}
+
+# Copy the test paths under /tests; sets GUEST_TESTS to their guest paths.
+install_tests() {
+	local p name h
+	GUEST_TESTS=()
+	mkdir -p "$ROOT/tests"
+	for p in "${TEST_PATHS[@]}"; do
+		name=${p##*/}
+		[[ -e $ROOT/tests/$name ]] && tcpflow_die "two test paths are both named '$name'"
+		if [[ -d $p ]]; then
+			cp -a "$p" "$ROOT/tests/$name"
+		else
+			cp "$p" "$ROOT/tests/$name"
+			# Helpers next to a lone .bats file (load helpers.bash).
+			for h in "${p%/*}"/*.bash; do
+				[[ -f $h && ! -e $ROOT/tests/${h##*/} ]] && cp "$h" "$ROOT/tests/"
+			done
+		fi
+		GUEST_TESTS+=("/tests/$name")
+	done
+}
+
+write_init() {
+	local rel=$1 tests
+	printf -v tests '%q ' "${GUEST_TESTS[@]}"
+	cat >"$ROOT/init" <<EOF
+#!/bin/bash
+# Generated by scripts/vm-test.sh: PID 1 of the tcpflow test VM.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/usr/lib/busybox
+export HOME=/root LC_ALL=C TERM=dumb
+export TCPFLOW_KO=/lib/tcpflow/tcpflow.ko
+export TCPFLOW_KERNEL=$(printf '%q' "$rel")
+TESTS=($tests)
+EOF
+	cat >>"$ROOT/init" <<'EOF'
+
+mark() { echo "tcpflow-vm: $* at $(cut -d' ' -f1 /proc/uptime)s" >/dev/console; }
+
+# verdict RC [TESTS]: report to the host on ttyS1, then power off.
+verdict() {
+	mark "writing verdict"
+	printf 'TCPFLOW-VERDICT rc=%s tests=%s\n' "$1" "${2:-0}" >/dev/ttyS1
+	mark "syncing"
+	sync
+	mark "powering off"
+	echo o >/proc/sysrq-trigger
+	sleep 30 # sysrq poweroff is asynchronous; never return from PID 1
+	exit "$1"
+}
+
+setup_system() {
+	mount -t proc proc /proc
+	mount -t sysfs sysfs /sys
+	mount -t devtmpfs devtmpfs /dev
+	ln -sf /proc/self/fd /dev/fd
+	ln -sf /proc/self/fd/0 /dev/stdin
+	ln -sf /proc/self/fd/1 /dev/stdout
+	ln -sf /proc/self/fd/2 /dev/stderr
+	mkdir -p /dev/pts /dev/shm
+	mount -t devpts -o ptmxmode=0666,mode=0620 devpts /dev/pts
+	mount -t tmpfs -o mode=1777 tmpfs /dev/shm
+	mount -t tmpfs -o mode=1777 tmpfs /tmp
+	mount -t tmpfs -o mode=0755 tmpfs /run
+	mkdir -p /run/netns /root /var/tmp
+	mount -t tracefs tracefs /sys/kernel/tracing
+	mount -t debugfs debugfs /sys/kernel/debug
+	mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null || true
+	ln -sf /proc/self/mounts /etc/mtab
+	echo tcpflow-vm >/proc/sys/kernel/hostname
+	ip link set lo up
+	# No \r in what the host reads.
+	stty -F /dev/ttyS1 raw -echo
+	stty -F /dev/ttyS2 -onlcr -echo
+}
+
+set -E
+trap 'mark "init setup failed: $BASH_COMMAND"; verdict 255' ERR
+setup_system
+trap - ERR
+set +E
+cd /tests
+echo "tcpflow-vm: kernel $(uname -r), tests: ${TESTS[*]}" >/dev/console
+mark "starting bats"
+# Straight to the tty, no pipe: a background process a test leaks would keep
+# a pipe open and block us. bats also writes a TAP report we count tests in.
+mkdir -p /tmp/bats-report
+bats --tap --timing --report-formatter tap --output /tmp/bats-report \
+	"${TESTS[@]}" </dev/null >/dev/ttyS2 2>&1
+rc=$?
+tests=$(cat /tmp/bats-report/*.tap 2>/dev/null | grep -cE '^(not )?ok ')
+mark "bats exited $rc after $tests tests"
+verdict "$rc" "$tests"
+EOF
+	chmod 0755 "$ROOT/init"
+}
+
+build_initramfs() {
+	local rel=$1 out=$2
+	ROOT="$out/root"
+	rm -rf "$ROOT"
+	mkdir -p "$ROOT"/{usr/bin,usr/sbin,usr/lib,usr/lib64,proc,sys,dev,tmp,run,root,etc,mnt}
+	ln -s usr/bin "$ROOT/bin"
+	ln -s usr/sbin "$ROOT/sbin"
+	ln -s usr/lib "$ROOT/lib"
+	ln -s usr/lib64 "$ROOT/lib64"
+	install_programs
+	install_tcpflow
+	install_etc
+	install_modules "$rel"
+	install_tests
+	write_init "$rel"
+	(cd "$ROOT" && find . -print0 | LC_ALL=C sort -z |
+		cpio --null -o -H newc --quiet | zstd -q -T0 -3 >"$out/initramfs.cpio.zst")
+}
+
+# ---------------------------------------------------------------- boot
+boot_vm() {
+	local rel=$1 out=$2 series=$3 cmdline
+	cmdline="console=ttyS0 panic_on_warn=1 slub_debug=FZPU init_on_free=1 oops=panic panic=-1"
+	[[ $series == 6.12 ]] && cmdline+=" kfence.sample_interval=100"
+	rm -f "$out/console.log" "$out/verdict" "$out/tap.log" "$out/qemu.pid"
+	: >"$out/verdict"
+	QEMU_PIDFILE="$out/qemu.pid"
+	# In the background and waited for, so that the INT/TERM trap runs at
+	# once (bash defers traps until a foreground command ends).
+	timeout -k 10 "$TIMEOUT" qemu-system-x86_64 -pidfile "$QEMU_PIDFILE" \
+		-machine q35 -cpu max -smp 2 -m "${TCPFLOW_VM_MEM:-1G}" \
+		-display none -monitor none -nic none -no-reboot \
+		-kernel "$(tcpflow_vmlinuz "$rel")" \
+		-initrd "$out/initramfs.cpio.zst" \
+		-append "$cmdline" \
+		-serial "file:$out/console.log" \
+		-serial "file:$out/verdict" \
+		-serial stdio </dev/null | tee "$out/tap.log" &
+	wait "$!"
+}
+
+# Stop a QEMU this script started (on Ctrl-C or kill).
+stop_vm() {
+	local pid
+	[[ -n ${QEMU_PIDFILE:-} && -s $QEMU_PIDFILE ]] || return 0
+	pid=$(<"$QEMU_PIDFILE")
+	if [[ $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) == *"-pidfile $QEMU_PIDFILE "* ]]; then
+		kill "$pid" 2>/dev/null || true
+	fi
+}
+
+# Print the console lines matching a bad pattern; fail if there are none.
+console_problems() {
+	local args=() p
+	for p in "${CONSOLE_BAD_PATTERNS[@]}"; do args+=(-e "$p"); done
+	grep -a -F "${args[@]}" "$1"
+}
+
+# ---------------------------------------------------------------- main
+run_kernel() {
+	local series=$1 rel out qrc=0 line verdict ntests problems start
+	rel=$(TCPFLOW_KERNELS=$series "$TCPFLOW_REPO/scripts/setup.sh" | awk 'END { print $1 }')
+	[[ -n $rel ]] || tcpflow_die "scripts/setup.sh did not resolve kernel $series"
+	out="$TCPFLOW_REPO/build/vm/$rel"
+	mkdir -p "$out"
+	build_tcpflow "$rel"
+	tcpflow_log "building initramfs for $rel"
+	build_initramfs "$rel" "$out"
+	tcpflow_log "booting $rel (timeout ${TIMEOUT}s)"
+	start=$SECONDS
+	boot_vm "$rel" "$out" "$series" || qrc=$?
+	ELAPSED[$series]=$((SECONDS - start))
+	RELEASE[$series]=$rel
+	CONSOLE[$series]="$out/console.log"
+
+	local reasons=()
+	((qrc == 124 || qrc == 137)) && reasons+=("timed out after ${TIMEOUT}s (a hang after the last test result usually means a test left a background process holding bats' fd 3: start them with 3>&-)")
+	((qrc != 0 && qrc != 124 && qrc != 137)) && reasons+=("qemu exited $qrc")
+	line=$(tr -d '\r' <"$out/verdict" | grep -a '^TCPFLOW-VERDICT ' | tail -n1) || line=
+	verdict=$(sed -n 's/.* rc=\([0-9]*\).*/\1/p' <<<"$line")
+	ntests=$(sed -n 's/.* tests=\([0-9]*\).*/\1/p' <<<"$line")
+	if [[ -z $verdict ]]; then
+		reasons+=("no verdict from the guest (crash, panic or timeout)")
+	elif [[ $verdict != 0 ]]; then
+		reasons+=("bats exited $verdict")
+	elif [[ ${ntests:-0} == 0 ]]; then
+		reasons+=("no test ran")
+	fi
+	if problems=$(console_problems "$out/console.log"); then
+		reasons+=("kernel console reports problems")
+		printf '%s: console problems in %s:\n' "$rel" "$out/console.log" >&2
+		printf '%s\n' "$problems" | head -n 40 | sed 's/^/    /' >&2 || true
+	fi
+	if ((${#reasons[@]})); then
+		local joined
+		printf -v joined '%s; ' "${reasons[@]}"
+		RESULT[$series]="FAIL (${joined%; })"
+	else
+		RESULT[$series]=PASS
+	fi
+}
+
+# One run at a time per tree: runs share build/ and build/vm/<rel>/.
+take_lock() {
+	mkdir -p "$TCPFLOW_REPO/build"
+	exec {LOCK_FD}>"$TCPFLOW_REPO/build/.vm-test.lock"
+	if ! flock -n "$LOCK_FD"; then
+		tcpflow_log "another vm-test.sh is running in $TCPFLOW_REPO: waiting"
+		flock "$LOCK_FD"
+	fi
+}
+
+main() {
+	parse_args "$@"
+	take_lock
+	trap 'stop_vm; exit 130' INT
+	trap 'stop_vm; exit 143' TERM
+	declare -gA RESULT=() ELAPSED=() RELEASE=() CONSOLE=()
+	local s failed=0
+	# Not "run_kernel || ...": that would disable set -e inside it.
+	for s in "${SERIES[@]}"; do
+		run_kernel "$s"
+	done
+	echo
+	for s in "${SERIES[@]}"; do
+		[[ ${RESULT[$s]} == PASS ]] || failed=1
+		printf 'vm-test %s %s: %s in %ss, console: %s\n' "$s" "${RELEASE[$s]}" \
+			"${RESULT[$s]}" "${ELAPSED[$s]}" "${CONSOLE[$s]}"
+	done
+	return "$failed"
+}
+
+main "$@"
