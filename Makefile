@@ -1,0 +1,86 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# tcpflow: the human wrapper around kbuild (see Kbuild) and the project's
+# own targets.  `make` builds tcpflow.ko for the running kernel (or KDIR)
+# and the tools; `make demo` and `make check` are described in README.md.
+
+KERNELRELEASE ?= $(shell uname -r)
+KDIR ?= /lib/modules/$(KERNELRELEASE)/build
+KREL := $(shell sed -n 's/^\#define UTS_RELEASE "\(.*\)"/\1/p' \
+		$(KDIR)/include/generated/utsrelease.h 2>/dev/null)
+MOD_DIR := $(CURDIR)/build/$(KREL)
+TOOLS_DIR := $(CURDIR)/build/tools
+PREFIX ?= /usr/local
+DESTDIR ?=
+
+CC ?= cc
+TOOLS_CFLAGS := -O2 -g -Wall -Wextra -Werror -std=gnu11 -Iinclude/uapi
+TOOLS := tcpflowctl tcpflow-sock
+TOOL_BINS := $(addprefix $(TOOLS_DIR)/,$(TOOLS))
+
+.PHONY: all modules module tools clean modules_install install check \
+	check-host demo style sparse warn-check check-kdir
+
+all: module tools
+	@cp $(MOD_DIR)/tcpflow.ko $(CURDIR)/tcpflow.ko
+	@echo "built tcpflow.ko for $(KREL) and build/tools/tcpflowctl"
+
+modules: module
+
+check-kdir:
+	@test -f $(KDIR)/Makefile || { \
+	 echo "make: no kernel build tree at $(KDIR): install linux-headers-$(KERNELRELEASE), or run 'make KDIR=/path/to/headers', or use 'make demo' / 'make check' to test in a VM" >&2; \
+	 exit 1; }
+
+# kbuild writes objects beside the sources: build each kernel's module from a
+# copy under build/<release>/ so two kernels never share objects.
+module: check-kdir
+	@mkdir -p $(MOD_DIR)
+	@cp -a Kbuild module include $(MOD_DIR)/
+	$(MAKE) -C $(KDIR) M=$(MOD_DIR) modules
+
+tools: $(TOOL_BINS)
+
+$(TOOLS_DIR)/%: tools/%.c include/uapi/linux/tcpflow.h $(wildcard tools/*.h)
+	@mkdir -p $(TOOLS_DIR)
+	$(CC) $(TOOLS_CFLAGS) -o $@ $<
+
+modules_install: module
+	$(MAKE) -C $(KDIR) M=$(MOD_DIR) modules_install
+	depmod -a $(KREL)
+
+install: modules_install tools
+	install -D -m 0755 $(TOOLS_DIR)/tcpflowctl $(DESTDIR)$(PREFIX)/bin/tcpflowctl
+	install -D -m 0644 tools/tcpflowctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/tcpflowctl.8
+
+clean:
+	rm -rf build tcpflow.ko
+
+# ---- the project's own targets -------------------------------------------
+
+# The README's first command: set up, boot a VM, show tcpflow at work.
+demo:
+	scripts/demo.sh
+
+# The README's second command: set up, then every test on every kernel.
+check:
+	scripts/setup.sh
+	$(MAKE) warn-check
+	$(MAKE) style
+	$(MAKE) check-host
+	scripts/vm-test.sh --kernel all
+
+check-host: tools
+	bats --tap tests/host
+
+# No warnings with W=1, and sparse clean, against every supported kernel.
+warn-check:
+	@set -e; for series in 6.1 6.12; do \
+	  rel=$$(scripts/kver.sh $$series); \
+	  rm -rf build/$$rel; \
+	  $(MAKE) --no-print-directory module KDIR=/usr/src/linux-headers-$$rel \
+	    W=1 C=2 CHECK="sparse -Wsparse-error" KCFLAGS=-Werror; \
+	done
+
+style:
+	scripts/style.sh

@@ -1,0 +1,367 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Where tcpflow learns what TCP does.
+ *
+ * sock:inet_sock_set_state is the one tracepoint that sees every state
+ * change of every TCP socket, but it is not exported to modules, so it is
+ * found by name among the kernel's tracepoints.  What it does not show is
+ * filled in by kretprobes on exported (hence never inlined) functions:
+ *
+ *   inet_twsk_alloc()             the connection moves to a timewait socket:
+ *                                 the CLOSE that follows means TIME_WAIT (or
+ *                                 an orphaned FIN_WAIT2 kept alive);
+ *   tcp_timewait_state_process()  that FIN_WAIT2 timewait socket receives
+ *                                 the peer's FIN and becomes TIME_WAIT;
+ *   tcp_twsk_destructor()         the timewait socket is gone: CLOSE;
+ *   inet_csk_accept()             the process that accepted a connection
+ *                                 is its owner.
+ *
+ * Only the first argument and the return value of these are used, which are
+ * the same on every supported kernel.
+ *
+ * All hooks run with preemption disabled, in process or softirq context.
+ * They take tcpflow_table.lock with interrupts off, never sleep and never
+ * allocate: entries come from the preallocated pool.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/kprobes.h>
+#include <linux/ktime.h>
+#include <linux/tracepoint.h>
+#include <net/inet_timewait_sock.h>
+#include <net/sock.h>
+#include <net/tcp_states.h>
+#include <trace/events/sock.h>
+
+#include "tcpflow.h"
+
+static bool tcpflow_is_tcp(const struct sock *sk)
+{
+	return sk->sk_protocol == IPPROTO_TCP && sk->sk_type == SOCK_STREAM;
+}
+
+/* First sighting of a connection: decide its role from how it began. */
+static void tcpflow_conn_start(struct tcpflow_conn *c, int old, int new)
+{
+	if (old == TCP_CLOSE && new == TCP_SYN_SENT)
+		c->info.role = TCPFLOW_ROLE_CLIENT;
+	else if (old == TCP_CLOSE && new == TCP_LISTEN)
+		c->info.role = TCPFLOW_ROLE_LISTENER;
+	else	/* its opening was missed: no room then, or a load race */
+		c->info.flags |= TCPFLOW_CONN_PARTIAL;
+}
+
+/*
+ * LISTEN -> SYN_RECV is the first transition of a child socket, cloned from
+ * its listener when the handshake's final ACK arrives.  The clone still
+ * carries the listener's cookie, which names the parent; the child gets its
+ * own cookie right after this event.
+ */
+static void tcpflow_child_new(const struct sock *sk, u64 now)
+{
+	struct tcpflow_conn *c, *l;
+	unsigned long flags;
+
+	spin_lock_irqsave(&tcpflow_table.lock, flags);
+	c = tcpflow_conn_new(sk);
+	if (!c) {
+		tcpflow_table.cnt.events_dropped++;
+		goto unlock;
+	}
+	c->info.role = TCPFLOW_ROLE_SERVER;
+	c->info.first_ns = now;
+	l = tcpflow_conn_lookup(atomic64_read(&sk->sk_cookie));
+	if (l && l->info.role == TCPFLOW_ROLE_LISTENER)
+		c->info.parent_id = l->info.id;
+	tcpflow_conn_set_pending(c, sk);
+	tcpflow_conn_add_state(c, now, TCP_LISTEN, TCP_SYN_RECV);
+unlock:
+	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+}
+
+static void tcpflow_probe_state(void *data, const struct sock *sk,
+				const int oldstate, const int newstate)
+{
+	struct tcpflow_conn *c;
+	unsigned long flags;
+	u64 cookie, now;
+
+	if (!tcpflow_is_tcp(sk))
+		return;
+	now = ktime_get_ns();
+	if (oldstate == TCP_LISTEN && newstate == TCP_SYN_RECV) {
+		tcpflow_child_new(sk, now);
+		return;
+	}
+	cookie = tcpflow_sock_cookie(sk);
+
+	spin_lock_irqsave(&tcpflow_table.lock, flags);
+	c = tcpflow_conn_lookup(cookie);
+	if (!c)
+		c = tcpflow_conn_claim_pending(sk, cookie);
+	if (!c) {
+		c = tcpflow_conn_new(sk);
+		if (!c) {
+			tcpflow_table.cnt.events_dropped++;
+			goto unlock;
+		}
+		tcpflow_conn_hash(c, cookie);
+		c->info.first_ns = now;
+		tcpflow_conn_start(c, oldstate, newstate);
+	}
+	if (!c->info.sport || !c->info.dport) {
+		/* Ports are filled in after the first transitions. */
+		tcpflow_conn_fill_tuple(c, sk);
+	}
+
+	/*
+	 * In task context the socket is being driven by a process that
+	 * holds it: connect(), listen(), close(), or a send/recv that
+	 * processes the backlog.  In softirq, current is whoever was on the
+	 * CPU and says nothing about the socket.
+	 */
+	if (in_task() && (newstate == TCP_SYN_SENT ||
+			  newstate == TCP_LISTEN || !c->info.pid))
+		tcpflow_conn_set_owner(c);
+
+	if (newstate == TCP_CLOSE && c->tw_pending) {
+		/*
+		 * tcp_time_wait() built a timewait socket that inherited the
+		 * cookie and now calls tcp_done(): the connection lives on.
+		 * An orphaned FIN_WAIT2 stays FIN_WAIT2 until the peer's FIN.
+		 */
+		if (c->tw_pending == TCP_TIME_WAIT)
+			tcpflow_conn_add_state(c, now, oldstate, TCP_TIME_WAIT);
+		c->tw_pending = 0;
+		c->in_tw = 1;
+		goto unlock;
+	}
+	tcpflow_conn_add_state(c, now, oldstate, newstate);
+	if (newstate == TCP_CLOSE)
+		tcpflow_conn_close(c);
+unlock:
+	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+}
+
+struct tcpflow_tw_data {
+	const struct sock *sk;
+	int substate;
+};
+
+static int tcpflow_twsk_alloc_entry(struct kretprobe_instance *ri,
+				    struct pt_regs *regs)
+{
+	struct tcpflow_tw_data *d = (void *)ri->data;
+
+	d->sk = (const struct sock *)regs_get_kernel_argument(regs, 0);
+	return tcpflow_is_tcp(d->sk) ? 0 : 1;
+}
+
+static int tcpflow_twsk_alloc_ret(struct kretprobe_instance *ri,
+				  struct pt_regs *regs)
+{
+	struct inet_timewait_sock *tw = (void *)regs_return_value(regs);
+	struct tcpflow_tw_data *d = (void *)ri->data;
+	struct tcpflow_conn *c;
+	unsigned long flags;
+	u64 cookie;
+
+	if (!tw)
+		return 0;	/* no timewait socket: the CLOSE is final */
+	cookie = atomic64_read(&d->sk->sk_cookie);
+	if (!cookie)
+		return 0;	/* never tracked */
+	spin_lock_irqsave(&tcpflow_table.lock, flags);
+	c = tcpflow_conn_lookup(cookie);
+	if (c)
+		c->tw_pending = tw->tw_substate;
+	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	return 0;
+}
+
+static int tcpflow_tw_process_entry(struct kretprobe_instance *ri,
+				    struct pt_regs *regs)
+{
+	struct tcpflow_tw_data *d = (void *)ri->data;
+	const struct inet_timewait_sock *tw;
+
+	tw = (void *)regs_get_kernel_argument(regs, 0);
+	if (tw->tw_substate != TCP_FIN_WAIT2)
+		return 1;	/* only FIN_WAIT2 -> TIME_WAIT is silent */
+	d->sk = (const struct sock *)tw;
+	return 0;
+}
+
+/* The caller of tcp_timewait_state_process() still holds the tw socket. */
+static int tcpflow_tw_process_ret(struct kretprobe_instance *ri,
+				  struct pt_regs *regs)
+{
+	struct tcpflow_tw_data *d = (void *)ri->data;
+	const struct inet_timewait_sock *tw = (const void *)d->sk;
+	struct tcpflow_conn *c;
+	unsigned long flags;
+	u64 cookie;
+
+	if (tw->tw_substate != TCP_TIME_WAIT)
+		return 0;
+	cookie = atomic64_read(&tw->tw_cookie);
+	spin_lock_irqsave(&tcpflow_table.lock, flags);
+	c = tcpflow_conn_lookup(cookie);
+	if (c && c->in_tw && c->info.state == TCP_FIN_WAIT2)
+		tcpflow_conn_add_state(c, ktime_get_ns(), TCP_FIN_WAIT2,
+				       TCP_TIME_WAIT);
+	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	return 0;
+}
+
+/* The timewait socket is being freed; its cookie is still readable. */
+static int tcpflow_twsk_destructor(struct kprobe *p, struct pt_regs *regs)
+{
+	const struct sock *sk = (void *)regs_get_kernel_argument(regs, 0);
+	u64 cookie = atomic64_read(&sk->sk_cookie);
+	struct tcpflow_conn *c;
+	unsigned long flags;
+
+	if (!cookie)
+		return 0;
+	spin_lock_irqsave(&tcpflow_table.lock, flags);
+	c = tcpflow_conn_lookup(cookie);
+	if (c && c->in_tw) {
+		tcpflow_conn_add_state(c, ktime_get_ns(), c->info.state,
+				       TCP_CLOSE);
+		tcpflow_conn_close(c);
+	}
+	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	return 0;
+}
+
+/* accept() returns the child: the calling process owns it from now on. */
+static int tcpflow_accept_ret(struct kretprobe_instance *ri,
+			      struct pt_regs *regs)
+{
+	const struct sock *sk = (void *)regs_return_value(regs);
+	struct tcpflow_conn *c;
+	unsigned long flags;
+	u64 cookie;
+
+	if (!sk || !tcpflow_is_tcp(sk))
+		return 0;
+	cookie = tcpflow_sock_cookie(sk);
+	spin_lock_irqsave(&tcpflow_table.lock, flags);
+	c = tcpflow_conn_lookup(cookie);
+	if (c)
+		tcpflow_conn_set_owner(c);
+	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	return 0;
+}
+
+static struct kretprobe tcpflow_krp_twsk_alloc = {
+	.kp.symbol_name = "inet_twsk_alloc",
+	.entry_handler = tcpflow_twsk_alloc_entry,
+	.handler = tcpflow_twsk_alloc_ret,
+	.data_size = sizeof(struct tcpflow_tw_data),
+};
+
+static struct kretprobe tcpflow_krp_tw_process = {
+	.kp.symbol_name = "tcp_timewait_state_process",
+	.entry_handler = tcpflow_tw_process_entry,
+	.handler = tcpflow_tw_process_ret,
+	.data_size = sizeof(struct tcpflow_tw_data),
+};
+
+static struct kretprobe tcpflow_krp_accept = {
+	.kp.symbol_name = "inet_csk_accept",
+	.handler = tcpflow_accept_ret,
+};
+
+static struct kretprobe *tcpflow_kretprobes[] = {
+	&tcpflow_krp_twsk_alloc,
+	&tcpflow_krp_tw_process,
+	&tcpflow_krp_accept,
+};
+
+static struct kprobe tcpflow_kp_twsk_destructor = {
+	.symbol_name = "tcp_twsk_destructor",
+	.pre_handler = tcpflow_twsk_destructor,
+};
+
+static struct tracepoint *tcpflow_tp_state;
+
+static void tcpflow_find_tracepoint(struct tracepoint *tp, void *priv)
+{
+	if (!strcmp(tp->name, "inet_sock_set_state"))
+		tcpflow_tp_state = tp;
+}
+
+/* Missed kretprobe hits are lost events: readers see them counted. */
+u64 tcpflow_hooks_missed(void)
+{
+	u64 n = 0;
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(tcpflow_kretprobes); i++)
+		n += tcpflow_kretprobes[i]->nmissed;
+	return n;
+}
+
+int tcpflow_hooks_init(void)
+{
+	int i, err;
+
+	/*
+	 * Not a call: the compiler checks our probe against the
+	 * tracepoint's prototype, so a change fails the build.
+	 */
+	(void)sizeof(register_trace_inet_sock_set_state(tcpflow_probe_state,
+							NULL));
+
+	for_each_kernel_tracepoint(tcpflow_find_tracepoint, NULL);
+	if (!tcpflow_tp_state) {
+		pr_err("tracepoint sock:inet_sock_set_state not found\n");
+		return -ENOENT;
+	}
+
+	for (i = 0; i < ARRAY_SIZE(tcpflow_kretprobes); i++)
+		tcpflow_kretprobes[i]->maxactive = 4 * num_possible_cpus();
+	err = register_kretprobes(tcpflow_kretprobes,
+				  ARRAY_SIZE(tcpflow_kretprobes));
+	if (err) {
+		pr_err("cannot register kretprobes: %d\n", err);
+		return err;
+	}
+	err = register_kprobe(&tcpflow_kp_twsk_destructor);
+	if (err) {
+		pr_err("cannot register kprobe %s: %d\n",
+		       tcpflow_kp_twsk_destructor.symbol_name, err);
+		goto err_unregister_kretprobes;
+	}
+	err = tracepoint_probe_register(tcpflow_tp_state, tcpflow_probe_state,
+					NULL);
+	if (err) {
+		pr_err("cannot attach to sock:inet_sock_set_state: %d\n", err);
+		goto err_unregister_kprobe;
+	}
+	return 0;
+
+err_unregister_kprobe:
+	unregister_kprobe(&tcpflow_kp_twsk_destructor);
+err_unregister_kretprobes:
+	unregister_kretprobes(tcpflow_kretprobes,
+			      ARRAY_SIZE(tcpflow_kretprobes));
+	return err;
+}
+
+/*
+ * After this returns no hook is running or will run: the tracepoint waits
+ * for probes in flight, (un)register_k*probes wait for an RCU grace period
+ * and kretprobe instances pending on a stack are disarmed.
+ */
+void tcpflow_hooks_exit(void)
+{
+	tracepoint_probe_unregister(tcpflow_tp_state, tcpflow_probe_state,
+				    NULL);
+	tracepoint_synchronize_unregister();
+	unregister_kprobe(&tcpflow_kp_twsk_destructor);
+	unregister_kretprobes(tcpflow_kretprobes,
+			      ARRAY_SIZE(tcpflow_kretprobes));
+}

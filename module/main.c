@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tcpflow: records the life of every TCP connection on the host.
+ *
+ * This file only sequences: the table first (hooks write to it), then the
+ * reader interfaces, then the hooks, then the walk of connections that
+ * existed before load.  Exit undoes it in reverse.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/kernel.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+
+#include "tcpflow.h"
+
+struct tcpflow_uint_param {
+	unsigned int *val;
+	unsigned int min;
+	unsigned int max;
+};
+
+static unsigned int tcpflow_max_conns = 8192;
+static unsigned int tcpflow_max_events = 32;
+
+static const struct tcpflow_uint_param tcpflow_param_limits[] = {
+	{ &tcpflow_max_conns, 16, 1U << 20 },
+	{ &tcpflow_max_events, 4, 1024 },
+};
+
+/* Reject out-of-range values at insmod with a message that says why. */
+static int tcpflow_param_set(const char *val, const struct kernel_param *kp)
+{
+	const struct tcpflow_uint_param *p = NULL;
+	unsigned int v;
+	int i, err;
+
+	for (i = 0; i < ARRAY_SIZE(tcpflow_param_limits); i++)
+		if (tcpflow_param_limits[i].val == kp->arg)
+			p = &tcpflow_param_limits[i];
+	if (WARN_ON_ONCE(!p))
+		return -EINVAL;
+	err = kstrtouint(val, 0, &v);
+	if (err || v < p->min || v > p->max) {
+		pr_err("%s=%s: must be an integer from %u to %u\n", kp->name,
+		       val, p->min, p->max);
+		return -EINVAL;
+	}
+	*p->val = v;
+	return 0;
+}
+
+static const struct kernel_param_ops tcpflow_param_ops = {
+	.set = tcpflow_param_set,
+	.get = param_get_uint,
+};
+
+module_param_cb(max_conns, &tcpflow_param_ops, &tcpflow_max_conns, 0444);
+MODULE_PARM_DESC(max_conns,
+		 "connections tracked at once, live and closed (16-1048576, default 8192)");
+module_param_cb(max_events, &tcpflow_param_ops, &tcpflow_max_events, 0444);
+MODULE_PARM_DESC(max_events,
+		 "events kept per connection (4-1024, default 32)");
+
+static int __init tcpflow_init(void)
+{
+	int err;
+
+	BUILD_BUG_ON(sizeof(struct tcpflow_event) != 24);
+	BUILD_BUG_ON(sizeof(struct tcpflow_conn_info) != 112);
+
+	err = tcpflow_table_init(tcpflow_max_conns, tcpflow_max_events);
+	if (err)
+		return err;
+	err = tcpflow_proc_init();
+	if (err)
+		goto err_free_table;
+	err = tcpflow_hooks_init();
+	if (err)
+		goto err_remove_proc;
+	tcpflow_seed();
+	pr_info("version %s loaded: %u connections x %u events\n",
+		TCPFLOW_VERSION, tcpflow_max_conns, tcpflow_max_events);
+	return 0;
+
+err_remove_proc:
+	tcpflow_proc_exit();
+err_free_table:
+	tcpflow_table_exit();
+	return err;
+}
+
+static void __exit tcpflow_exit(void)
+{
+	tcpflow_hooks_exit();
+	tcpflow_proc_exit();
+	tcpflow_table_exit();
+}
+
+module_init(tcpflow_init);
+module_exit(tcpflow_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("TCP connection lifecycle histories");
+MODULE_VERSION(TCPFLOW_VERSION);

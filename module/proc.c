@@ -1,0 +1,243 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * /proc/tcpflow: the histories as text, for cat.
+ *
+ * A reader sees the connections of the network namespace it opened the file
+ * in; a reader in the initial namespace with CAP_NET_ADMIN sees them all.
+ * The walk holds tcpflow_table.lock from ->start to ->stop, which seq_file
+ * calls around a buffer's worth of ->show, none of which sleeps.  Between
+ * two read()s the lock is dropped and entries may be evicted, so ->start
+ * resumes at the id where ->next stopped rather than at a count of entries:
+ * an entry is shown once, or not at all if it went away meanwhile.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/capability.h>
+#include <linux/ktime.h>
+#include <linux/nsproxy.h>
+#include <linux/proc_fs.h>
+#include <linux/seq_file.h>
+#include <linux/socket.h>
+#include <net/net_namespace.h>
+
+#include "tcpflow.h"
+
+struct tcpflow_proc_iter {
+	u64 net_cookie;		/* the reader's namespace */
+	bool all;		/* initial netns with CAP_NET_ADMIN */
+	loff_t next_pos;	/* position ->next reached ... */
+	u64 next_id;		/* ... and the id it found there */
+	unsigned long flags;	/* irq state while the lock is held */
+};
+
+static const char *const tcpflow_state_names[TCPFLOW_STATE_MAX] = {
+	[TCPFLOW_ESTABLISHED] = "ESTABLISHED",
+	[TCPFLOW_SYN_SENT] = "SYN_SENT",
+	[TCPFLOW_SYN_RECV] = "SYN_RECV",
+	[TCPFLOW_FIN_WAIT1] = "FIN_WAIT1",
+	[TCPFLOW_FIN_WAIT2] = "FIN_WAIT2",
+	[TCPFLOW_TIME_WAIT] = "TIME_WAIT",
+	[TCPFLOW_CLOSE] = "CLOSE",
+	[TCPFLOW_CLOSE_WAIT] = "CLOSE_WAIT",
+	[TCPFLOW_LAST_ACK] = "LAST_ACK",
+	[TCPFLOW_LISTEN] = "LISTEN",
+	[TCPFLOW_CLOSING] = "CLOSING",
+	[TCPFLOW_NEW_SYN_RECV] = "NEW_SYN_RECV",
+};
+
+static const char *const tcpflow_role_names[TCPFLOW_ROLE_MAX] = {
+	[TCPFLOW_ROLE_UNKNOWN] = "-",
+	[TCPFLOW_ROLE_CLIENT] = "client",
+	[TCPFLOW_ROLE_SERVER] = "server",
+	[TCPFLOW_ROLE_LISTENER] = "listener",
+};
+
+static const char *tcpflow_state_name(unsigned int s)
+{
+	if (s < TCPFLOW_STATE_MAX && tcpflow_state_names[s])
+		return tcpflow_state_names[s];
+	return "?";
+}
+
+static bool tcpflow_visible(const struct tcpflow_proc_iter *it,
+			    const struct tcpflow_conn *c)
+{
+	return it->all || c->net_cookie == it->net_cookie;
+}
+
+static void *tcpflow_seq_start(struct seq_file *m, loff_t *pos)
+	__acquires(&tcpflow_table.lock)
+{
+	struct tcpflow_proc_iter *it = m->private;
+	struct tcpflow_conn *c;
+	loff_t n = *pos;
+
+	spin_lock_irqsave(&tcpflow_table.lock, it->flags);
+	if (!n)
+		return SEQ_START_TOKEN;
+	if (n == it->next_pos) {
+		list_for_each_entry(c, &tcpflow_table.all, node)
+			if (tcpflow_visible(it, c) && c->info.id >= it->next_id)
+				return c;
+		return NULL;
+	}
+	list_for_each_entry(c, &tcpflow_table.all, node)
+		if (tcpflow_visible(it, c) && !--n)
+			return c;
+	return NULL;
+}
+
+static void *tcpflow_seq_next(struct seq_file *m, void *v, loff_t *pos)
+{
+	struct tcpflow_proc_iter *it = m->private;
+	struct tcpflow_conn *c = v;
+
+	++*pos;
+	if (v == SEQ_START_TOKEN)
+		c = list_entry(&tcpflow_table.all, struct tcpflow_conn, node);
+	it->next_pos = *pos;
+	list_for_each_entry_continue(c, &tcpflow_table.all, node) {
+		if (tcpflow_visible(it, c)) {
+			it->next_id = c->info.id;
+			return c;
+		}
+	}
+	it->next_id = U64_MAX;
+	return NULL;
+}
+
+static void tcpflow_seq_stop(struct seq_file *m, void *v)
+	__releases(&tcpflow_table.lock)
+{
+	struct tcpflow_proc_iter *it = m->private;
+
+	spin_unlock_irqrestore(&tcpflow_table.lock, it->flags);
+}
+
+static void tcpflow_show_secs(struct seq_file *m, u64 ns)
+{
+	seq_printf(m, "%llu.%06llu", ns / NSEC_PER_SEC,
+		   (ns % NSEC_PER_SEC) / NSEC_PER_USEC);
+}
+
+static void tcpflow_show_addr(struct seq_file *m, u16 family, const u8 *a,
+			      u16 port)
+{
+	if (family == AF_INET6)
+		seq_printf(m, " [%pI6c]:%u", a, port);
+	else
+		seq_printf(m, " %pI4:%u", a, port);
+}
+
+static void tcpflow_show_header(struct seq_file *m)
+{
+	const struct tcpflow_table *t = &tcpflow_table;
+
+	seq_printf(m,
+		   "tcpflow %s abi %d: %u connections (%u live, %u closed) of %u, %llu untracked, %llu evicted, %llu events dropped\n",
+		   TCPFLOW_VERSION, TCPFLOW_ABI_VERSION,
+		   t->nlive + t->nclosed, t->nlive, t->nclosed, t->max_conns,
+		   t->cnt.untracked, t->cnt.evicted,
+		   t->cnt.events_dropped + tcpflow_hooks_missed());
+}
+
+static void tcpflow_show_event(struct seq_file *m, const struct tcpflow_conn *c,
+			       const struct tcpflow_event *e)
+{
+	seq_puts(m, "  +");
+	tcpflow_show_secs(m, e->t_ns - c->info.first_ns);
+	switch (e->type) {
+	case TCPFLOW_EV_STATE:
+		seq_printf(m, " %s -> %s\n", tcpflow_state_name(e->a),
+			   tcpflow_state_name(e->b));
+		break;
+	default:
+		seq_printf(m, " event %u\n", e->type);
+		break;
+	}
+}
+
+static int tcpflow_seq_show(struct seq_file *m, void *v)
+{
+	const struct tcpflow_conn *c = v;
+	const struct tcpflow_conn_info *ci;
+	u64 now = ktime_get_ns(), since;
+	u32 i, n;
+
+	if (v == SEQ_START_TOKEN) {
+		tcpflow_show_header(m);
+		return 0;
+	}
+	ci = &c->info;
+	n = tcpflow_conn_nevents(c);
+	since = n ? tcpflow_conn_event(c, n - 1)->t_ns : ci->first_ns;
+
+	seq_printf(m, "conn %llu %s", ci->id,
+		   tcpflow_role_names[ci->role < TCPFLOW_ROLE_MAX ? ci->role : 0]);
+	tcpflow_show_addr(m, ci->family, ci->saddr, ci->sport);
+	tcpflow_show_addr(m, ci->family, ci->daddr, ci->dport);
+	seq_printf(m, " %s ", tcpflow_state_name(ci->state));
+	tcpflow_show_secs(m, now - since);
+	seq_printf(m, "s netns=%u sk=%llx", ci->netns, ci->cookie);
+	if (ci->parent_id)
+		seq_printf(m, " listener=%llu", ci->parent_id);
+	if (ci->flags & TCPFLOW_CONN_PREEXISTING)
+		seq_puts(m, " preexisting");
+	if (ci->flags & TCPFLOW_CONN_PARTIAL)
+		seq_puts(m, " partial");
+	if (ci->dropped_events)
+		seq_printf(m, " dropped=%u", ci->dropped_events);
+	if (ci->pid)
+		seq_printf(m, " pid=%u comm=%s", ci->pid, ci->comm);
+	seq_putc(m, '\n');
+
+	for (i = 0; i < n; i++) {
+		if (ci->dropped_events && i == tcpflow_conn_head())
+			seq_printf(m, "  ... %u events dropped\n",
+				   ci->dropped_events);
+		tcpflow_show_event(m, c, tcpflow_conn_event(c, i));
+	}
+	return 0;
+}
+
+static const struct seq_operations tcpflow_seq_ops = {
+	.start = tcpflow_seq_start,
+	.next = tcpflow_seq_next,
+	.stop = tcpflow_seq_stop,
+	.show = tcpflow_seq_show,
+};
+
+static int tcpflow_proc_open(struct inode *inode, struct file *file)
+{
+	struct tcpflow_proc_iter *it;
+	struct net *net = current->nsproxy->net_ns;
+
+	it = __seq_open_private(file, &tcpflow_seq_ops, sizeof(*it));
+	if (!it)
+		return -ENOMEM;
+	it->net_cookie = net->net_cookie;
+	it->all = net_eq(net, &init_net) &&
+		  file_ns_capable(file, &init_user_ns, CAP_NET_ADMIN);
+	return 0;
+}
+
+static const struct proc_ops tcpflow_proc_ops = {
+	.proc_open = tcpflow_proc_open,
+	.proc_read = seq_read,
+	.proc_lseek = seq_lseek,
+	.proc_release = seq_release_private,
+};
+
+static struct proc_dir_entry *tcpflow_proc;
+
+int tcpflow_proc_init(void)
+{
+	tcpflow_proc = proc_create("tcpflow", 0444, NULL, &tcpflow_proc_ops);
+	return tcpflow_proc ? 0 : -ENOMEM;
+}
+
+/* proc_remove() waits for readers inside our callbacks to leave. */
+void tcpflow_proc_exit(void)
+{
+	proc_remove(tcpflow_proc);
+}

@@ -1,0 +1,318 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tcpflow-sock: a scripted TCP endpoint for tcpflow's tests.
+ *
+ * Runs its arguments as a sequence of socket operations, so a test can write
+ * exactly the connection life it wants to observe:
+ *
+ *   tcpflow-sock listen 127.0.0.1 8080 accept recv-eof close
+ *   tcpflow-sock connect 127.0.0.1 8080 send 100 close
+ *
+ * Operations (the "current" socket is the last one created or accepted):
+ *   bind ADDR PORT        new socket bound to ADDR:PORT (connect uses it)
+ *   listen ADDR PORT      new listening socket (SO_REUSEADDR)
+ *   connect ADDR PORT     connect (a new socket unless bind made one)
+ *   connect-fail ADDR PORT  connect, expecting it to fail; prints the error
+ *   accept                accept on the listener: the child becomes current
+ *   send N                write N bytes
+ *   recv-eof              read until the peer's FIN
+ *   shutdown              shutdown(SHUT_WR): send our FIN
+ *   linger0               SO_LINGER {1, 0}: close() will send a RST
+ *   syncnt N              TCP_SYNCNT: SYN retries before connect gives up
+ *   close                 close the current socket
+ *   close-listener        close the listening socket
+ *   sleep MS              sleep MS milliseconds
+ *   touch FILE            create FILE (tells a test a point was reached)
+ *   wait FILE             wait until FILE exists
+ *   hold                  wait for a signal (SIGTERM ends the process)
+ *   port                  print the current socket's local port
+ *   churn N ADDR PORT     N times: connect, close; prints how many
+ *                         connected and failed (refused, timed out)
+ *   churn-abort N ADDR PORT  the same, closing with SO_LINGER 0 (RST)
+ *   serve N               accept N connections, each read to EOF and closed
+ * Exits 0 when every operation succeeded, 1 with a message otherwise.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <fcntl.h>
+
+static int cur = -1, lsn = -1;
+
+static void die(const char *op, const char *what)
+{
+	fprintf(stderr, "tcpflow-sock: %s: %s\n", op, what);
+	exit(1);
+}
+
+static unsigned long number(const char *op, const char *s)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || !*s || *end)
+		die(op, "expected digits");
+	return v;
+}
+
+static socklen_t sockaddr_of(const char *op, const char *addr,
+			     const char *port, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	unsigned long p = number(op, port);
+
+	if (p > 65535)
+		die(op, "port out of range");
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, addr, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		in->sin_port = htons(p);
+		return sizeof(*in);
+	}
+	if (inet_pton(AF_INET6, addr, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(p);
+		return sizeof(*in6);
+	}
+	die(op, "not an IPv4 or IPv6 address");
+	return 0;
+}
+
+static int new_socket(const char *op, int family)
+{
+	int one = 1, fd = socket(family, SOCK_STREAM, 0);
+
+	if (fd < 0)
+		die(op, strerror(errno));
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)))
+		die(op, strerror(errno));
+	return fd;
+}
+
+static void sleep_ms(unsigned long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+static int need(int argc, int i, int n, const char *op)
+{
+	if (i + n >= argc)
+		die(op, "missing argument");
+	return i + n;
+}
+
+static void op_connect(char **argv, int i, int expect_fail)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sockaddr_of(argv[i], argv[i + 1], argv[i + 2], &ss);
+
+	if (cur < 0)
+		cur = new_socket(argv[i], ss.ss_family);
+	if (connect(cur, (struct sockaddr *)&ss, len) == 0) {
+		if (expect_fail)
+			die(argv[i], "connected, but a failure was expected");
+		return;
+	}
+	if (!expect_fail)
+		die(argv[i], strerror(errno));
+	printf("%s\n", strerror(errno));
+	fflush(stdout);
+}
+
+static ssize_t drain(int fd)
+{
+	char buf[4096];
+	ssize_t n;
+
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		;
+	return n;
+}
+
+static void op_recv_eof(void)
+{
+	if (drain(cur) < 0)
+		die("recv-eof", strerror(errno));
+}
+
+static void op_churn(char **argv, int i, int abort_close)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sockaddr_of(argv[i], argv[i + 2], argv[i + 3], &ss);
+	unsigned long n = number(argv[i], argv[i + 1]), ok = 0, failed = 0;
+	struct linger l = { 1, 0 };
+
+	while (n--) {
+		int fd = socket(ss.ss_family, SOCK_STREAM, 0);
+
+		if (fd < 0)
+			die(argv[i], strerror(errno));
+		if (connect(fd, (struct sockaddr *)&ss, len)) {
+			failed++;
+		} else {
+			ok++;
+			if (abort_close &&
+			    setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l)))
+				die(argv[i], strerror(errno));
+		}
+		close(fd);
+	}
+	printf("connected=%lu failed=%lu\n", ok, failed);
+	fflush(stdout);
+}
+
+static void op_serve(const char *op, unsigned long n)
+{
+	if (lsn < 0)
+		die(op, "no listener");
+	while (n--) {
+		int fd = accept(lsn, NULL, NULL);
+
+		if (fd < 0)
+			die(op, strerror(errno));
+		drain(fd);	/* EOF, or ECONNRESET from an abort */
+		close(fd);
+	}
+}
+
+static void op_send(unsigned long n)
+{
+	static char buf[4096];
+	ssize_t w;
+
+	while (n) {
+		w = write(cur, buf, n < sizeof(buf) ? n : sizeof(buf));
+		if (w < 0)
+			die("send", strerror(errno));
+		n -= w;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct sockaddr_storage ss;
+	int i, one = 1;
+
+	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		printf("usage: tcpflow-sock OP [ARG...] [OP [ARG...]]...\n"
+		       "operations are listed at the top of its source file\n");
+		return argc < 2;
+	}
+	for (i = 1; i < argc; i++) {
+		const char *op = argv[i];
+
+		if (!strcmp(op, "bind") || !strcmp(op, "listen")) {
+			socklen_t len;
+
+			need(argc, i, 2, op);
+			len = sockaddr_of(op, argv[i + 1], argv[i + 2], &ss);
+			if (cur >= 0 && !strcmp(op, "bind"))
+				die(op, "a socket is already open");
+			int fd = new_socket(op, ss.ss_family);
+
+			if (bind(fd, (struct sockaddr *)&ss, len))
+				die(op, strerror(errno));
+			if (!strcmp(op, "listen")) {
+				if (listen(fd, 128))
+					die(op, strerror(errno));
+				lsn = fd;
+			} else {
+				cur = fd;
+			}
+			i += 2;
+		} else if (!strcmp(op, "connect") ||
+			   !strcmp(op, "connect-fail")) {
+			need(argc, i, 2, op);
+			op_connect(argv, i, !strcmp(op, "connect-fail"));
+			i += 2;
+		} else if (!strcmp(op, "accept")) {
+			if (lsn < 0)
+				die(op, "no listener");
+			cur = accept(lsn, NULL, NULL);
+			if (cur < 0)
+				die(op, strerror(errno));
+		} else if (!strcmp(op, "send")) {
+			i = need(argc, i, 1, op);
+			op_send(number(op, argv[i]));
+		} else if (!strcmp(op, "recv-eof")) {
+			op_recv_eof();
+		} else if (!strcmp(op, "shutdown")) {
+			if (shutdown(cur, SHUT_WR))
+				die(op, strerror(errno));
+		} else if (!strcmp(op, "linger0")) {
+			struct linger l = { 1, 0 };
+
+			if (setsockopt(cur, SOL_SOCKET, SO_LINGER, &l,
+				       sizeof(l)))
+				die(op, strerror(errno));
+		} else if (!strcmp(op, "syncnt")) {
+			i = need(argc, i, 1, op);
+			one = number(op, argv[i]);
+			if (cur < 0)
+				die(op, "no socket: use bind first");
+			if (setsockopt(cur, IPPROTO_TCP, TCP_SYNCNT, &one,
+				       sizeof(one)))
+				die(op, strerror(errno));
+		} else if (!strcmp(op, "close")) {
+			if (cur < 0 || close(cur))
+				die(op, "no open socket");
+			cur = -1;
+		} else if (!strcmp(op, "close-listener")) {
+			if (lsn < 0 || close(lsn))
+				die(op, "no listener");
+			lsn = -1;
+		} else if (!strcmp(op, "sleep")) {
+			i = need(argc, i, 1, op);
+			sleep_ms(number(op, argv[i]));
+		} else if (!strcmp(op, "touch")) {
+			int fd;
+
+			i = need(argc, i, 1, op);
+			fd = open(argv[i], O_CREAT | O_WRONLY, 0644);
+			if (fd < 0 || close(fd))
+				die(op, strerror(errno));
+		} else if (!strcmp(op, "wait")) {
+			struct stat st;
+
+			i = need(argc, i, 1, op);
+			while (stat(argv[i], &st))
+				sleep_ms(10);
+		} else if (!strcmp(op, "hold")) {
+			for (;;)
+				pause();
+		} else if (!strcmp(op, "churn") ||
+			   !strcmp(op, "churn-abort")) {
+			need(argc, i, 3, op);
+			op_churn(argv, i, !strcmp(op, "churn-abort"));
+			i += 3;
+		} else if (!strcmp(op, "serve")) {
+			i = need(argc, i, 1, op);
+			op_serve(op, number(op, argv[i]));
+		} else if (!strcmp(op, "port")) {
+			socklen_t len = sizeof(ss);
+			int fd = cur >= 0 ? cur : lsn;
+
+			if (getsockname(fd, (struct sockaddr *)&ss, &len))
+				die(op, strerror(errno));
+			printf("%u\n", ntohs(((struct sockaddr_in *)&ss)->sin_port));
+			fflush(stdout);
+		} else {
+			die(op, "unknown operation");
+		}
+	}
+	return 0;
+}
