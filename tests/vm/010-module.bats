@@ -1,0 +1,77 @@
+#!/usr/bin/env bats
+# The module loads, attaches, shows /proc/tcpflow, refuses bad parameters
+# and leaves nothing behind.
+
+load helpers
+
+teardown() {
+	tf_unload
+}
+
+@test "insmod creates /proc/tcpflow with a header line" {
+	tf_load
+	run head -n 1 /proc/tcpflow
+	[ "$status" -eq 0 ]
+	[[ $output =~ ^tcpflow\ [0-9.]+\ abi\ 1:\ [0-9]+\ connections\ \([0-9]+\ live,\ [0-9]+\ closed\)\ of\ 8192,\ 0\ untracked,\ 0\ evicted,\ 0\ events\ dropped$ ]]
+}
+
+@test "the module attaches to sock:inet_sock_set_state and its kprobes" {
+	tf_load
+	grep -q 'tcp_twsk_destructor' /sys/kernel/debug/kprobes/list
+	grep -q 'inet_twsk_alloc' /sys/kernel/debug/kprobes/list
+	grep -q 'tcp_timewait_state_process' /sys/kernel/debug/kprobes/list
+	grep -q 'inet_csk_accept' /sys/kernel/debug/kprobes/list
+}
+
+@test "rmmod removes /proc/tcpflow and every probe" {
+	tf_load
+	rmmod tcpflow
+	[ ! -e /proc/tcpflow ]
+	run grep -c -e tcp_twsk_destructor -e inet_twsk_alloc \
+		-e tcp_timewait_state_process -e inet_csk_accept \
+		/sys/kernel/debug/kprobes/list
+	[ "$output" = 0 ]
+}
+
+@test "module parameters are shown and out-of-range values are refused" {
+	tf_load max_conns=100 max_events=8
+	[ "$(cat /sys/module/tcpflow/parameters/max_conns)" = 100 ]
+	[ "$(cat /sys/module/tcpflow/parameters/max_events)" = 8 ]
+	rmmod tcpflow
+
+	for bad in max_conns=15 max_conns=1048577 max_events=3 \
+		   max_events=1025 max_conns=abc max_events=-1; do
+		dmesg -C
+		run insmod "$TCPFLOW_KO" "$bad"
+		[ "$status" -ne 0 ]
+		! grep -q '^tcpflow ' /proc/modules
+		run dmesg
+		[[ $output == *"tcpflow: ${bad%%=*}=${bad#*=}: must be an integer from "* ]]
+	done
+}
+
+@test "parameters cannot be changed through sysfs once loaded" {
+	tf_load
+	run sh -c 'echo 32 > /sys/module/tcpflow/parameters/max_conns'
+	[ "$status" -ne 0 ]
+	[ "$(cat /sys/module/tcpflow/parameters/max_conns)" = 8192 ]
+}
+
+@test "a loopback connection appears in /proc/tcpflow" {
+	tf_load
+	tcpflow-sock listen 127.0.0.1 7001 accept recv-eof close 3>&- &
+	wait_for 10 tcp_listening 7001
+	tcpflow-sock bind 127.0.0.1 7002 connect 127.0.0.1 7001 send 10 close
+	wait
+	run tf_conn 7002 7001
+	[[ $output == "conn "*" client 127.0.0.1:7002 127.0.0.1:7001 "* ]]
+}
+
+@test "reload after rmmod works and starts a fresh table" {
+	tf_load
+	tcpflow-sock listen 127.0.0.1 7003 close-listener
+	[ -n "$(tf_conn 7003 0)" ]
+	rmmod tcpflow
+	tf_load
+	[ -z "$(tf_conn 7003 0)" ]
+}

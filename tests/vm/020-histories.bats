@@ -1,0 +1,192 @@
+#!/usr/bin/env bats
+# Per-connection histories in /proc/tcpflow, checked against the kernel's
+# own account of the same connections (tracefs sock:inet_sock_set_state).
+
+load helpers
+
+setup() {
+	tf_load
+	tf_trace_start
+}
+
+teardown() {
+	tf_dump_on_failure
+	tf_trace_stop
+	pkill -f tcpflow-sock || true
+	tf_unload
+}
+
+CLIENT_ACTIVE_CLOSE="CLOSE>SYN_SENT SYN_SENT>ESTABLISHED ESTABLISHED>FIN_WAIT1 FIN_WAIT1>FIN_WAIT2 FIN_WAIT2>TIME_WAIT"
+SERVER_PASSIVE_CLOSE="LISTEN>SYN_RECV SYN_RECV>ESTABLISHED ESTABLISHED>CLOSE_WAIT CLOSE_WAIT>LAST_ACK LAST_ACK>CLOSE"
+
+# client_closes_first ADDR: a client sends and closes; the server reads to
+# EOF and closes.  Checks all three sides against the tracepoint.
+client_closes_first() {
+	local addr=$1 srv cli lid
+
+	tcpflow-sock listen "$addr" 8080 accept recv-eof close 3>&- &
+	srv=$!
+	wait_for 10 tcp_listening 8080
+	tcpflow-sock bind "$addr" 40001 connect "$addr" 8080 send 100 close 3>&- &
+	cli=$!
+	wait "$cli" "$srv"
+	wait_for 10 tf_state_is 40001 8080 TIME_WAIT
+	wait_for 10 tf_state_is 8080 40001 CLOSE
+
+	[ "$(tf_history 40001 8080)" = "$CLIENT_ACTIVE_CLOSE" ]
+	[ "$(tf_history 8080 40001)" = "$SERVER_PASSIVE_CLOSE" ]
+	[ "$(tf_history 8080 0)" = "CLOSE>LISTEN LISTEN>CLOSE" ]
+
+	# The kernel reported the same, but FIN_WAIT2>CLOSE for TIME_WAIT.
+	[ "$(tf_history 40001 8080)" = "$(tf_tw_expected "$(tf_trace_history TCP 40001 8080)")" ]
+	[ "$(tf_history 8080 40001)" = "$(tf_trace_history TCP 8080 40001)" ]
+	[ "$(tf_history 8080 0)" = "$(tf_trace_history TCP 8080 0)" ]
+
+	# Roles, owners, and the child's link to its listener.
+	[[ $(tf_conn 40001 8080) == "conn "*" client "* ]]
+	[[ $(tf_conn 8080 40001) == "conn "*" server "* ]]
+	[[ $(tf_conn 8080 0) == "conn "*" listener "* ]]
+	[ "$(tf_field 40001 8080 pid)" = "$cli" ]
+	[ "$(tf_field 8080 40001 pid)" = "$srv" ]
+	[ "$(tf_field 8080 0 pid)" = "$srv" ]
+	[ "$(tf_field 40001 8080 comm)" = tcpflow-sock ]
+	lid=$(tf_conn 8080 0 | awk '{ print $2 }')
+	[ "$(tf_field 8080 40001 listener)" = "$lid" ]
+}
+
+@test "IPv4: client closes first: TIME_WAIT on the client, LAST_ACK on the server" {
+	client_closes_first 127.0.0.1
+	[[ $(tf_conn 40001 8080) == "conn "*" client 127.0.0.1:40001 127.0.0.1:8080 TIME_WAIT "* ]]
+}
+
+@test "IPv6: client closes first: TIME_WAIT on the client, LAST_ACK on the server" {
+	client_closes_first ::1
+	[[ $(tf_conn 40001 8080) == "conn "*" client [::1]:40001 [::1]:8080 TIME_WAIT "* ]]
+}
+
+@test "server closes first: TIME_WAIT on the server, LAST_ACK on the client" {
+	tcpflow-sock listen 127.0.0.1 8081 accept send 10 close 3>&- &
+	wait_for 10 tcp_listening 8081
+	tcpflow-sock bind 127.0.0.1 40002 connect 127.0.0.1 8081 recv-eof close
+	wait
+	wait_for 10 tf_state_is 8081 40002 TIME_WAIT
+
+	[ "$(tf_history 8081 40002)" = "LISTEN>SYN_RECV SYN_RECV>ESTABLISHED ESTABLISHED>FIN_WAIT1 FIN_WAIT1>FIN_WAIT2 FIN_WAIT2>TIME_WAIT" ]
+	[ "$(tf_history 40002 8081)" = "CLOSE>SYN_SENT SYN_SENT>ESTABLISHED ESTABLISHED>CLOSE_WAIT CLOSE_WAIT>LAST_ACK LAST_ACK>CLOSE" ]
+	[ "$(tf_history 8081 40002)" = "$(tf_tw_expected "$(tf_trace_history TCP 8081 40002)")" ]
+	[ "$(tf_history 40002 8081)" = "$(tf_trace_history TCP 40002 8081)" ]
+}
+
+@test "connect to a closed port: SYN_SENT > CLOSE" {
+	run tcpflow-sock bind 127.0.0.1 40003 connect-fail 127.0.0.1 8082
+	[ "$output" = "Connection refused" ]
+	[ "$(tf_history 40003 8082)" = "CLOSE>SYN_SENT SYN_SENT>CLOSE" ]
+	[ "$(tf_history 40003 8082)" = "$(tf_trace_history TCP 40003 8082)" ]
+	[ "$(tf_state 40003 8082)" = CLOSE ]
+}
+
+@test "abort with SO_LINGER 0: both ends ESTABLISHED > CLOSE" {
+	tcpflow-sock listen ::1 8083 accept recv-eof close 3>&- &
+	wait_for 10 tcp_listening 8083
+	tcpflow-sock bind ::1 40004 connect ::1 8083 send 10 linger0 close
+	wait
+	wait_for 10 tf_state_is 8083 40004 CLOSE
+	[ "$(tf_history 40004 8083)" = "CLOSE>SYN_SENT SYN_SENT>ESTABLISHED ESTABLISHED>CLOSE" ]
+	[ "$(tf_history 8083 40004)" = "LISTEN>SYN_RECV SYN_RECV>ESTABLISHED ESTABLISHED>CLOSE" ]
+	[ "$(tf_history 40004 8083)" = "$(tf_trace_history TCP 40004 8083)" ]
+	[ "$(tf_history 8083 40004)" = "$(tf_trace_history TCP 8083 40004)" ]
+}
+
+@test "listen then close without accept: the unaccepted child is reset" {
+	tcpflow-sock listen 127.0.0.1 8084 touch /tmp/l8084 wait /tmp/c8084 close-listener 3>&- &
+	wait_for 10 test -e /tmp/l8084
+	tcpflow-sock bind 127.0.0.1 40005 connect 127.0.0.1 8084 touch /tmp/c8084 recv-eof close || true
+	wait
+	wait_for 10 tf_state_is 8084 40005 CLOSE
+	wait_for 10 tf_state_is 40005 8084 CLOSE
+	[ "$(tf_history 8084 0)" = "CLOSE>LISTEN LISTEN>CLOSE" ]
+	[ "$(tf_history 8084 40005)" = "LISTEN>SYN_RECV SYN_RECV>ESTABLISHED ESTABLISHED>CLOSE" ]
+	[ "$(tf_history 40005 8084)" = "CLOSE>SYN_SENT SYN_SENT>ESTABLISHED ESTABLISHED>CLOSE" ]
+	[ "$(tf_history 8084 0)" = "$(tf_trace_history TCP 8084 0)" ]
+	[ "$(tf_history 8084 40005)" = "$(tf_trace_history TCP 8084 40005)" ]
+	[ "$(tf_history 40005 8084)" = "$(tf_trace_history TCP 40005 8084)" ]
+	rm -f /tmp/l8084 /tmp/c8084
+}
+
+@test "an AF_INET6 socket talking IPv4 shows the v4-mapped address" {
+	tcpflow-sock listen :: 8085 accept recv-eof close 3>&- &
+	wait_for 10 tcp_listening 8085
+	tcpflow-sock bind 127.0.0.1 40006 connect 127.0.0.1 8085 close
+	wait
+	wait_for 10 tf_state_is 8085 40006 CLOSE
+	[[ $(tf_conn 8085 40006) == "conn "*" server [::ffff:127.0.0.1]:8085 [::ffff:127.0.0.1]:40006 CLOSE "* ]]
+	[[ $(tf_conn 8085 0) == "conn "*" listener [::]:8085 [::]:0 CLOSE "* ]]
+}
+
+@test "an orphaned FIN_WAIT2 stays FIN_WAIT2 until the peer's FIN makes it TIME_WAIT" {
+	tcpflow-sock listen 127.0.0.1 8086 accept hold 3>&- &
+	srv=$!
+	wait_for 10 tcp_listening 8086
+	tcpflow-sock bind 127.0.0.1 40007 connect 127.0.0.1 8086 close
+	wait_for 10 tf_state_is 8086 40007 CLOSE_WAIT
+	wait_for 10 tf_state_is 40007 8086 FIN_WAIT2
+	# The kernel moved the connection to a timewait socket and said CLOSE.
+	[ "$(tf_trace_history TCP 40007 8086)" = "CLOSE>SYN_SENT SYN_SENT>ESTABLISHED ESTABLISHED>FIN_WAIT1 FIN_WAIT1>FIN_WAIT2 FIN_WAIT2>CLOSE" ]
+	[ "$(tf_history 40007 8086)" = "CLOSE>SYN_SENT SYN_SENT>ESTABLISHED ESTABLISHED>FIN_WAIT1 FIN_WAIT1>FIN_WAIT2" ]
+	ss -tanH state fin-wait-2 "sport = :40007" | grep -q .
+
+	kill "$srv"	# the server's close sends its FIN
+	wait_for 10 tf_state_is 40007 8086 TIME_WAIT
+	[ "$(tf_history 40007 8086)" = "$CLIENT_ACTIVE_CLOSE" ]
+	ss -tanH state time-wait "sport = :40007" | grep -q .
+	[ "$(tf_history 8086 40007)" = "$SERVER_PASSIVE_CLOSE" ]
+}
+
+@test "TIME_WAIT ends with TIME_WAIT > CLOSE when its netns is deleted" {
+	ip netns add tw
+	ip -n tw link set lo up
+	ip netns exec tw tcpflow-sock listen 127.0.0.1 8087 accept recv-eof close 3>&- &
+	wait_for 10 tcp_listening 8087 tw
+	ip netns exec tw tcpflow-sock bind 127.0.0.1 40008 connect 127.0.0.1 8087 close
+	wait
+	wait_for 10 tf_state_is 40008 8087 TIME_WAIT
+	ip netns del tw
+	wait_for 30 tf_state_is 40008 8087 CLOSE
+	[ "$(tf_history 40008 8087)" = "$CLIENT_ACTIVE_CLOSE TIME_WAIT>CLOSE" ]
+}
+
+@test "a full history keeps its opening and its latest events and counts the gap" {
+	tf_unload
+	tf_load max_events=4
+	tcpflow-sock listen 127.0.0.1 8088 accept recv-eof close 3>&- &
+	wait_for 10 tcp_listening 8088
+	tcpflow-sock bind 127.0.0.1 40009 connect 127.0.0.1 8088 close
+	wait
+	wait_for 10 tf_state_is 40009 8088 TIME_WAIT
+	wait_for 10 tf_state_is 8088 40009 CLOSE
+	[ "$(tf_history 40009 8088)" = "CLOSE>SYN_SENT SYN_SENT>ESTABLISHED FIN_WAIT1>FIN_WAIT2 FIN_WAIT2>TIME_WAIT" ]
+	[ "$(tf_field 40009 8088 dropped)" = 1 ]
+	[ "$(tf_history 8088 40009)" = "LISTEN>SYN_RECV SYN_RECV>ESTABLISHED CLOSE_WAIT>LAST_ACK LAST_ACK>CLOSE" ]
+	[ "$(tf_field 8088 40009 dropped)" = 1 ]
+	run grep -c '^  \.\.\. 1 events dropped$' /proc/tcpflow
+	[ "$output" = 2 ]
+	[ "$(tf_header_count events)" = 2 ]
+}
+
+@test "SCTP state changes are not recorded" {
+	modprobe sctp
+	timeout 20 socat -u SCTP-LISTEN:8089,reuseaddr OPEN:/dev/null 3>&- &
+	wait_for 10 sctp_listening
+	echo hi | timeout 10 socat -u - SCTP-CONNECT:127.0.0.1:8089,bind=127.0.0.1:40010
+	wait
+	# The tracepoint saw the SCTP association open and close ...
+	[[ $(tf_trace_history SCTP 40010 8089) == *ESTABLISHED* ]]
+	# ... and tcpflow recorded none of it.
+	[ -z "$(tf_conn 8089 0)" ]
+	[ -z "$(tf_conn 40010 8089)" ]
+	[ -z "$(tf_conn 8089 40010)" ]
+}
+
+sctp_listening() {
+	[ -n "$(tf_trace_history SCTP 8089 0)" ]
+}

@@ -1,0 +1,78 @@
+#!/usr/bin/env bats
+# Connections that existed before insmod are found at load, flagged, and
+# their history continues from there.
+
+load helpers
+
+teardown() {
+	tf_dump_on_failure
+	pkill -f tcpflow-sock || true
+	tf_unload
+}
+
+@test "listener, ESTABLISHED, CLOSE_WAIT leak and TIME_WAIT from before insmod are seeded" {
+	# A leak: the server never closes after the client's FIN.
+	tcpflow-sock listen 127.0.0.1 9001 accept hold 3>&- &
+	leak=$!
+	wait_for 10 tcp_listening 9001
+	tcpflow-sock bind 127.0.0.1 41001 connect 127.0.0.1 9001 close
+	# An open connection.
+	tcpflow-sock listen 127.0.0.1 9002 accept recv-eof close 3>&- &
+	wait_for 10 tcp_listening 9002
+	tcpflow-sock bind 127.0.0.1 41002 connect 127.0.0.1 9002 touch /tmp/c41002 hold 3>&- &
+	wait_for 10 test -e /tmp/c41002
+	# A finished one whose client sits in TIME_WAIT.
+	tcpflow-sock listen 127.0.0.1 9003 accept recv-eof close 3>&- &
+	wait_for 10 tcp_listening 9003
+	tcpflow-sock bind 127.0.0.1 41003 connect 127.0.0.1 9003 close
+	wait_for 10 ss_has time-wait 'sport = :41003'
+	wait_for 10 ss_has close-wait 'sport = :9001'
+
+	tf_load
+	[[ $(tf_conn 9001 0) == "conn "*" listener 127.0.0.1:9001 0.0.0.0:0 LISTEN "*" preexisting"* ]]
+	[[ $(tf_conn 9001 41001) == "conn "*" 127.0.0.1:9001 127.0.0.1:41001 CLOSE_WAIT "*" preexisting"* ]]
+	[[ $(tf_conn 41001 9001) == "conn "*" 127.0.0.1:41001 127.0.0.1:9001 FIN_WAIT2 "*" preexisting"* ]]
+	[[ $(tf_conn 41002 9002) == "conn "*" 127.0.0.1:41002 127.0.0.1:9002 ESTABLISHED "*" preexisting"* ]]
+	[[ $(tf_conn 9002 41002) == "conn "*" 127.0.0.1:9002 127.0.0.1:41002 ESTABLISHED "*" preexisting"* ]]
+	[[ $(tf_conn 41003 9003) == "conn "*" 127.0.0.1:41003 127.0.0.1:9003 TIME_WAIT "*" preexisting"* ]]
+	# The cookie is the one ss -e shows.
+	cookie=$(ss -tanHe 'sport = :9001 and dport = :41001' | grep -o 'sk:[0-9a-f]*' | cut -d: -f2)
+	[ "$(tf_field 9001 41001 sk)" = "$cookie" ]
+	# Nothing happened since load: no events yet.
+	[ -z "$(tf_history 9001 41001)" ]
+
+	# The leak ends when its process dies: the history goes on in place.
+	kill "$leak"
+	wait_for 10 tf_state_is 9001 41001 CLOSE
+	[ "$(tf_history 9001 41001)" = "CLOSE_WAIT>LAST_ACK LAST_ACK>CLOSE" ]
+	wait_for 10 tf_state_is 41001 9001 TIME_WAIT
+	[ "$(tf_history 41001 9001)" = "FIN_WAIT2>TIME_WAIT" ]
+	[ "$(tf_conn 9001 41001 | wc -l)" = 1 ]
+	[ "$(tf_conn 41001 9001 | wc -l)" = 1 ]
+	rm -f /tmp/c41002
+}
+
+@test "rmmod with connections open in every state, then reload" {
+	tcpflow-sock listen 127.0.0.1 9011 accept hold 3>&- &
+	wait_for 10 tcp_listening 9011
+	tf_load
+	tcpflow-sock bind 127.0.0.1 41011 connect 127.0.0.1 9011 close
+	tcpflow-sock listen 127.0.0.1 9012 accept recv-eof close 3>&- &
+	wait_for 10 tcp_listening 9012
+	tcpflow-sock bind 127.0.0.1 41012 connect 127.0.0.1 9012 touch /tmp/c41012 hold 3>&- &
+	wait_for 10 test -e /tmp/c41012
+	wait_for 10 tf_state_is 9011 41011 CLOSE_WAIT
+	cat /proc/tcpflow >/dev/null
+
+	rmmod tcpflow
+	[ ! -e /proc/tcpflow ]
+	# Connections change state with no module: nothing may be left hooked.
+	pkill -f 'tcpflow-sock listen 127.0.0.1 9011'
+	pkill -f 'tcpflow-sock bind 127.0.0.1 41012'
+	wait_for 10 ss_none close-wait 'sport = :9011'
+
+	tf_load
+	[[ $(tf_conn 41011 9011) == *" TIME_WAIT "*" preexisting"* ]]
+	[[ $(tf_conn 41012 9012) == *" TIME_WAIT "*" preexisting"* ]]
+	rm -f /tmp/c41012
+}

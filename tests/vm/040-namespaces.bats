@@ -1,0 +1,85 @@
+#!/usr/bin/env bats
+# Network namespaces: each reader sees its own namespace's connections; the
+# initial namespace with CAP_NET_ADMIN sees all of them.
+#
+#   netns nsa                       netns nsb
+#   +-----------------+            +-----------------+
+#   | va 10.99.0.1/24 |------------| vb 10.99.0.2/24 |
+#   | client :42001   |   veth     | listener :9101  |
+#   +-----------------+            +-----------------+
+
+load helpers
+
+setup() {
+	tf_load
+	ip netns add nsa
+	ip netns add nsb
+	ip link add va netns nsa type veth peer name vb netns nsb
+	ip -n nsa addr add 10.99.0.1/24 dev va
+	ip -n nsb addr add 10.99.0.2/24 dev vb
+	ip -n nsa link set va up
+	ip -n nsb link set vb up
+	ip -n nsa link set lo up
+	ip -n nsb link set lo up
+}
+
+teardown() {
+	tf_dump_on_failure
+	pkill -f tcpflow-sock || true
+	ip netns del nsa 2>/dev/null || true
+	ip netns del nsb 2>/dev/null || true
+	tf_unload
+}
+
+netns_inode() {
+	stat -L -c %i "/run/netns/$1"
+}
+
+connect_across() {
+	ip netns exec nsb tcpflow-sock listen 10.99.0.2 9101 accept recv-eof close 3>&- &
+	wait_for 10 tcp_listening 9101 nsb
+	ip netns exec nsa tcpflow-sock bind 10.99.0.1 42001 connect 10.99.0.2 9101 send 10 close
+	wait
+	wait_for 10 tf_state_is 9101 42001 CLOSE
+}
+
+@test "a connection over veth is recorded on both ends with their netns" {
+	connect_across
+	[[ $(tf_conn 42001 9101) == "conn "*" client 10.99.0.1:42001 10.99.0.2:9101 TIME_WAIT "* ]]
+	[[ $(tf_conn 9101 42001) == "conn "*" server 10.99.0.2:9101 10.99.0.1:42001 CLOSE "* ]]
+	[ "$(tf_field 42001 9101 netns)" = "$(netns_inode nsa)" ]
+	[ "$(tf_field 9101 42001 netns)" = "$(netns_inode nsb)" ]
+	[ "$(tf_field 9101 0 netns)" = "$(netns_inode nsb)" ]
+}
+
+@test "a reader in a netns sees only that netns" {
+	connect_across
+	ip netns exec nsa cat /proc/tcpflow >/tmp/nsa.txt
+	ip netns exec nsb cat /proc/tcpflow >/tmp/nsb.txt
+	[ "$(grep -c '^conn ' /tmp/nsa.txt)" = 1 ]
+	[ -n "$(tf_conn 42001 9101 /tmp/nsa.txt)" ]
+	[ "$(grep -c '^conn ' /tmp/nsb.txt)" = 2 ]
+	[ -n "$(tf_conn 9101 42001 /tmp/nsb.txt)" ]
+	[ -n "$(tf_conn 9101 0 /tmp/nsb.txt)" ]
+	! grep -q "netns=$(netns_inode nsb)" /tmp/nsa.txt
+	! grep -q "netns=$(netns_inode nsa)" /tmp/nsb.txt
+}
+
+@test "without CAP_NET_ADMIN the initial netns sees only its own connections" {
+	connect_across
+	tcpflow-sock listen 127.0.0.1 9102 close-listener
+	setpriv --reuid 65534 --regid 65534 --clear-groups cat /proc/tcpflow >/tmp/nobody.txt
+	[ -n "$(tf_conn 9102 0 /tmp/nobody.txt)" ]
+	[ -z "$(tf_conn 42001 9101 /tmp/nobody.txt)" ]
+	[ -z "$(tf_conn 9101 42001 /tmp/nobody.txt)" ]
+	# root in the initial netns sees both namespaces and its own.
+	[ -n "$(tf_conn 42001 9101)" ]
+	[ -n "$(tf_conn 9101 42001)" ]
+	[ -n "$(tf_conn 9102 0)" ]
+}
+
+@test "no kernel address appears in /proc/tcpflow" {
+	connect_across
+	! grep -Eq 'ffff[0-9a-f]{8,}' /proc/tcpflow
+	! grep -Eq '0x[0-9a-f]{12,}' /proc/tcpflow
+}
