@@ -15,7 +15,7 @@ DESTDIR ?=
 
 CC ?= cc
 TOOLS_CFLAGS := -O2 -g -Wall -Wextra -Werror -std=gnu11 -Iinclude/uapi
-TOOLS := tcpflowctl tcpflow-sock
+TOOLS := tcpflowctl tcpflow-sock tcpflow-devtest
 TOOL_BINS := $(addprefix $(TOOLS_DIR)/,$(TOOLS))
 
 .PHONY: all modules module tools clean modules_install install check \

@@ -9,6 +9,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/kernel.h>
+#include <linux/log2.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 
@@ -18,14 +19,17 @@ struct tcpflow_uint_param {
 	unsigned int *val;
 	unsigned int min;
 	unsigned int max;
+	bool pow2;
 };
 
 static unsigned int tcpflow_max_conns = 8192;
 static unsigned int tcpflow_max_events = 32;
+static unsigned int tcpflow_ring_events = 4096;
 
 static const struct tcpflow_uint_param tcpflow_param_limits[] = {
-	{ &tcpflow_max_conns, 16, 1U << 20 },
-	{ &tcpflow_max_events, 4, 1024 },
+	{ &tcpflow_max_conns, 16, 1U << 20, false },
+	{ &tcpflow_max_events, 4, 1024, false },
+	{ &tcpflow_ring_events, 16, 1U << 20, true },
 };
 
 /* Reject out-of-range values at insmod with a message that says why. */
@@ -41,9 +45,10 @@ static int tcpflow_param_set(const char *val, const struct kernel_param *kp)
 	if (WARN_ON_ONCE(!p))
 		return -EINVAL;
 	err = kstrtouint(val, 0, &v);
-	if (err || v < p->min || v > p->max) {
-		pr_err("%s=%s: must be an integer from %u to %u\n", kp->name,
-		       val, p->min, p->max);
+	if (err || v < p->min || v > p->max || (p->pow2 && !is_power_of_2(v))) {
+		pr_err("%s=%s: must be %s from %u to %u\n", kp->name, val,
+		       p->pow2 ? "a power of two" : "an integer", p->min,
+		       p->max);
 		return -EINVAL;
 	}
 	*p->val = v;
@@ -61,39 +66,60 @@ MODULE_PARM_DESC(max_conns,
 module_param_cb(max_events, &tcpflow_param_ops, &tcpflow_max_events, 0444);
 MODULE_PARM_DESC(max_events,
 		 "events kept per connection (4-1024, default 32)");
+module_param_cb(ring_events, &tcpflow_param_ops, &tcpflow_ring_events, 0444);
+MODULE_PARM_DESC(ring_events,
+		 "live events buffered for /dev/tcpflow readers (power of two, 16-1048576, default 4096)");
 
 static int __init tcpflow_init(void)
 {
 	int err;
 
 	BUILD_BUG_ON(sizeof(struct tcpflow_event) != 24);
-	BUILD_BUG_ON(sizeof(struct tcpflow_conn_info) != 112);
+	BUILD_BUG_ON(sizeof(struct tcpflow_conn_info) != 144);
 
 	err = tcpflow_table_init(tcpflow_max_conns, tcpflow_max_events);
 	if (err)
 		return err;
-	err = tcpflow_proc_init();
+	err = tcpflow_ring_init(tcpflow_ring_events);
 	if (err)
 		goto err_free_table;
-	err = tcpflow_hooks_init();
+	err = tcpflow_proc_init();
+	if (err)
+		goto err_free_ring;
+	err = tcpflow_dev_init();
 	if (err)
 		goto err_remove_proc;
+	err = tcpflow_hooks_init();
+	if (err)
+		goto err_remove_dev;
 	tcpflow_seed();
-	pr_info("version %s loaded: %u connections x %u events\n",
-		TCPFLOW_VERSION, tcpflow_max_conns, tcpflow_max_events);
+	pr_info("version %s loaded: %u connections x %u events, %u live events\n",
+		TCPFLOW_VERSION, tcpflow_max_conns, tcpflow_max_events,
+		tcpflow_ring_events);
 	return 0;
 
+err_remove_dev:
+	tcpflow_dev_exit();
 err_remove_proc:
 	tcpflow_proc_exit();
+err_free_ring:
+	tcpflow_ring_exit();
 err_free_table:
 	tcpflow_table_exit();
 	return err;
 }
 
+/*
+ * No reader can be left: open files of /dev/tcpflow pin the module, and
+ * proc_remove() waits for /proc/tcpflow readers.
+ */
 static void __exit tcpflow_exit(void)
 {
 	tcpflow_hooks_exit();
+	tcpflow_ring_quiesce();
+	tcpflow_dev_exit();
 	tcpflow_proc_exit();
+	tcpflow_ring_exit();
 	tcpflow_table_exit();
 }
 

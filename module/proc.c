@@ -12,9 +12,7 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
-#include <linux/capability.h>
 #include <linux/ktime.h>
-#include <linux/nsproxy.h>
 #include <linux/proc_fs.h>
 #include <linux/seq_file.h>
 #include <linux/socket.h>
@@ -23,8 +21,7 @@
 #include "tcpflow.h"
 
 struct tcpflow_proc_iter {
-	u64 net_cookie;		/* the reader's namespace */
-	bool all;		/* initial netns with CAP_NET_ADMIN */
+	struct tcpflow_viewer view;
 	loff_t next_pos;	/* position ->next reached ... */
 	u64 next_id;		/* ... and the id it found there */
 	unsigned long flags;	/* irq state while the lock is held */
@@ -62,7 +59,7 @@ static const char *tcpflow_state_name(unsigned int s)
 static bool tcpflow_visible(const struct tcpflow_proc_iter *it,
 			    const struct tcpflow_conn *c)
 {
-	return it->all || c->net_cookie == it->net_cookie;
+	return tcpflow_viewer_sees(&it->view, c->net_cookie);
 }
 
 static void *tcpflow_seq_start(struct seq_file *m, loff_t *pos)
@@ -170,7 +167,7 @@ static int tcpflow_seq_show(struct seq_file *m, void *v)
 	}
 	ci = &c->info;
 	n = tcpflow_conn_nevents(c);
-	since = n ? tcpflow_conn_event(c, n - 1)->t_ns : ci->first_ns;
+	since = n ? tcpflow_conn_event(c, n - 1)->e.t_ns : ci->first_ns;
 
 	seq_printf(m, "conn %llu %s", ci->id,
 		   tcpflow_role_names[ci->role < TCPFLOW_ROLE_MAX ? ci->role : 0]);
@@ -195,7 +192,7 @@ static int tcpflow_seq_show(struct seq_file *m, void *v)
 		if (ci->dropped_events && i == tcpflow_conn_head())
 			seq_printf(m, "  ... %u events dropped\n",
 				   ci->dropped_events);
-		tcpflow_show_event(m, c, tcpflow_conn_event(c, i));
+		tcpflow_show_event(m, c, &tcpflow_conn_event(c, i)->e);
 	}
 	return 0;
 }
@@ -210,14 +207,11 @@ static const struct seq_operations tcpflow_seq_ops = {
 static int tcpflow_proc_open(struct inode *inode, struct file *file)
 {
 	struct tcpflow_proc_iter *it;
-	struct net *net = current->nsproxy->net_ns;
 
 	it = __seq_open_private(file, &tcpflow_seq_ops, sizeof(*it));
 	if (!it)
 		return -ENOMEM;
-	it->net_cookie = net->net_cookie;
-	it->all = net_eq(net, &init_net) &&
-		  file_ns_capable(file, &init_user_ns, CAP_NET_ADMIN);
+	tcpflow_viewer_init(&it->view, file);
 	return 0;
 }
 

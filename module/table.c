@@ -14,6 +14,8 @@
 #include <linux/hash.h>
 #include <linux/ktime.h>
 #include <linux/log2.h>
+#include <linux/nsproxy.h>
+#include <linux/capability.h>
 #include <linux/sched.h>
 #include <linux/sock_diag.h>
 #include <linux/string.h>
@@ -41,7 +43,7 @@ int tcpflow_table_init(unsigned int max_conns, unsigned int max_events)
 	t->max_conns = max_conns;
 	t->max_events = max_events;
 	t->entry_size = sizeof(struct tcpflow_conn) +
-			 max_events * sizeof(struct tcpflow_event);
+			 max_events * sizeof(struct tcpflow_kevent);
 	t->hash_bits = ilog2(roundup_pow_of_two(max_conns));
 	t->hash = kvcalloc(1U << t->hash_bits, sizeof(*t->hash), GFP_KERNEL);
 	if (!t->hash)
@@ -79,6 +81,15 @@ u64 tcpflow_sock_cookie(const struct sock *sk)
 	 */
 	sock_diag_save_cookie((struct sock *)sk, c);
 	return (u64)c[1] << 32 | c[0];
+}
+
+void tcpflow_viewer_init(struct tcpflow_viewer *v, const struct file *file)
+{
+	struct net *net = current->nsproxy->net_ns;
+
+	v->net_cookie = net->net_cookie;
+	v->all = net_eq(net, &init_net) &&
+		 file_ns_capable(file, &init_user_ns, CAP_NET_ADMIN);
 }
 
 static struct hlist_head *tcpflow_bucket(u64 cookie)
@@ -221,8 +232,8 @@ u32 tcpflow_conn_nevents(const struct tcpflow_conn *c)
  * tcpflow_conn_head() events in place and uses the rest as a ring, so both
  * the handshake and the latest events survive.
  */
-const struct tcpflow_event *tcpflow_conn_event(const struct tcpflow_conn *c,
-					       u32 i)
+const struct tcpflow_kevent *tcpflow_conn_event(const struct tcpflow_conn *c,
+						u32 i)
 {
 	u32 max = tcpflow_table.max_events, head = tcpflow_conn_head();
 	u32 ring = max - head;
@@ -237,16 +248,20 @@ static void tcpflow_conn_add(struct tcpflow_conn *c,
 {
 	u32 max = tcpflow_table.max_events, head = tcpflow_conn_head();
 	u32 n = c->total_events;
+	struct tcpflow_kevent *ke;
 
 	if (n < max) {
-		c->ev[n] = *e;
+		ke = &c->ev[n];
 	} else {
-		c->ev[head + (n - head) % (max - head)] = *e;
+		ke = &c->ev[head + (n - head) % (max - head)];
 		c->info.dropped_events++;
 		tcpflow_table.cnt.events_dropped++;
 	}
+	ke->gseq = tcpflow_table.cnt.events_total++;
+	ke->e = *e;
 	c->total_events = n + 1;
 	c->info.nevents = tcpflow_conn_nevents(c);
+	tcpflow_ring_push(c, e);
 }
 
 void tcpflow_conn_add_state(struct tcpflow_conn *c, u64 t_ns, int old,
@@ -259,8 +274,8 @@ void tcpflow_conn_add_state(struct tcpflow_conn *c, u64 t_ns, int old,
 		.b = new,
 	};
 
-	tcpflow_conn_add(c, &e);
 	c->info.state = new;
+	tcpflow_conn_add(c, &e);
 }
 
 /* The history is complete: stop matching the cookie, queue for reuse. */

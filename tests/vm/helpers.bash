@@ -161,3 +161,12 @@ ss_has() {
 ss_none() {
 	! ss_has "$@"
 }
+
+# has_open PID PATH: process PID has PATH open.
+has_open() {
+	local fd
+	for fd in /proc/"$1"/fd/*; do
+		[ "$(readlink "$fd")" = "$2" ] && return 0
+	done
+	return 1
+}

@@ -24,10 +24,30 @@
  *   The kernel's values (include/net/tcp_states.h).  TCPFLOW_TIME_WAIT is
  *   reported when the kernel hands a connection to its timewait socket,
  *   which the kernel's own tracepoint shows as a move to CLOSE.
+ *
+ * /dev/tcpflow
+ *   A read() returns whole records, each a struct tcpflow_rec_hdr followed
+ *   by its payload; hdr.size is the record's whole size, a multiple of 8.
+ *   A buffer too small for the next record gets EINVAL.  An open file first
+ *   yields a snapshot of every connection held when it was opened, each as
+ *   a TCPFLOW_REC_CONN followed by its events as TCPFLOW_REC_EVENT, then one
+ *   TCPFLOW_REC_SYNC,
+ *   then the live stream: each new event as TCPFLOW_REC_CONN (the
+ *   connection as it is after the event) followed by TCPFLOW_REC_EVENT.
+ *   Every event is delivered once: those before the open in the snapshot,
+ *   those after it in the stream.  A reader that falls behind the stream's
+ *   ring gets a TCPFLOW_REC_LOSS saying how many events it missed; the
+ *   kernel never waits for a reader.  read() blocks until there is
+ *   something to read unless O_NONBLOCK (then EAGAIN); poll() works.
+ *   A reader sees the connections of the network namespace it opened the
+ *   device in, or all of them when it opened it in the initial namespace
+ *   with CAP_NET_ADMIN.  While the device is open the module cannot be
+ *   unloaded (rmmod fails with EBUSY).
  */
 #ifndef _UAPI_LINUX_TCPFLOW_H
 #define _UAPI_LINUX_TCPFLOW_H
 
+#include <linux/ioctl.h>
 #include <linux/types.h>
 
 #define TCPFLOW_ABI_VERSION	1
@@ -58,8 +78,24 @@ enum tcpflow_role {
 
 enum tcpflow_event_type {
 	TCPFLOW_EV_STATE = 1,		/* a: old state, b: new state */
+	TCPFLOW_EV_SEGMENT,		/* a: enum tcpflow_dir, b: retransmits */
 	TCPFLOW_EV_MAX,
 };
+
+enum tcpflow_dir {
+	TCPFLOW_DIR_RX = 0,
+	TCPFLOW_DIR_TX = 1,
+};
+
+/* struct tcpflow_event.flags for TCPFLOW_EV_SEGMENT: the TCP header's */
+#define TCPFLOW_TCP_FIN		0x01
+#define TCPFLOW_TCP_SYN		0x02
+#define TCPFLOW_TCP_RST		0x04
+#define TCPFLOW_TCP_PSH		0x08
+#define TCPFLOW_TCP_ACK		0x10
+#define TCPFLOW_TCP_URG		0x20
+#define TCPFLOW_TCP_ECE		0x40
+#define TCPFLOW_TCP_CWR		0x80
 
 /* struct tcpflow_conn_info.flags */
 #define TCPFLOW_CONN_PREEXISTING	(1U << 0) /* seen at load, not opened */
@@ -97,6 +133,72 @@ struct tcpflow_conn_info {
 	__u32 reserved;
 	__u64 parent_id;		/* server: the listener's id, else 0 */
 	char comm[16];
+	__u32 isn_local;		/* initial sequence numbers, 0 if unseen */
+	__u32 isn_remote;
+	__u64 bytes_acked;		/* sent and acknowledged, at close */
+	__u64 bytes_received;
+	__u64 reserved2;
 };
+
+enum tcpflow_rec_type {
+	TCPFLOW_REC_CONN = 1,		/* struct tcpflow_conn_info */
+	TCPFLOW_REC_EVENT,		/* struct tcpflow_event */
+	TCPFLOW_REC_SYNC,		/* struct tcpflow_sync: snapshot complete */
+	TCPFLOW_REC_LOSS,		/* struct tcpflow_loss */
+	TCPFLOW_REC_MAX,
+};
+
+struct tcpflow_rec_hdr {
+	__u16 type;			/* enum tcpflow_rec_type */
+	__u16 size;			/* header and payload, bytes */
+	__u32 reserved;
+	__u64 conn_id;			/* CONN, EVENT: the connection */
+};
+
+struct tcpflow_sync {
+	__u64 now_ns;			/* the kernel's clock (t_ns) at the sync */
+};
+
+struct tcpflow_loss {
+	__u64 events;			/* live events this reader missed */
+};
+
+/* The largest record: a reader's buffer must hold at least this much. */
+#define TCPFLOW_REC_MAX_SIZE \
+	(sizeof(struct tcpflow_rec_hdr) + sizeof(struct tcpflow_conn_info))
+
+struct tcpflow_counters {
+	__u64 conns;			/* held now, live and closed */
+	__u64 live;
+	__u64 closed;
+	__u64 max_conns;
+	__u64 untracked;
+	__u64 evicted;
+	__u64 events_dropped;
+	__u64 events_total;		/* events recorded since load */
+	__u64 reserved[4];
+};
+
+/* struct tcpflow_filter.flags: which fields apply */
+#define TCPFLOW_FILTER_NETNS	(1U << 0)
+#define TCPFLOW_FILTER_PORT	(1U << 1)	/* local or peer port */
+#define TCPFLOW_FILTER_STATE	(1U << 2)	/* current state in state_mask */
+#define TCPFLOW_FILTER_ALL	(TCPFLOW_FILTER_NETNS | TCPFLOW_FILTER_PORT | \
+				 TCPFLOW_FILTER_STATE)
+
+/* A reader's filter: a connection must match every field flags names. */
+struct tcpflow_filter {
+	__u32 flags;
+	__u32 netns;			/* inode */
+	__u16 port;
+	__u16 reserved0;
+	__u32 state_mask;		/* 1 << enum tcpflow_state */
+	__u64 reserved[2];		/* zero */
+};
+
+#define TCPFLOW_IOC_MAGIC	0xf1
+#define TCPFLOW_IOC_VERSION	_IOR(TCPFLOW_IOC_MAGIC, 1, __u32)
+#define TCPFLOW_IOC_COUNTERS	_IOR(TCPFLOW_IOC_MAGIC, 2, struct tcpflow_counters)
+#define TCPFLOW_IOC_SET_FILTER	_IOW(TCPFLOW_IOC_MAGIC, 3, struct tcpflow_filter)
 
 #endif /* _UAPI_LINUX_TCPFLOW_H */

@@ -1,0 +1,354 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * /dev/tcpflow: the histories as binary records (include/uapi/linux/tcpflow.h
+ * documents the stream).
+ *
+ * Each open file is a reader with its own position.  At open it notes the
+ * live stream's head under the table lock: events numbered below it are
+ * delivered from the histories (the snapshot), the others from the ring, so
+ * none is delivered twice or skipped in between.
+ *
+ * Records are built under tcpflow_table.lock into the reader's own page,
+ * then copied to user space with the lock dropped: copy_to_user() may
+ * fault and sleep.  read() calls on one file are serialized by its mutex.
+ * The file holds a reference on the module (fops.owner), so rmmod fails
+ * with EBUSY while any reader has the device open.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/fs.h>
+#include <linux/ktime.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/poll.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "tcpflow.h"
+
+#define TCPFLOW_STATE_BITS	GENMASK(TCPFLOW_STATE_MAX - 1, 1)
+
+struct tcpflow_reader {
+	struct mutex lock;		/* one read() at a time */
+	struct tcpflow_viewer view;
+	struct tcpflow_filter filter;
+	u64 start_seq;			/* first event of the live stream */
+	u64 next_seq;			/* next live event to deliver */
+	u64 snap_id;			/* next connection of the snapshot */
+	u32 snap_ev;			/* next event of connection snap_id */
+	bool snap_conn_sent;		/* its CONN record is out */
+	bool synced;			/* the SYNC record is out */
+	bool full;			/* the last fill ran out of room */
+	size_t len;			/* bytes built in buf */
+	char buf[];			/* PAGE_SIZE - sizeof(*this) */
+};
+
+static size_t tcpflow_reader_room(const struct tcpflow_reader *r,
+				  size_t limit)
+{
+	size_t cap = PAGE_SIZE - offsetof(struct tcpflow_reader, buf);
+
+	return min(cap, limit) - r->len;
+}
+
+/* Append one record to the reader's page if it fits in @limit bytes. */
+static bool tcpflow_emit(struct tcpflow_reader *r, size_t limit, u16 type,
+			 u64 conn_id, const void *payload, size_t plen)
+{
+	struct tcpflow_rec_hdr h = {
+		.type = type,
+		.size = sizeof(h) + plen,
+		.conn_id = conn_id,
+	};
+
+	if (tcpflow_reader_room(r, limit) < h.size) {
+		r->full = true;
+		return false;
+	}
+	memcpy(r->buf + r->len, &h, sizeof(h));
+	memcpy(r->buf + r->len + sizeof(h), payload, plen);
+	r->len += h.size;
+	return true;
+}
+
+static bool tcpflow_filter_match(const struct tcpflow_filter *f,
+				 const struct tcpflow_conn_info *ci)
+{
+	if ((f->flags & TCPFLOW_FILTER_NETNS) && ci->netns != f->netns)
+		return false;
+	if ((f->flags & TCPFLOW_FILTER_PORT) && ci->sport != f->port &&
+	    ci->dport != f->port)
+		return false;
+	if ((f->flags & TCPFLOW_FILTER_STATE) &&
+	    !(f->state_mask & BIT(ci->state)))
+		return false;
+	return true;
+}
+
+static bool tcpflow_reader_wants(const struct tcpflow_reader *r,
+				 u64 net_cookie,
+				 const struct tcpflow_conn_info *ci)
+{
+	return tcpflow_viewer_sees(&r->view, net_cookie) &&
+	       tcpflow_filter_match(&r->filter, ci);
+}
+
+static struct tcpflow_conn *tcpflow_snap_next(struct tcpflow_reader *r)
+{
+	struct tcpflow_conn *c;
+
+	list_for_each_entry(c, &tcpflow_table.all, node) {
+		if (c->info.id < r->snap_id ||
+		    !tcpflow_reader_wants(r, c->net_cookie, &c->info))
+			continue;
+		/* Born after the open: the live stream tells all of it. */
+		if (c->total_events && c->ev[0].gseq >= r->start_seq)
+			continue;
+		return c;
+	}
+	return NULL;
+}
+
+/* The snapshot: each connection, then its events older than the stream. */
+static void tcpflow_fill_snapshot(struct tcpflow_reader *r, size_t limit)
+{
+	const struct tcpflow_kevent *ke;
+	struct tcpflow_conn *c;
+	struct tcpflow_sync sync;
+
+	while (!r->synced) {
+		c = tcpflow_snap_next(r);
+		if (!c) {
+			sync.now_ns = ktime_get_ns();
+			if (!tcpflow_emit(r, limit, TCPFLOW_REC_SYNC, 0, &sync,
+					  sizeof(sync)))
+				return;
+			r->synced = true;
+			return;
+		}
+		if (c->info.id != r->snap_id || !r->snap_conn_sent) {
+			if (!tcpflow_emit(r, limit, TCPFLOW_REC_CONN,
+					  c->info.id, &c->info,
+					  sizeof(c->info)))
+				return;
+			r->snap_id = c->info.id;
+			r->snap_conn_sent = true;
+			r->snap_ev = 0;
+		}
+		for (; r->snap_ev < tcpflow_conn_nevents(c); r->snap_ev++) {
+			ke = tcpflow_conn_event(c, r->snap_ev);
+			if (ke->gseq >= r->start_seq)
+				continue;
+			if (!tcpflow_emit(r, limit, TCPFLOW_REC_EVENT,
+					  c->info.id, &ke->e, sizeof(ke->e)))
+				return;
+		}
+		r->snap_id = c->info.id + 1;
+		r->snap_conn_sent = false;
+	}
+}
+
+/* The live stream: each event with its connection, or what was lost. */
+static void tcpflow_fill_live(struct tcpflow_reader *r, size_t limit)
+{
+	const size_t pair = 2 * sizeof(struct tcpflow_rec_hdr) +
+			    sizeof(struct tcpflow_conn_info) +
+			    sizeof(struct tcpflow_event);
+	const struct tcpflow_slot *s;
+	struct tcpflow_loss loss;
+	u64 oldest = tcpflow_ring_oldest(), head = tcpflow_ring_head();
+
+	if (r->next_seq < oldest) {
+		loss.events = oldest - r->next_seq;
+		if (!tcpflow_emit(r, limit, TCPFLOW_REC_LOSS, 0, &loss,
+				  sizeof(loss)))
+			return;
+		r->next_seq = oldest;
+	}
+	for (; r->next_seq < head; r->next_seq++) {
+		s = tcpflow_ring_slot(r->next_seq);
+		if (!tcpflow_reader_wants(r, s->net_cookie, &s->info))
+			continue;
+		if (tcpflow_reader_room(r, limit) < pair) {
+			r->full = true;
+			return;
+		}
+		tcpflow_emit(r, limit, TCPFLOW_REC_CONN, s->info.id, &s->info,
+			     sizeof(s->info));
+		tcpflow_emit(r, limit, TCPFLOW_REC_EVENT, s->info.id, &s->e,
+			     sizeof(s->e));
+	}
+}
+
+static bool tcpflow_reader_ready(const struct tcpflow_reader *r)
+{
+	return !r->synced || READ_ONCE(r->next_seq) != tcpflow_ring_head();
+}
+
+static void tcpflow_fill(struct tcpflow_reader *r, size_t limit)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&tcpflow_table.lock, flags);
+	tcpflow_fill_snapshot(r, limit);
+	if (r->synced)
+		tcpflow_fill_live(r, limit);
+	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+}
+
+static ssize_t tcpflow_dev_read(struct file *file, char __user *ubuf,
+				size_t count, loff_t *ppos)
+{
+	struct tcpflow_reader *r = file->private_data;
+	ssize_t ret;
+
+	if (mutex_lock_interruptible(&r->lock))
+		return -ERESTARTSYS;
+	for (;;) {
+		r->len = 0;
+		r->full = false;
+		tcpflow_fill(r, count);
+		if (r->len)
+			break;
+		if (r->full) {		/* the next record is bigger */
+			ret = -EINVAL;
+			goto unlock;
+		}
+		if (tcpflow_reader_ready(r))
+			continue;	/* events arrived meanwhile */
+		if (file->f_flags & O_NONBLOCK) {
+			ret = -EAGAIN;
+			goto unlock;
+		}
+		mutex_unlock(&r->lock);
+		if (wait_event_interruptible(*tcpflow_ring_waitq(),
+					     tcpflow_reader_ready(r)))
+			return -ERESTARTSYS;
+		if (mutex_lock_interruptible(&r->lock))
+			return -ERESTARTSYS;
+	}
+	ret = copy_to_user(ubuf, r->buf, r->len) ? -EFAULT : r->len;
+unlock:
+	mutex_unlock(&r->lock);
+	return ret;
+}
+
+static __poll_t tcpflow_dev_poll(struct file *file, poll_table *wait)
+{
+	struct tcpflow_reader *r = file->private_data;
+
+	poll_wait(file, tcpflow_ring_waitq(), wait);
+	return tcpflow_reader_ready(r) ? EPOLLIN | EPOLLRDNORM : 0;
+}
+
+static long tcpflow_ioc_counters(void __user *arg)
+{
+	const struct tcpflow_table *t = &tcpflow_table;
+	struct tcpflow_counters c = {};
+	unsigned long flags;
+
+	spin_lock_irqsave(&tcpflow_table.lock, flags);
+	c.conns = t->nlive + t->nclosed;
+	c.live = t->nlive;
+	c.closed = t->nclosed;
+	c.max_conns = t->max_conns;
+	c.untracked = t->cnt.untracked;
+	c.evicted = t->cnt.evicted;
+	c.events_dropped = t->cnt.events_dropped;
+	c.events_total = t->cnt.events_total;
+	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	c.events_dropped += tcpflow_hooks_missed();
+	return copy_to_user(arg, &c, sizeof(c)) ? -EFAULT : 0;
+}
+
+static long tcpflow_ioc_set_filter(struct tcpflow_reader *r,
+				   const void __user *arg)
+{
+	struct tcpflow_filter f;
+
+	if (copy_from_user(&f, arg, sizeof(f)))
+		return -EFAULT;
+	if (f.flags & ~TCPFLOW_FILTER_ALL || f.reserved0 || f.reserved[0] ||
+	    f.reserved[1] || f.state_mask & ~TCPFLOW_STATE_BITS)
+		return -EINVAL;
+	if ((f.flags & TCPFLOW_FILTER_STATE) && !f.state_mask)
+		return -EINVAL;
+	mutex_lock(&r->lock);
+	r->filter = f;
+	mutex_unlock(&r->lock);
+	return 0;
+}
+
+static long tcpflow_dev_ioctl(struct file *file, unsigned int cmd,
+			      unsigned long arg)
+{
+	struct tcpflow_reader *r = file->private_data;
+	void __user *uarg = (void __user *)arg;
+
+	switch (cmd) {
+	case TCPFLOW_IOC_VERSION:
+		return put_user((u32)TCPFLOW_ABI_VERSION, (u32 __user *)uarg);
+	case TCPFLOW_IOC_COUNTERS:
+		return tcpflow_ioc_counters(uarg);
+	case TCPFLOW_IOC_SET_FILTER:
+		return tcpflow_ioc_set_filter(r, uarg);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static int tcpflow_dev_open(struct inode *inode, struct file *file)
+{
+	struct tcpflow_reader *r;
+	unsigned long flags;
+
+	BUILD_BUG_ON(sizeof(*r) + TCPFLOW_REC_MAX_SIZE +
+		     sizeof(struct tcpflow_rec_hdr) +
+		     sizeof(struct tcpflow_event) > PAGE_SIZE);
+	r = kzalloc(PAGE_SIZE, GFP_KERNEL);
+	if (!r)
+		return -ENOMEM;
+	mutex_init(&r->lock);
+	tcpflow_viewer_init(&r->view, file);
+	spin_lock_irqsave(&tcpflow_table.lock, flags);
+	r->start_seq = tcpflow_ring_head();
+	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	r->next_seq = r->start_seq;
+	file->private_data = r;
+	return stream_open(inode, file);
+}
+
+static int tcpflow_dev_release(struct inode *inode, struct file *file)
+{
+	kfree(file->private_data);
+	return 0;
+}
+
+static const struct file_operations tcpflow_dev_fops = {
+	.owner = THIS_MODULE,
+	.open = tcpflow_dev_open,
+	.release = tcpflow_dev_release,
+	.read = tcpflow_dev_read,
+	.poll = tcpflow_dev_poll,
+	.unlocked_ioctl = tcpflow_dev_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+};
+
+static struct miscdevice tcpflow_misc = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = "tcpflow",
+	.fops = &tcpflow_dev_fops,
+	.mode = 0600,
+};
+
+int tcpflow_dev_init(void)
+{
+	return misc_register(&tcpflow_misc);
+}
+
+void tcpflow_dev_exit(void)
+{
+	misc_deregister(&tcpflow_misc);
+}

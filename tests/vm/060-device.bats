@@ -1,0 +1,211 @@
+#!/usr/bin/env bats
+# /dev/tcpflow: the binary stream, its snapshot/live boundary, blocking,
+# poll, loss records, ioctls and permissions.
+
+load helpers
+
+setup() {
+	tf_load "${TF_PARAMS[@]}"
+}
+
+teardown() {
+	tf_dump_on_failure
+	pkill -f tcpflow-sock || true
+	pkill -f tcpflow-devtest || true
+	rm -f /tmp/dt.*
+	tf_unload
+}
+
+# conn PORT: a client on 127.0.0.1:PORT+30000 to a server on PORT that
+# closes as soon as the client does.
+conn() {
+	local srv
+
+	tcpflow-sock listen 127.0.0.1 "$1" accept recv-eof close 3>&- &
+	srv=$!
+	wait_for 10 tcp_listening "$1"
+	tcpflow-sock bind 127.0.0.1 $(($1 + 30000)) connect 127.0.0.1 "$1" close
+	wait "$srv"
+	wait_for 10 tf_state_is "$1" $(($1 + 30000)) CLOSE
+}
+
+@test "the device is a root-only character device" {
+	[ -c /dev/tcpflow ]
+	[ "$(stat -c '%a %U %G' /dev/tcpflow)" = "600 root root" ]
+	run setpriv --reuid 65534 --regid 65534 --clear-groups tcpflow-devtest open
+	[ "$output" = "open EACCES" ]
+}
+
+@test "the ABI version ioctl says 1; counters match /proc/tcpflow" {
+	conn 9301
+	run tcpflow-devtest open version counters
+	[ "${lines[0]}" = "version 1" ]
+	[[ ${lines[1]} == "conns=$(tf_header_count connections) live=$(tf_header_count live) closed=$(tf_header_count closed) max=8192 untracked=0 evicted=0 dropped=0 total="* ]]
+}
+
+@test "the snapshot holds every connection with its events, then SYNC" {
+	conn 9302
+	id=$(tf_conn 39302 9302 | awk '{ print $2 }')
+	run tcpflow-devtest open snapshot
+	[ "$status" -eq 0 ]
+	[ "${lines[-1]}" = SYNC ]
+	events=$(printf '%s\n' "${lines[@]}" | awk -v id="$id" '$1 == "EVENT" && $2 == id { printf "%s%s", sep, $3; sep = " " }')
+	[ "$events" = "$(tf_history 39302 9302)" ]
+	printf '%s\n' "${lines[@]}" | grep -qx "CONN $id TIME_WAIT 39302 9302"
+}
+
+@test "events before open come in the snapshot, after it in the live stream, each once" {
+	conn 9303
+	tcpflow-devtest open-nb touch /tmp/dt.opened wait /tmp/dt.go snapshot drain >/tmp/dt.out 3>&- &
+	wait_for 10 test -e /tmp/dt.opened
+	conn 9304
+	touch /tmp/dt.go
+	wait
+	before=$(tf_conn 39303 9303 | awk '{ print $2 }')
+	after=$(tf_conn 39304 9304 | awk '{ print $2 }')
+	sed -n '1,/^SYNC$/p' /tmp/dt.out >/tmp/dt.snap
+	sed '1,/^SYNC$/d' /tmp/dt.out >/tmp/dt.live
+	# The earlier connection: all of it in the snapshot, none live.
+	[ "$(grep -c "^EVENT $before " /tmp/dt.snap)" = 5 ]
+	[ "$(grep -c "^EVENT $before " /tmp/dt.live)" = 0 ]
+	# The later one: none in the snapshot, every event once, in order,
+	# each after a CONN record of its connection.
+	[ "$(grep -c "^EVENT $after " /tmp/dt.snap)" = 0 ]
+	[ "$(awk -v id="$after" '$1 == "EVENT" && $2 == id { printf "%s%s", s, $3; s = " " }' /tmp/dt.live)" = "$(tf_history 39304 9304)" ]
+	[ "$(grep -c "^CONN $after " /tmp/dt.live)" = 5 ]
+	! grep -q '^LOSS' /tmp/dt.out
+}
+
+@test "O_NONBLOCK gives EAGAIN when caught up; a blocking reader wakes on a new event" {
+	run tcpflow-devtest open-nb snapshot read 4096
+	[ "${lines[-1]}" = "read EAGAIN" ]
+
+	tcpflow-devtest open snapshot touch /tmp/dt.synced next 2 >/tmp/dt.out 3>&- &
+	reader=$!
+	wait_for 10 test -e /tmp/dt.synced
+	tcpflow-sock listen 127.0.0.1 9305 close-listener
+	wait "$reader"
+	[ "$(sed '1,/^SYNC$/d' /tmp/dt.out | sed -n 2p)" = "EVENT $(tf_conn 9305 0 | awk '{ print $2 }') CLOSE>LISTEN" ]
+}
+
+@test "poll times out when caught up and is ready after an event" {
+	run tcpflow-devtest open snapshot poll 200
+	[ "${lines[-1]}" = "poll timeout" ]
+	tcpflow-devtest open snapshot touch /tmp/dt.synced poll 20000 >/tmp/dt.out 3>&- &
+	reader=$!
+	wait_for 10 test -e /tmp/dt.synced
+	tcpflow-sock listen 127.0.0.1 9306 close-listener
+	wait "$reader"
+	[ "$(tail -n 1 /tmp/dt.out)" = "poll ready" ]
+}
+
+@test "a buffer too small for the next record gets EINVAL and loses nothing" {
+	tcpflow-sock listen 127.0.0.1 9307 close-listener
+	run tcpflow-devtest open read 0 read 1 read 15 read 159 read 160
+	[ "${lines[0]}" = "read EINVAL" ]
+	[ "${lines[1]}" = "read EINVAL" ]
+	[ "${lines[2]}" = "read EINVAL" ]
+	[ "${lines[3]}" = "read EINVAL" ]
+	# The first record is a CONN (16 + 144 bytes): exactly one fits.
+	[ "${lines[4]}" = "read 160" ]
+	[[ ${lines[5]} == "CONN "* ]]
+}
+
+@test "write, seek and bad ioctls are refused with the right errors" {
+	run tcpflow-devtest open write seek ioctl-bad
+	[ "$output" = "write EBADF
+seek ESPIPE
+unknown ENOTTY
+version-null EFAULT
+counters-null EFAULT
+filter-null EFAULT
+counters-bad EFAULT
+filter-bad EFAULT
+filter-flags EINVAL
+filter-reserved EINVAL
+filter-reserved0 EINVAL
+filter-state-range EINVAL
+filter-state-zero EINVAL
+filter-state-empty EINVAL
+version-huge-cmd ENOTTY" ]
+	# The reader still works after all that.
+	run tcpflow-devtest open version snapshot
+	[ "${lines[0]}" = "version 1" ]
+	[ "${lines[-1]}" = SYNC ]
+}
+
+@test "a port filter limits both the snapshot and the live stream" {
+	conn 9308
+	conn 9309
+	tcpflow-devtest open-nb filter 2 0 9309 0 touch /tmp/dt.opened wait /tmp/dt.go snapshot drain >/tmp/dt.out 3>&- &
+	wait_for 10 test -e /tmp/dt.opened
+	conn 9310
+	tcpflow-sock listen 127.0.0.1 9309 close-listener
+	touch /tmp/dt.go
+	wait
+	[ "$(head -n 1 /tmp/dt.out)" = "filter ok" ]
+	# Only connections with port 9309: the old listener, server and client
+	# in the snapshot, the new listener live; nothing of 9308 or 9310.
+	[ "$(grep '^CONN' /tmp/dt.out | awk '$4 != 9309 && $5 != 9309' | wc -l)" = 0 ]
+	[ "$(sed -n '1,/^SYNC$/p' /tmp/dt.out | grep -c '^CONN')" = 3 ]
+	[ "$(sed '1,/^SYNC$/d' /tmp/dt.out | grep -c '^EVENT')" = 2 ]
+}
+
+@test "two readers each get every live event" {
+	for r in 1 2; do
+		tcpflow-devtest open-nb touch /tmp/dt.opened$r wait /tmp/dt.go snapshot drain >/tmp/dt.out$r 3>&- &
+	done
+	wait_for 10 test -e /tmp/dt.opened1 -a -e /tmp/dt.opened2
+	conn 9311
+	touch /tmp/dt.go
+	wait
+	sed '1,/^SYNC$/d' /tmp/dt.out1 >/tmp/dt.live1
+	sed '1,/^SYNC$/d' /tmp/dt.out2 >/tmp/dt.live2
+	ids=$( { tf_conn 9311 0; tf_conn 9311 39311; tf_conn 39311 9311; } | awk '{ print $2 }')
+	[ "$(grep -c '^EVENT' /tmp/dt.live1 | tr -d ' ')" -ge 12 ]
+	[ "$(awk -v ids="$ids" 'BEGIN { split(ids, a); for (i in a) want[a[i]] = 1 }
+		$1 == "EVENT" && ($2 in want)' /tmp/dt.live1 | wc -l)" = 12 ]
+	cmp /tmp/dt.live1 /tmp/dt.live2
+}
+
+@test "a reader that falls behind gets a LOSS record with the exact count" {
+	tf_unload
+	tf_load ring_events=16
+	tcpflow-devtest open-nb counters touch /tmp/dt.opened wait /tmp/dt.go snapshot drain counters >/tmp/dt.out 3>&- &
+	wait_for 10 test -e /tmp/dt.opened
+	for p in 9321 9322 9323 9324; do conn $p; done
+	touch /tmp/dt.go
+	wait
+	t0=$(head -n 1 /tmp/dt.out | sed 's/.*total=//')
+	t1=$(tail -n 1 /tmp/dt.out | sed 's/.*total=//')
+	# 4 connections of 12 events (and any TIME_WAIT of an earlier test
+	# ending meanwhile): 16 fit in the ring, the rest is reported lost.
+	[ $((t1 - t0)) -ge 48 ]
+	[ "$(grep '^LOSS' /tmp/dt.out)" = "LOSS $((t1 - t0 - 16))" ]
+	[ "$(sed '1,/^LOSS/d' /tmp/dt.out | grep -c '^EVENT')" = 16 ]
+}
+
+@test "rmmod fails with EBUSY while a reader is blocked in read, and works after" {
+	tcpflow-devtest open snapshot touch /tmp/dt.synced next 1 >/tmp/dt.out 3>&- &
+	reader=$!
+	wait_for 10 test -e /tmp/dt.synced
+	run rmmod tcpflow
+	[ "$status" -ne 0 ]
+	[[ $output == *"in use"* ]]
+	grep -q '^tcpflow ' /proc/modules
+	kill "$reader"
+	wait "$reader" || true
+	rmmod tcpflow
+	[ ! -e /dev/tcpflow ]
+}
+
+@test "a reader in a netns sees only its own connections on the device" {
+	ip netns add devns
+	ip -n devns link set lo up
+	conn 9331
+	ip netns exec devns tcpflow-sock listen 127.0.0.1 9332 close-listener
+	run ip netns exec devns tcpflow-devtest open snapshot
+	ip netns del devns
+	[ "$(printf '%s\n' "${lines[@]}" | grep -c '^CONN')" = 1 ]
+	[[ ${lines[0]} == "CONN "*" CLOSE 9332 0" ]]
+}
