@@ -1,0 +1,383 @@
+#!/usr/bin/env bats
+# tcpflowctl on the host: every command against record streams written by
+# fixture-gen.c (see the top of it for what each fixture holds), and its
+# handling of bad usage and bad input.  No module, no VM, no root.
+
+load helpers
+
+setup_file() {
+	tf_build_fixtures
+}
+
+@test "version prints the tool's version and ABI" {
+	run_tool version
+	expect_output "tcpflowctl 0.1.0 (abi 1)"
+	run_tool -V
+	expect_output "tcpflowctl 0.1.0 (abi 1)"
+	run_tool -j version
+	[ "$(jq -r '"\(.version) \(.abi)"' <<<"$output")" = "0.1.0 1" ]
+}
+
+@test "-h prints the help to stdout and exits 0" {
+	run_tool -h
+	[[ $output == "Usage: tcpflowctl "* ]]
+	[ -z "$stderr" ]
+}
+
+@test "list shows live connections, one aligned row each, like ss" {
+	run_tool -f "$FIXTURES/host.rec" -H
+	expect_output "$(cat <<'END'
+ 1  LISTEN       8m20s   127.0.0.1:8080       0.0.0.0:*          4026531840  listener  -      142/tcpflow-sock
+ 2  TIME_WAIT    9.9s    127.0.0.1:40001      127.0.0.1:8080     4026531840  client    80us   143/tcpflow-sock
+ 4  LISTEN       5m0s    0.0.0.0:8082         0.0.0.0:*          4026531840  listener  -      150/leaky
+ 5  CLOSE_WAIT   2m0s    127.0.0.1:8082       127.0.0.1:40005    4026531840  server    50us   150/leaky
+ 6  CLOSE_WAIT   10s     127.0.0.1:8082       127.0.0.1:40006    4026531840  server    40us   150/leaky
+ 7  ESTABLISHED  3.9s    [2001:db8::5]:40010  [2001:db8::1]:443  4026532200  client    1.0s   300/curl
+ 8  ESTABLISHED  13m20s  10.0.0.5:22          10.0.0.9:51234     4026531840  -         -      -
+ 9  LISTEN       31s     127.0.0.1:9000       0.0.0.0:*          4026531840  listener  -      160/srv?"q"
+10  TIME_WAIT    29s     127.0.0.1:40020      127.0.0.1:9000     4026531840  client    21us   161/cli
+12  TIME_WAIT    19s     10.0.0.5:41000       10.0.0.7:5432      4026531840  client    300us  170/psql
+13  TIME_WAIT    4.9s    10.0.0.5:41001       10.0.0.7:5432      4026531840  client    2.5ms  171/psql
+END
+)"
+}
+
+@test "list has a header line unless -H" {
+	run_tool -f "$FIXTURES/host.rec" list --port 8080
+	expect_output "$(cat <<'END'
+ID  State      Age    Local Address:Port  Peer Address:Port       Netns  Role      Handshake  Process
+ 1  LISTEN     8m20s  127.0.0.1:8080      0.0.0.0:*          4026531840  listener  -          142/tcpflow-sock
+ 2  TIME_WAIT  9.9s   127.0.0.1:40001     127.0.0.1:8080     4026531840  client    80us       143/tcpflow-sock
+END
+)"
+}
+
+@test "list -a adds the closed connections" {
+	run_tool -f "$FIXTURES/host.rec" list -a -H --port 8080
+	[ "${#lines[@]}" -eq 3 ]
+	[ "$(line 3)" = "3  CLOSE      9.9s   127.0.0.1:8080   127.0.0.1:40001  4026531840  server    5.0us  142/tcpflow-sock" ]
+}
+
+@test "list filters: ss state names, port, address, netns, pid" {
+	ids() { awk '{ printf "%s ", $1 }' <<<"$output"; }
+
+	run_tool -f "$FIXTURES/host.rec" -H -s close-wait
+	[ "$(ids)" = "5 6 " ]
+	run_tool -f "$FIXTURES/host.rec" -H -s time-wait -s listen
+	[ "$(ids)" = "1 2 4 9 10 12 13 " ]
+	run_tool -f "$FIXTURES/host.rec" -H -s TIME_WAIT --addr 10.0.0.7
+	[ "$(ids)" = "12 13 " ]
+	run_tool -f "$FIXTURES/host.rec" -H --addr '[2001:db8::1]'
+	[ "$(ids)" = "7 " ]
+	run_tool -f "$FIXTURES/host.rec" -H --netns 4026532200
+	[ "$(ids)" = "7 " ]
+	run_tool -f "$FIXTURES/host.rec" -H --pid 150 -a
+	[ "$(ids)" = "4 5 6 " ]
+	run_tool -f "$FIXTURES/host.rec" -H -s established --port 22
+	[ "$(ids)" = "8 " ]
+}
+
+@test "list -j: one JSON object per connection with the documented keys" {
+	run_tool -f "$FIXTURES/host.rec" -j list -a
+	[ "$(jq -s length <<<"$output")" -eq 13 ]
+	run jq -c 'select(.id == 2) | [.cookie, .netns, .family, .saddr, .sport,
+		.daddr, .dport, .role, .state, .state_age_ns, .pid, .comm,
+		.preexisting, .closed, .partial, .parent_id, .dropped_events,
+		.handshake_ns, (.events | length)]' <<<"$output"
+	[ "$output" = '[8194,4026531840,"inet","127.0.0.1",40001,"127.0.0.1",8080,"client","TIME_WAIT",9989690000,143,"tcpflow-sock",false,false,false,0,0,80000,5]' ]
+}
+
+@test "list -j: IPv6, pre-existing, closed, escaped comm, events" {
+	run_tool -f "$FIXTURES/host.rec" -j list -a
+	local out=$output
+
+	[ "$(jq -r 'select(.id == 7) | "\(.family) \(.saddr) \(.daddr) \(.dport)"' <<<"$out")" = "inet6 2001:db8::5 2001:db8::1 443" ]
+	[ "$(jq -r 'select(.id == 8) | "\(.preexisting) \(.events | length) \(.handshake_ns) \(.state_age_ns)"' <<<"$out")" = "true 0 null 800000000000" ]
+	[ "$(jq -r 'select(.id == 3) | "\(.closed) \(.parent_id) \(.role)"' <<<"$out")" = "true 1 server" ]
+	[ "$(jq -r 'select(.id == 9) | .comm' <<<"$out")" = 'srv "q"' ]
+	[ "$(jq -c 'select(.id == 2) | .events[1]' <<<"$out")" = '{"t_ns":990000080000,"type":"state","old":"SYN_SENT","new":"ESTABLISHED"}' ]
+	[ "$(jq -c 'select(.id == 7) | .events[2]' <<<"$out")" = '{"t_ns":996000010000,"type":"segment","dir":"tx","flags":"SYN","seq":7000,"ack":0,"win":64800,"len":0,"retransmit":1}' ]
+}
+
+@test "show: a loopback pair's two histories in one ladder, by time" {
+	run_tool -f "$FIXTURES/host.rec" show 2
+	expect_output "$(cat <<'END'
+conn 2 client 127.0.0.1:40001 127.0.0.1:8080 TIME_WAIT 9.9s netns=4026531840 sk=2002 handshake=80us pid=143 comm=tcpflow-sock
+conn 3 server 127.0.0.1:8080 127.0.0.1:40001 CLOSE 9.9s netns=4026531840 sk=2003 listener=1 handshake=5.0us closed pid=142 comm=tcpflow-sock
+
+       127.0.0.1:40001                                  127.0.0.1:8080
+time (s)      client 2 |                              | server 3
+0.000000      SYN_SENT |                              |
+0.000080   ESTABLISHED |                              |
+0.000090               |                              | SYN_RECV
+0.000095               |                              | ESTABLISHED
+0.000622     FIN_WAIT1 |                              |
+0.000650               |                              | CLOSE_WAIT
+0.000680     FIN_WAIT2 |                              |
+0.010250               |                              | LAST_ACK
+0.010310     TIME_WAIT |                              |
+0.010330               |                              | CLOSE
+END
+)"
+}
+
+@test "show LOCAL PEER finds the same connection as its id" {
+	run_tool -f "$FIXTURES/host.rec" show 2
+	local by_id=$output
+	run_tool -f "$FIXTURES/host.rec" show 127.0.0.1:40001 127.0.0.1:8080
+	[ "$output" = "$by_id" ]
+}
+
+@test "show: segments of both ends, each one arrow, seq/ack relative" {
+	run_tool -f "$FIXTURES/host.rec" show 10
+	expect_output "$(cat <<'END'
+conn 10 client 127.0.0.1:40020 127.0.0.1:9000 TIME_WAIT 29s netns=4026531840 sk=200a handshake=21us pid=161 comm=cli
+conn 11 server 127.0.0.1:9000 127.0.0.1:40020 CLOSE 29s netns=4026531840 sk=200b listener=9 handshake=21us closed pid=160 comm=srv?"q"
+
+       127.0.0.1:40020                                               127.0.0.1:9000
+time (s)     client 10 |                                           | server 11
+0.000000      SYN_SENT |                                           |
+0.000002               |---------- SYN seq=0 win=65495 ----------->|
+0.000011               |                                           | SYN_RECV
+0.000012               |<------ SYN,ACK seq=0 ack=1 win=65483 -----|
+0.000021   ESTABLISHED |                                           |
+0.000022               |-------- ACK seq=1 ack=1 win=512 --------->|
+0.000031               |                                           | ESTABLISHED
+0.000100               |-- PSH,ACK seq=1 ack=1 win=512 len=100 --->|
+0.000110               |<-------- ACK seq=1 ack=101 win=512 -------|
+0.000200               |----- FIN,ACK seq=101 ack=1 win=512 ------>|
+0.000201     FIN_WAIT1 |                                           |
+0.000209               |                                           | CLOSE_WAIT
+0.000210               |<-------- ACK seq=1 ack=102 win=512 -------|
+0.000219     FIN_WAIT2 |                                           |
+0.000300               |<------ FIN,ACK seq=1 ack=102 win=512 -----|
+0.000301               |                                           | LAST_ACK
+0.000309     TIME_WAIT |                                           |
+0.000310               |------- ACK seq=102 ack=2 win=512 -------->|
+0.000319               |                                           | CLOSE
+END
+)"
+}
+
+@test "show: one end seen, IPv6, the peer drawn as remote, a retransmit" {
+	run_tool -f "$FIXTURES/host.rec" show '[2001:db8::5]:40010' '[2001:db8::1]:443'
+	expect_output "$(cat <<'END'
+conn 7 client [2001:db8::5]:40010 [2001:db8::1]:443 ESTABLISHED 3.9s netns=4026532200 sk=2007 handshake=1.0s pid=300 comm=curl
+
+   [2001:db8::5]:40010                                            [2001:db8::1]:443
+time (s)      client 7 |                                        : remote, not recorded
+0.000000      SYN_SENT |                                        :
+0.000010               |--------- SYN seq=0 win=64800 --------->:
+1.000010               |-- SYN seq=0 win=64800 retransmit=1 --->:
+1.001500               |<---- SYN,ACK seq=0 ack=1 win=65160 ----:
+1.001510   ESTABLISHED |                                        :
+1.001520               |------- ACK seq=1 ack=1 win=507 ------->:
+END
+)"
+}
+
+@test "show: a pre-existing connection has no events to draw" {
+	run_tool -f "$FIXTURES/host.rec" show 8
+	[ "${lines[1]}" = "no events recorded: the connection predates the module" ]
+}
+
+@test "show -j: the connection object with its events" {
+	run_tool -f "$FIXTURES/host.rec" -j show 11
+	[ "$(jq -r '"\(.id) \(.role) \(.events | length) \(.events[0].dir) \(.events[0].flags)"' <<<"$output")" = "11 server 14 rx SYN" ]
+}
+
+@test "show: an unknown id is an error" {
+	run_tool 1 -f "$FIXTURES/host.rec" show 99
+	[ "$stderr" = "tcpflowctl: no connection with id 99" ]
+	[ -z "$output" ]
+	run_tool 2 -f "$FIXTURES/host.rec" show abc
+	[ "$stderr" = "tcpflowctl: show: bad connection id 'abc'" ]
+	run_tool 1 -f "$FIXTURES/host.rec" -j show 99
+	[ "$(jq -r .error <<<"$output")" = "no connection with id 99" ]
+}
+
+@test "leaks: CLOSE_WAIT past the threshold, oldest first, exit 3" {
+	run_tool 3 -f "$FIXTURES/host.rec" leaks
+	expect_output "$(cat <<END
+CLOSE_WAIT for 60s or more: 1 connection
+ID  Since FIN  Local Address:Port  Peer Address:Port       Netns  Recorded owner
+ 5  2m0s       127.0.0.1:8082      127.0.0.1:40005    4026531840  150/leaky
+
+TIME_WAIT: local port range $(sed 's/\t/-/' /proc/sys/net/ipv4/ip_local_port_range) ($(tf_ports_free 0 | sed 's/.* of //') ports)
+127.0.0.1: 2 in TIME_WAIT, $(tf_ports_free 2) local ports free
+10.0.0.7: 2 in TIME_WAIT, $(tf_ports_free 2) local ports free
+
+Local      Peer            TIME_WAIT  Local ports free
+10.0.0.5   10.0.0.7:5432           2  $(tf_ports_free 2)
+127.0.0.1  127.0.0.1:8080          1  $(tf_ports_free 1)
+127.0.0.1  127.0.0.1:9000          1  $(tf_ports_free 1)
+END
+)"
+}
+
+@test "leaks -t 5 lists both CLOSE_WAIT connections, oldest first" {
+	run_tool 3 -f "$FIXTURES/host.rec" leaks -t 5 -H
+	[ "${lines[0]}" = "CLOSE_WAIT for 5s or more: 2 connections" ]
+	[ "$(line 2)" = "5  2m0s  127.0.0.1:8082  127.0.0.1:40005  4026531840  150/leaky" ]
+	[ "$(line 3)" = "6  10s   127.0.0.1:8082  127.0.0.1:40006  4026531840  150/leaky" ]
+}
+
+@test "leaks exits 0 when no CLOSE_WAIT is old enough" {
+	run_tool 0 -f "$FIXTURES/host.rec" leaks --threshold 200
+	[ "${lines[0]}" = "CLOSE_WAIT for 200s or more: 0 connections" ]
+}
+
+@test "leaks -j: close_wait objects, then TIME_WAIT by peer" {
+	run_tool 3 -f "$FIXTURES/host.rec" -j leaks -t 5
+	[ "$(jq -r 'select(.type == "close_wait") | "\(.id) \(.close_wait_ns) \(.pid) \(.comm)"' <<<"$output")" = "5 120000000000 150 leaky
+6 10000000000 150 leaky" ]
+	[ "$(jq -r 'select(.type == "time_wait_peer") | "\(.peer) \(.time_wait)"' <<<"$output")" = "127.0.0.1 2
+10.0.0.7 2" ]
+	[ "$(jq -r 'select(.type == "time_wait") | "\(.local) \(.peer):\(.peer_port) \(.time_wait)"' <<<"$output")" = "10.0.0.5 10.0.0.7:5432 2
+127.0.0.1 127.0.0.1:8080 1
+127.0.0.1 127.0.0.1:9000 1" ]
+}
+
+@test "stats: counters, transitions by kind, handshake histogram" {
+	run_tool -f "$FIXTURES/host.rec" stats
+	expect_output "$(cat <<'END'
+connections  13 (11 live, 2 closed)
+events       63 held, 0 dropped
+
+Transition              Count
+SYN_SENT>ESTABLISHED        5
+CLOSE>SYN_SENT              5
+ESTABLISHED>FIN_WAIT1       4
+ESTABLISHED>CLOSE_WAIT      4
+SYN_RECV>ESTABLISHED        4
+FIN_WAIT1>FIN_WAIT2         4
+FIN_WAIT2>TIME_WAIT         4
+LISTEN>SYN_RECV             4
+CLOSE>LISTEN                3
+CLOSE_WAIT>LAST_ACK         2
+LAST_ACK>CLOSE              2
+
+Handshake time (us):
+[4, 8)                  1 |@@@@@@@@@@@@@@@@@@@@@@@@@@                          |
+[8, 16)                 0 |                                                    |
+[16, 32)                2 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|
+[32, 64)                2 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|
+[64, 128)               1 |@@@@@@@@@@@@@@@@@@@@@@@@@@                          |
+[128, 256)              0 |                                                    |
+[256, 512)              1 |@@@@@@@@@@@@@@@@@@@@@@@@@@                          |
+[512, 1K)               0 |                                                    |
+[1K, 2K)                0 |                                                    |
+[2K, 4K)                1 |@@@@@@@@@@@@@@@@@@@@@@@@@@                          |
+[4K, 8K)                0 |                                                    |
+[8K, 16K)               0 |                                                    |
+[16K, 32K)              0 |                                                    |
+[32K, 64K)              0 |                                                    |
+[64K, 128K)             0 |                                                    |
+[128K, 256K)            0 |                                                    |
+[256K, 512K)            0 |                                                    |
+[512K, 1M)              1 |@@@@@@@@@@@@@@@@@@@@@@@@@@                          |
+END
+)"
+}
+
+@test "stats -j: counters, transitions and buckets as typed objects" {
+	run_tool -f "$FIXTURES/host.rec" -j stats
+	[ "$(jq -c 'select(.type == "counters")' <<<"$output")" = '{"type":"counters","conns":13,"live":11,"closed":2,"events_total":63,"events_dropped":0}' ]
+	[ "$(jq -r 'select(.type == "transition" and .old == "LAST_ACK") | "\(.new) \(.count)"' <<<"$output")" = "CLOSE 2" ]
+	[ "$(jq -s 'map(select(.type == "handshake_us") | .count) | add' <<<"$output")" -eq 9 ]
+}
+
+@test "follow skips the snapshot, prints live events and reports a loss" {
+	run_tool -f "$FIXTURES/stream.rec" follow
+	expect_output "$(cat <<'END'
+        Time     ID  Local Address:Port     Peer Address:Port      Process               Event
+   +0.001000     20  127.0.0.1:40030        127.0.0.1:9100         201/cli               CLOSE -> SYN_SENT
+   +0.001002     20  127.0.0.1:40030        127.0.0.1:9100         201/cli               tx SYN seq=0 win=65495
+# lost 3 events
+   +0.001100     20  127.0.0.1:40030        127.0.0.1:9100         201/cli               SYN_SENT -> ESTABLISHED
+   +2.000005     21  [::1]:8443             [::1]:40031            202/srv6              LISTEN -> SYN_RECV
+END
+)"
+}
+
+@test "follow -j: one object per event, a loss object, filters apply" {
+	run_tool -f "$FIXTURES/stream.rec" -j follow
+	[ "$(jq -r '"\(.type) \(.id) \(.new // .flags // .events)"' <<<"$output")" = "state 20 SYN_SENT
+segment 20 SYN
+loss null 3
+state 20 ESTABLISHED
+state 21 SYN_RECV" ]
+	run_tool -f "$FIXTURES/stream.rec" -j follow --netns 4026532200
+	[ "$(jq -r '"\(.type) \(.family) \(.saddr) \(.sport)"' <<<"$output")" = "loss null null null
+state inet6 ::1 8443" ]
+}
+
+@test "dump copies a recording through SYNC, --follow to its end, unknown records too" {
+	"$TCPFLOWCTL" -f "$FIXTURES/host.rec" dump >"$BATS_TEST_TMPDIR/host.rec"
+	cmp "$FIXTURES/host.rec" "$BATS_TEST_TMPDIR/host.rec"
+	"$TCPFLOWCTL" -f "$FIXTURES/stream.rec" dump --follow >"$BATS_TEST_TMPDIR/stream.rec"
+	cmp "$FIXTURES/stream.rec" "$BATS_TEST_TMPDIR/stream.rec"
+	"$TCPFLOWCTL" -f "$FIXTURES/stream.rec" dump >"$BATS_TEST_TMPDIR/snap.rec"
+	[ "$(stat -c %s "$BATS_TEST_TMPDIR/snap.rec")" -eq 256 ]
+	run_tool -f "$FIXTURES/stream.rec" -j dump
+	[ "$(jq -r .type <<<"$output" | tr '\n' ' ')" = "conn event unknown sync " ]
+}
+
+@test "without -f and no module loaded: /dev/tcpflow not found, exit 1" {
+	[ ! -e /dev/tcpflow ] || skip "/dev/tcpflow exists here"
+	run_tool 1 list
+	[ "$stderr" = "tcpflowctl: /dev/tcpflow not found: load the module (insmod tcpflow.ko)" ]
+	run_tool 1
+	[ "$stderr" = "tcpflowctl: /dev/tcpflow not found: load the module (insmod tcpflow.ko)" ]
+	run_tool 1 -j leaks
+	[ "$(jq -r .error <<<"$output")" = "/dev/tcpflow not found: load the module (insmod tcpflow.ko)" ]
+}
+
+@test "a truncated recording is an error, for every command" {
+	local cmd
+
+	for cmd in list "show 2" leaks stats; do
+		# shellcheck disable=SC2086
+		run_tool 1 -f "$FIXTURES/truncated.rec" $cmd
+		[ "$stderr" = "tcpflowctl: $FIXTURES/truncated.rec: truncated record at offset 1120" ]
+		[ -z "$output" ]
+	done
+	run_tool 1 -f "$FIXTURES/nosync.rec" list
+	[ "$stderr" = "tcpflowctl: $FIXTURES/nosync.rec: truncated: the stream ends before its SYNC record" ]
+	run_tool 1 -f "$FIXTURES/badsize.rec" list
+	[ "$stderr" = "tcpflowctl: $FIXTURES/badsize.rec: corrupt record at offset 0: type 1 size 152, expected 160" ]
+	run_tool 1 -f "$BATS_TEST_TMPDIR/missing.rec"
+	[ "$stderr" = "tcpflowctl: $BATS_TEST_TMPDIR/missing.rec: No such file or directory" ]
+}
+
+@test "bad usage: a message on stderr, exit 2, nothing on stdout" {
+	run_tool 2 --bogus
+	[ "$stderr" = "tcpflowctl: unknown option '--bogus' (try -h)" ]
+	[ -z "$output" ]
+	run_tool 2 -Z
+	[ "$stderr" = "tcpflowctl: unknown option '-Z' (try -h)" ]
+	run_tool 2 frobnicate
+	[ "$stderr" = "tcpflowctl: unknown command 'frobnicate' (try -h)" ]
+	run_tool 2 -f "$FIXTURES/host.rec" -s close_wiat
+	[ "$stderr" = "tcpflowctl: unknown state 'close_wiat' (try -h)" ]
+	run_tool 2 -f "$FIXTURES/host.rec" --port 65536
+	[ "$stderr" = "tcpflowctl: bad port '65536'" ]
+	run_tool 2 -f "$FIXTURES/host.rec" --port 80x
+	[ "$stderr" = "tcpflowctl: bad port '80x'" ]
+	run_tool 2 -f "$FIXTURES/host.rec" leaks -t -5
+	[ "$stderr" = "tcpflowctl: bad threshold '-5': seconds expected" ]
+	run_tool 2 -f "$FIXTURES/host.rec" --addr 300.1.1.1
+	[ "$stderr" = "tcpflowctl: bad address '300.1.1.1'" ]
+	run_tool 2 -f "$FIXTURES/host.rec" list 5
+	[ "$stderr" = "tcpflowctl: list: unexpected argument '5' (try -h)" ]
+	run_tool 2 -f "$FIXTURES/host.rec" show
+	run_tool 2 -f
+	[ "$stderr" = "tcpflowctl: option '-f' needs an argument (try -h)" ]
+}
+
+@test "dump refuses to write binary records to a terminal" {
+	command -v script >/dev/null || skip "no script(1)"
+	run script -qec "$TCPFLOWCTL -f $FIXTURES/host.rec dump" /dev/null
+	[ "$status" -eq 1 ]
+	[[ $output == *"dump writes binary records: redirect it to a file (or use -j)"* ]]
+}

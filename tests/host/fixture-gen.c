@@ -1,0 +1,376 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * fixture-gen: writes /dev/tcpflow record streams for tcpflowctl's host
+ * tests, exactly as include/uapi/linux/tcpflow.h describes them.
+ *
+ *   fixture-gen DIR
+ *
+ * writes into DIR:
+ *   host.rec       a snapshot (then SYNC at now = 1000 s) of:
+ *                    1  listener 127.0.0.1:8080
+ *                    2  client 127.0.0.1:40001 -> :8080, active close, TIME_WAIT
+ *                    3  server 127.0.0.1:8080 <- :40001, LAST_ACK -> CLOSE, closed
+ *                    4  listener 0.0.0.0:8082
+ *                    5  server :8082 <- :40005, CLOSE_WAIT for 120 s
+ *                    6  server :8082 <- :40006, CLOSE_WAIT for 10 s
+ *                    7  client [2001:db8::5]:40010 -> [2001:db8::1]:443, segments
+ *                       of one end (the SYN retransmitted), ESTABLISHED
+ *                    8  pre-existing 10.0.0.5:22 <- 10.0.0.9:51234, no events
+ *                    9  listener 127.0.0.1:9000
+ *                   10  client 127.0.0.1:40020 -> :9000, state and segment
+ *                       events, TIME_WAIT
+ *                   11  server 127.0.0.1:9000 <- :40020, the same, closed
+ *                   12, 13  clients 10.0.0.5 -> 10.0.0.7:5432 in TIME_WAIT
+ *   stream.rec     a small snapshot with an unknown record type, SYNC at
+ *                  now = 2000 s, then live records: CONN+EVENT pairs, a LOSS
+ *   truncated.rec  host.rec cut in the middle of a record
+ *   nosync.rec     host.rec without its SYNC record
+ *   badsize.rec    a CONN record whose size is wrong
+ */
+#include <arpa/inet.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <linux/tcpflow.h>
+
+#define S 1000000000ULL			/* ns per second */
+#define US 1000ULL			/* ns per microsecond */
+#define NETNS 4026531840U
+
+static FILE *out;
+static char path[4096];
+static size_t written, cut_at;
+
+static void put(const void *p, size_t n)
+{
+	if (fwrite(p, 1, n, out) != n) {
+		perror("fixture-gen: write");
+		exit(1);
+	}
+	written += n;
+}
+
+static void rec(__u16 type, __u64 id, const void *payload, size_t n)
+{
+	struct tcpflow_rec_hdr h = {
+		.type = type, .size = sizeof(h) + n, .conn_id = id,
+	};
+
+	put(&h, sizeof(h));
+	put(payload, n);
+}
+
+static struct tcpflow_conn_info conn(__u64 id, int family, const char *src,
+				     __u16 sport, const char *dst, __u16 dport,
+				     __u8 role, __u8 state, __u32 pid,
+				     const char *comm)
+{
+	struct tcpflow_conn_info c = {
+		.id = id, .cookie = 0x2000 + id, .netns = NETNS, .pid = pid,
+		.sport = sport, .dport = dport, .family = family,
+		.role = role, .state = state,
+	};
+
+	inet_pton(family, src, c.saddr);
+	inet_pton(family, dst, c.daddr);
+	memcpy(c.comm, comm, strnlen(comm, sizeof(c.comm) - 1));
+	return c;
+}
+
+/* A connection and its events; fills in first_ns and nevents. */
+static void emit(struct tcpflow_conn_info *c, const struct tcpflow_event *ev,
+		 size_t n)
+{
+	size_t i;
+
+	if (c->id == 5)
+		cut_at = written;
+	c->nevents = n;
+	if (n)
+		c->first_ns = ev[0].t_ns;
+	rec(TCPFLOW_REC_CONN, c->id, c, sizeof(*c));
+	for (i = 0; i < n; i++)
+		rec(TCPFLOW_REC_EVENT, c->id, &ev[i], sizeof(ev[i]));
+}
+
+#define ST(t, o, n) { .t_ns = (t), .type = TCPFLOW_EV_STATE, .a = (o), .b = (n) }
+#define SEG(t, d, f, s, k, w, l, r) { .t_ns = (t), .type = TCPFLOW_EV_SEGMENT, \
+	.a = (d), .flags = (f), .seq = (s), .ack = (k), .win = (w), .len = (l), \
+	.b = (r) }
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+#define TX TCPFLOW_DIR_TX
+#define RX TCPFLOW_DIR_RX
+#define SYN TCPFLOW_TCP_SYN
+#define ACK TCPFLOW_TCP_ACK
+#define FIN TCPFLOW_TCP_FIN
+#define PSH TCPFLOW_TCP_PSH
+
+enum {
+	ESTABLISHED = TCPFLOW_ESTABLISHED, SYN_SENT = TCPFLOW_SYN_SENT,
+	SYN_RECV = TCPFLOW_SYN_RECV, FIN_WAIT1 = TCPFLOW_FIN_WAIT1,
+	FIN_WAIT2 = TCPFLOW_FIN_WAIT2, TIME_WAIT = TCPFLOW_TIME_WAIT,
+	CLOSE = TCPFLOW_CLOSE, CLOSE_WAIT = TCPFLOW_CLOSE_WAIT,
+	LAST_ACK = TCPFLOW_LAST_ACK, LISTEN = TCPFLOW_LISTEN,
+};
+
+static void host_snapshot(bool with_sync)
+{
+	const __u64 now = 1000 * S, t1 = now - 10 * S, t7 = now - 5 * S;
+	const __u64 t10 = now - 30 * S;
+	struct tcpflow_conn_info c;
+
+	/* 1-3: the loopback pair and its listener, state events only */
+	struct tcpflow_event e1[] = { ST(500 * S, CLOSE, LISTEN) };
+	struct tcpflow_event e2[] = {
+		ST(t1, CLOSE, SYN_SENT),
+		ST(t1 + 80 * US, SYN_SENT, ESTABLISHED),
+		ST(t1 + 622 * US, ESTABLISHED, FIN_WAIT1),
+		ST(t1 + 680 * US, FIN_WAIT1, FIN_WAIT2),
+		ST(t1 + 10310 * US, FIN_WAIT2, TIME_WAIT),
+	};
+	struct tcpflow_event e3[] = {
+		ST(t1 + 90 * US, LISTEN, SYN_RECV),
+		ST(t1 + 95 * US, SYN_RECV, ESTABLISHED),
+		ST(t1 + 650 * US, ESTABLISHED, CLOSE_WAIT),
+		ST(t1 + 10250 * US, CLOSE_WAIT, LAST_ACK),
+		ST(t1 + 10330 * US, LAST_ACK, CLOSE),
+	};
+	/* 4-6: a server that never closes what its peers closed */
+	struct tcpflow_event e4[] = { ST(now - 300 * S, CLOSE, LISTEN) };
+	struct tcpflow_event e5[] = {
+		ST(now - 200 * S, LISTEN, SYN_RECV),
+		ST(now - 200 * S + 50 * US, SYN_RECV, ESTABLISHED),
+		ST(now - 120 * S, ESTABLISHED, CLOSE_WAIT),
+	};
+	struct tcpflow_event e6[] = {
+		ST(now - 15 * S, LISTEN, SYN_RECV),
+		ST(now - 15 * S + 40 * US, SYN_RECV, ESTABLISHED),
+		ST(now - 10 * S, ESTABLISHED, CLOSE_WAIT),
+	};
+	/* 7: IPv6, one end seen, its SYN retransmitted once */
+	struct tcpflow_event e7[] = {
+		ST(t7, CLOSE, SYN_SENT),
+		SEG(t7 + 10 * US, TX, SYN, 7000, 0, 64800, 0, 0),
+		SEG(t7 + S + 10 * US, TX, SYN, 7000, 0, 64800, 0, 1),
+		SEG(t7 + S + 1500 * US, RX, SYN | ACK, 9000, 7001, 65160, 0, 0),
+		ST(t7 + S + 1510 * US, SYN_SENT, ESTABLISHED),
+		SEG(t7 + S + 1520 * US, TX, ACK, 7001, 9001, 507, 0, 0),
+	};
+	/* 9-11: both ends with segments: the textbook exchange */
+	struct tcpflow_event e9[] = { ST(t10 - S, CLOSE, LISTEN) };
+	struct tcpflow_event e10[] = {
+		ST(t10, CLOSE, SYN_SENT),
+		SEG(t10 + 2 * US, TX, SYN, 1000, 0, 65495, 0, 0),
+		SEG(t10 + 20 * US, RX, SYN | ACK, 5000, 1001, 65483, 0, 0),
+		ST(t10 + 21 * US, SYN_SENT, ESTABLISHED),
+		SEG(t10 + 22 * US, TX, ACK, 1001, 5001, 512, 0, 0),
+		SEG(t10 + 100 * US, TX, PSH | ACK, 1001, 5001, 512, 100, 0),
+		SEG(t10 + 118 * US, RX, ACK, 5001, 1101, 512, 0, 0),
+		SEG(t10 + 200 * US, TX, FIN | ACK, 1101, 5001, 512, 0, 0),
+		ST(t10 + 201 * US, ESTABLISHED, FIN_WAIT1),
+		SEG(t10 + 218 * US, RX, ACK, 5001, 1102, 512, 0, 0),
+		ST(t10 + 219 * US, FIN_WAIT1, FIN_WAIT2),
+		SEG(t10 + 308 * US, RX, FIN | ACK, 5001, 1102, 512, 0, 0),
+		ST(t10 + 309 * US, FIN_WAIT2, TIME_WAIT),
+		SEG(t10 + 310 * US, TX, ACK, 1102, 5002, 512, 0, 0),
+	};
+	struct tcpflow_event e11[] = {
+		SEG(t10 + 10 * US, RX, SYN, 1000, 0, 65495, 0, 0),
+		ST(t10 + 11 * US, LISTEN, SYN_RECV),
+		SEG(t10 + 12 * US, TX, SYN | ACK, 5000, 1001, 65483, 0, 0),
+		SEG(t10 + 30 * US, RX, ACK, 1001, 5001, 512, 0, 0),
+		ST(t10 + 31 * US, SYN_RECV, ESTABLISHED),
+		SEG(t10 + 108 * US, RX, PSH | ACK, 1001, 5001, 512, 100, 0),
+		SEG(t10 + 110 * US, TX, ACK, 5001, 1101, 512, 0, 0),
+		SEG(t10 + 208 * US, RX, FIN | ACK, 1101, 5001, 512, 0, 0),
+		ST(t10 + 209 * US, ESTABLISHED, CLOSE_WAIT),
+		SEG(t10 + 210 * US, TX, ACK, 5001, 1102, 512, 0, 0),
+		SEG(t10 + 300 * US, TX, FIN | ACK, 5001, 1102, 512, 0, 0),
+		ST(t10 + 301 * US, CLOSE_WAIT, LAST_ACK),
+		SEG(t10 + 318 * US, RX, ACK, 1102, 5002, 512, 0, 0),
+		ST(t10 + 319 * US, LAST_ACK, CLOSE),
+	};
+	/* 12, 13: TIME_WAIT towards one peer */
+	struct tcpflow_event e12[] = {
+		ST(now - 40 * S, CLOSE, SYN_SENT),
+		ST(now - 40 * S + 300 * US, SYN_SENT, ESTABLISHED),
+		ST(now - 20 * S, ESTABLISHED, FIN_WAIT1),
+		ST(now - 20 * S + 200 * US, FIN_WAIT1, FIN_WAIT2),
+		ST(now - 20 * S + 400 * US, FIN_WAIT2, TIME_WAIT),
+	};
+	struct tcpflow_event e13[] = {
+		ST(now - 30 * S, CLOSE, SYN_SENT),
+		ST(now - 30 * S + 2500 * US, SYN_SENT, ESTABLISHED),
+		ST(now - 5 * S, ESTABLISHED, FIN_WAIT1),
+		ST(now - 5 * S + 200 * US, FIN_WAIT1, FIN_WAIT2),
+		ST(now - 5 * S + 400 * US, FIN_WAIT2, TIME_WAIT),
+	};
+	struct tcpflow_sync sync = { .now_ns = now };
+
+	c = conn(1, AF_INET, "127.0.0.1", 8080, "0.0.0.0", 0,
+		 TCPFLOW_ROLE_LISTENER, LISTEN, 142, "tcpflow-sock");
+	emit(&c, e1, N(e1));
+	c = conn(2, AF_INET, "127.0.0.1", 40001, "127.0.0.1", 8080,
+		 TCPFLOW_ROLE_CLIENT, TIME_WAIT, 143, "tcpflow-sock");
+	emit(&c, e2, N(e2));
+	c = conn(3, AF_INET, "127.0.0.1", 8080, "127.0.0.1", 40001,
+		 TCPFLOW_ROLE_SERVER, CLOSE, 142, "tcpflow-sock");
+	c.parent_id = 1;
+	c.flags = TCPFLOW_CONN_CLOSED;
+	emit(&c, e3, N(e3));
+	c = conn(4, AF_INET, "0.0.0.0", 8082, "0.0.0.0", 0,
+		 TCPFLOW_ROLE_LISTENER, LISTEN, 150, "leaky");
+	emit(&c, e4, N(e4));
+	c = conn(5, AF_INET, "127.0.0.1", 8082, "127.0.0.1", 40005,
+		 TCPFLOW_ROLE_SERVER, CLOSE_WAIT, 150, "leaky");
+	c.parent_id = 4;
+	emit(&c, e5, N(e5));
+	c = conn(6, AF_INET, "127.0.0.1", 8082, "127.0.0.1", 40006,
+		 TCPFLOW_ROLE_SERVER, CLOSE_WAIT, 150, "leaky");
+	c.parent_id = 4;
+	emit(&c, e6, N(e6));
+	c = conn(7, AF_INET6, "2001:db8::5", 40010, "2001:db8::1", 443,
+		 TCPFLOW_ROLE_CLIENT, ESTABLISHED, 300, "curl");
+	c.netns = 4026532200U;
+	c.isn_local = 7000;
+	c.isn_remote = 9000;
+	emit(&c, e7, N(e7));
+	c = conn(8, AF_INET, "10.0.0.5", 22, "10.0.0.9", 51234,
+		 TCPFLOW_ROLE_UNKNOWN, ESTABLISHED, 0, "");
+	c.flags = TCPFLOW_CONN_PREEXISTING;
+	c.first_ns = 200 * S;
+	emit(&c, NULL, 0);
+	c = conn(9, AF_INET, "127.0.0.1", 9000, "0.0.0.0", 0,
+		 TCPFLOW_ROLE_LISTENER, LISTEN, 160, "srv \"q\"");
+	emit(&c, e9, N(e9));
+	c = conn(10, AF_INET, "127.0.0.1", 40020, "127.0.0.1", 9000,
+		 TCPFLOW_ROLE_CLIENT, TIME_WAIT, 161, "cli");
+	c.isn_local = 1000;
+	c.isn_remote = 5000;
+	emit(&c, e10, N(e10));
+	c = conn(11, AF_INET, "127.0.0.1", 9000, "127.0.0.1", 40020,
+		 TCPFLOW_ROLE_SERVER, CLOSE, 160, "srv \"q\"");
+	c.parent_id = 9;
+	c.flags = TCPFLOW_CONN_CLOSED;
+	c.isn_local = 5000;
+	c.isn_remote = 1000;
+	emit(&c, e11, N(e11));
+	c = conn(12, AF_INET, "10.0.0.5", 41000, "10.0.0.7", 5432,
+		 TCPFLOW_ROLE_CLIENT, TIME_WAIT, 170, "psql");
+	emit(&c, e12, N(e12));
+	c = conn(13, AF_INET, "10.0.0.5", 41001, "10.0.0.7", 5432,
+		 TCPFLOW_ROLE_CLIENT, TIME_WAIT, 171, "psql");
+	emit(&c, e13, N(e13));
+	if (with_sync)
+		rec(TCPFLOW_REC_SYNC, 0, &sync, sizeof(sync));
+}
+
+static void stream(void)
+{
+	const __u64 now = 2000 * S;
+	struct tcpflow_event l1[] = { ST(now - 60 * S, CLOSE, LISTEN) };
+	struct tcpflow_event ev;
+	struct tcpflow_conn_info c;
+	struct tcpflow_sync sync = { .now_ns = now };
+	struct tcpflow_loss loss = { .events = 3 };
+	__u64 future[2] = { 1, 2 };
+
+	c = conn(1, AF_INET, "127.0.0.1", 9100, "0.0.0.0", 0,
+		 TCPFLOW_ROLE_LISTENER, LISTEN, 200, "srv");
+	emit(&c, l1, N(l1));
+	rec(99, 0, future, sizeof(future));	/* a newer module's record */
+	rec(TCPFLOW_REC_SYNC, 0, &sync, sizeof(sync));
+
+	c = conn(20, AF_INET, "127.0.0.1", 40030, "127.0.0.1", 9100,
+		 TCPFLOW_ROLE_CLIENT, SYN_SENT, 201, "cli");
+	c.first_ns = now + 1000 * US;
+	c.nevents = 1;
+	rec(TCPFLOW_REC_CONN, 20, &c, sizeof(c));
+	ev = (struct tcpflow_event)ST(now + 1000 * US, CLOSE, SYN_SENT);
+	rec(TCPFLOW_REC_EVENT, 20, &ev, sizeof(ev));
+
+	c.isn_local = 100;
+	c.nevents = 2;
+	rec(TCPFLOW_REC_CONN, 20, &c, sizeof(c));
+	ev = (struct tcpflow_event)SEG(now + 1002 * US, TX, SYN, 100, 0, 65495,
+				       0, 0);
+	rec(TCPFLOW_REC_EVENT, 20, &ev, sizeof(ev));
+
+	rec(TCPFLOW_REC_LOSS, 0, &loss, sizeof(loss));
+
+	c.state = ESTABLISHED;
+	c.nevents = 6;
+	rec(TCPFLOW_REC_CONN, 20, &c, sizeof(c));
+	ev = (struct tcpflow_event)ST(now + 1100 * US, SYN_SENT, ESTABLISHED);
+	rec(TCPFLOW_REC_EVENT, 20, &ev, sizeof(ev));
+
+	c = conn(21, AF_INET6, "::1", 8443, "::1", 40031,
+		 TCPFLOW_ROLE_SERVER, SYN_RECV, 202, "srv6");
+	c.netns = 4026532200U;
+	c.nevents = 1;
+	rec(TCPFLOW_REC_CONN, 21, &c, sizeof(c));
+	ev = (struct tcpflow_event)ST(now + 2 * S + 5 * US, LISTEN, SYN_RECV);
+	rec(TCPFLOW_REC_EVENT, 21, &ev, sizeof(ev));
+}
+
+static void open_out(const char *dir, const char *name)
+{
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	out = fopen(path, "wb");
+	if (!out) {
+		perror(path);
+		exit(1);
+	}
+	written = 0;
+}
+
+static void close_out(void)
+{
+	if (fclose(out)) {
+		perror("fixture-gen: close");
+		exit(1);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct tcpflow_conn_info c = { .id = 1 };
+	struct tcpflow_rec_hdr bad = {
+		.type = TCPFLOW_REC_CONN, .size = 16 + 136, .conn_id = 1,
+	};
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: fixture-gen DIR\n");
+		return 2;
+	}
+	open_out(argv[1], "host.rec");
+	host_snapshot(true);
+	close_out();
+
+	open_out(argv[1], "nosync.rec");
+	host_snapshot(false);
+	close_out();
+
+	/* cut 40 bytes into connection 5's CONN record */
+	open_out(argv[1], "truncated.rec");
+	host_snapshot(true);
+	close_out();
+	if (truncate(path, cut_at + 40)) {
+		perror(path);
+		return 1;
+	}
+
+	open_out(argv[1], "badsize.rec");
+	put(&bad, sizeof(bad));
+	put(&c, 136);
+	close_out();
+
+	open_out(argv[1], "stream.rec");
+	stream();
+	close_out();
+	return 0;
+}

@@ -1,0 +1,118 @@
+#!/usr/bin/env bats
+# tcpflowctl against the real /dev/tcpflow.
+
+load helpers
+
+setup() {
+	tf_load
+}
+
+teardown() {
+	tf_dump_on_failure
+	pkill -f tcpflow-sock || true
+	pkill -f 'tcpflowctl follow' || true
+	tf_unload
+}
+
+# leak: a server on 9401 that never closes after the client's FIN.
+leak() {
+	tcpflow-sock listen 127.0.0.1 9401 accept hold 3>&- &
+	LEAK=$!
+	wait_for 10 tcp_listening 9401
+	tcpflow-sock bind 127.0.0.1 41401 connect 127.0.0.1 9401 close
+	wait_for 10 tf_state_is 9401 41401 CLOSE_WAIT
+}
+
+@test "leaks finds a CLOSE_WAIT leak with the process that holds it" {
+	leak
+	run tcpflowctl leaks -t 0
+	[ "$status" -eq 3 ]
+	id=$(tf_conn 9401 41401 | awk '{ print $2 }')
+	row=$(printf '%s\n' "${lines[@]}" | awk -v id="$id" '$1 == id')
+	[[ $row == *" 127.0.0.1:9401 "*" 127.0.0.1:41401 "* ]]
+	# Recorded owner (at accept) and owner now (from /proc/*/fd): the same.
+	[ "$(grep -o "$LEAK/tcpflow-sock" <<<"$row" | wc -l)" = 2 ]
+
+	run tcpflowctl -j leaks -t 0
+	[ "$status" -eq 3 ]
+	obj=$(printf '%s\n' "${lines[@]}" | jq -c "select(.id == $id)")
+	[ "$(jq -r .state <<<"$obj")" = CLOSE_WAIT ]
+	[ "$(jq -r .pid <<<"$obj")" = "$LEAK" ]
+
+	# Younger than the threshold: no leak, exit 0.
+	run tcpflowctl leaks -t 3600
+	[ "$status" -eq 0 ]
+}
+
+@test "list filters by state and port like ss" {
+	leak
+	run tcpflowctl list -H -s close-wait
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" = 1 ]
+	[[ ${lines[0]} == *CLOSE_WAIT*"127.0.0.1:9401"*"127.0.0.1:41401"*"server"*"$LEAK/tcpflow-sock"* ]]
+	run tcpflowctl list -H --port 41401
+	[ "${#lines[@]}" = 2 ]
+	run tcpflowctl list -H -s no-such-state
+	[ "$status" -eq 2 ]
+}
+
+@test "show joins both ends of a loopback connection into one ladder" {
+	tcpflow-sock listen 127.0.0.1 9402 accept recv-eof close 3>&- &
+	wait_for 10 tcp_listening 9402
+	tcpflow-sock bind 127.0.0.1 41402 connect 127.0.0.1 9402 close
+	wait
+	wait_for 10 tf_state_is 9402 41402 CLOSE
+	cid=$(tf_conn 41402 9402 | awk '{ print $2 }')
+	sid=$(tf_conn 9402 41402 | awk '{ print $2 }')
+	run tcpflowctl show "$cid"
+	[ "$status" -eq 0 ]
+	printf '%s\n' "${lines[@]}" | grep -q "client $cid |.*| server $sid"
+	# Left column: the client's states in order; right: the server's.
+	left=$(printf '%s\n' "${lines[@]}" | awk -F'|' '/^[0-9]/ { split($1, a, " "); if (a[2] != "") printf "%s%s", s, a[2]; if (a[2] != "") s = " " }')
+	right=$(printf '%s\n' "${lines[@]}" | awk -F'|' '/^[0-9]/ { gsub(/ /, "", $3); if ($3 != "") { printf "%s%s", s, $3; s = " " } }')
+	[ "$left" = "SYN_SENT ESTABLISHED FIN_WAIT1 FIN_WAIT2 TIME_WAIT" ]
+	[ "$right" = "SYN_RECV ESTABLISHED CLOSE_WAIT LAST_ACK CLOSE" ]
+	run tcpflowctl show 999999
+	[ "$status" -eq 1 ]
+	[ "$output" = "tcpflowctl: no connection with id 999999" ]
+}
+
+@test "JSON Lines: one valid object per connection with the documented keys" {
+	leak
+	run tcpflowctl -j list -a
+	[ "$status" -eq 0 ]
+	for l in "${lines[@]}"; do jq -e . <<<"$l" >/dev/null; done
+	obj=$(printf '%s\n' "${lines[@]}" | jq -c 'select(.sport == 9401 and .dport == 41401)')
+	[ "$(jq -r '[.role, .state, .pid, .comm, .family, .saddr] | join(" ")' <<<"$obj")" = "server CLOSE_WAIT $LEAK tcpflow-sock inet 127.0.0.1" ]
+	[ "$(jq -r '[.events[] | .old + ">" + .new] | join(" ")' <<<"$obj")" = "$(tf_history 9401 41401)" ]
+	[ "$(jq -r .cookie <<<"$obj")" = "$((16#$(tf_field 9401 41401 sk)))" ]
+}
+
+@test "a recording made with dump reads back the same as the device" {
+	leak
+	tcpflowctl dump >/tmp/rec
+	# This test's connections only: older TIME_WAITs may end meanwhile.
+	sel='select(.sport == 9401 or .dport == 9401) | {id, state, pid, events}'
+	diff <(tcpflowctl -j list -a | jq -c "$sel") \
+		<(tcpflowctl -f /tmp/rec -j list -a | jq -c "$sel")
+	[ "$(tcpflowctl -f /tmp/rec -j list -a | jq -c "$sel" | wc -l)" = 3 ]
+}
+
+@test "follow streams new events as they happen" {
+	tcpflowctl follow >/tmp/follow.out 3>&- &
+	follower=$!
+	# Events after its open() reach it through the live stream.
+	wait_for 10 has_open "$follower" /dev/tcpflow
+	tcpflow-sock listen 127.0.0.1 9403 close-listener
+	wait_for 10 grep -q 'LISTEN -> CLOSE\|LISTEN>CLOSE' /tmp/follow.out
+	kill -INT "$follower"
+	wait "$follower"
+	grep -q '127.0.0.1:9403' /tmp/follow.out
+}
+
+@test "without the module tcpflowctl says to load it" {
+	tf_unload
+	run tcpflowctl list
+	[ "$status" -eq 1 ]
+	[[ $output == *"/dev/tcpflow not found"*"insmod"* ]]
+}
