@@ -14,17 +14,19 @@ teardown() {
 	tf_unload
 }
 
-# leak: a server on 9401 that never closes after the client's FIN.
+# leak PORT: a server on PORT that never closes after the FIN of its
+# client on PORT + 32000.  Each test uses its own ports: the module is
+# reloaded between tests and would seed an earlier test's sockets.
 leak() {
-	tcpflow-sock listen 127.0.0.1 9401 accept hold 3>&- &
+	tcpflow-sock listen 127.0.0.1 "$1" accept hold 3>&- &
 	LEAK=$!
-	wait_for 10 tcp_listening 9401
-	tcpflow-sock bind 127.0.0.1 41401 connect 127.0.0.1 9401 close
-	wait_for 10 tf_state_is 9401 41401 CLOSE_WAIT
+	wait_for 10 tcp_listening "$1"
+	tcpflow-sock bind 127.0.0.1 $(($1 + 32000)) connect 127.0.0.1 "$1" close
+	wait_for 10 tf_state_is "$1" $(($1 + 32000)) CLOSE_WAIT
 }
 
 @test "leaks finds a CLOSE_WAIT leak with the process that holds it" {
-	leak
+	leak 9401
 	run tcpflowctl leaks -t 0
 	[ "$status" -eq 3 ]
 	id=$(tf_conn 9401 41401 | awk '{ print $2 }')
@@ -45,12 +47,12 @@ leak() {
 }
 
 @test "list filters by state and port like ss" {
-	leak
+	leak 9404
 	run tcpflowctl list -H -s close-wait
 	[ "$status" -eq 0 ]
 	[ "${#lines[@]}" = 1 ]
-	[[ ${lines[0]} == *CLOSE_WAIT*"127.0.0.1:9401"*"127.0.0.1:41401"*"server"*"$LEAK/tcpflow-sock"* ]]
-	run tcpflowctl list -H --port 41401
+	[[ ${lines[0]} == *CLOSE_WAIT*"127.0.0.1:9404"*"127.0.0.1:41404"*"server"*"$LEAK/tcpflow-sock"* ]]
+	run tcpflowctl list -H --port 41404
 	[ "${#lines[@]}" = 2 ]
 	run tcpflowctl list -H -s no-such-state
 	[ "$status" -eq 2 ]
@@ -78,21 +80,21 @@ leak() {
 }
 
 @test "JSON Lines: one valid object per connection with the documented keys" {
-	leak
+	leak 9405
 	run tcpflowctl -j list -a
 	[ "$status" -eq 0 ]
 	for l in "${lines[@]}"; do jq -e . <<<"$l" >/dev/null; done
-	obj=$(printf '%s\n' "${lines[@]}" | jq -c 'select(.sport == 9401 and .dport == 41401)')
+	obj=$(printf '%s\n' "${lines[@]}" | jq -c 'select(.sport == 9405 and .dport == 41405)')
 	[ "$(jq -r '[.role, .state, .pid, .comm, .family, .saddr] | join(" ")' <<<"$obj")" = "server CLOSE_WAIT $LEAK tcpflow-sock inet 127.0.0.1" ]
-	[ "$(jq -r '[.events[] | .old + ">" + .new] | join(" ")' <<<"$obj")" = "$(tf_history 9401 41401)" ]
-	[ "$(jq -r .cookie <<<"$obj")" = "$((16#$(tf_field 9401 41401 sk)))" ]
+	[ "$(jq -r '[.events[] | .old + ">" + .new] | join(" ")' <<<"$obj")" = "$(tf_history 9405 41405)" ]
+	[ "$(jq -r .cookie <<<"$obj")" = "$((16#$(tf_field 9405 41405 sk)))" ]
 }
 
 @test "a recording made with dump reads back the same as the device" {
-	leak
+	leak 9406
 	tcpflowctl dump >/tmp/rec
 	# This test's connections only: older TIME_WAITs may end meanwhile.
-	sel='select(.sport == 9401 or .dport == 9401) | {id, state, pid, events}'
+	sel='select(.sport == 9406 or .dport == 9406) | {id, state, pid, events}'
 	diff <(tcpflowctl -j list -a | jq -c "$sel") \
 		<(tcpflowctl -f /tmp/rec -j list -a | jq -c "$sel")
 	[ "$(tcpflowctl -f /tmp/rec -j list -a | jq -c "$sel" | wc -l)" = 3 ]

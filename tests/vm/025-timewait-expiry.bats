@@ -1,0 +1,41 @@
+#!/usr/bin/env bats
+# TIME_WAIT ends 60 s later, silently for the tracepoint: tcpflow records
+# TIME_WAIT > CLOSE when the timewait socket goes, at the right time.
+
+load helpers
+
+teardown() {
+	tf_dump_on_failure
+	pkill -f tcpflow-sock || true
+	tf_unload
+}
+
+uptime_ns() {
+	awk '{ printf "%d\n", $1 * 1000000000 }' /proc/uptime
+}
+
+@test "TIME_WAIT > CLOSE is recorded when the kernel reaps the timewait socket" {
+	tf_load
+	tcpflow-sock listen 127.0.0.1 8090 accept recv-eof close 3>&- &
+	wait_for 10 tcp_listening 8090
+	tcpflow-sock bind 127.0.0.1 40090 connect 127.0.0.1 8090 close
+	wait
+	wait_for 10 tf_state_is 40090 8090 TIME_WAIT
+	ss_has time-wait 'sport = :40090'
+
+	# The oracle: when ss stops listing the timewait socket.
+	wait_for 75 ss_none time-wait 'sport = :40090'
+	gone=$(uptime_ns)
+	wait_for 5 tf_state_is 40090 8090 CLOSE
+	[ "$(tf_history 40090 8090)" = "CLOSE>SYN_SENT SYN_SENT>ESTABLISHED ESTABLISHED>FIN_WAIT1 FIN_WAIT1>FIN_WAIT2 FIN_WAIT2>TIME_WAIT TIME_WAIT>CLOSE" ]
+
+	obj=$(tcpflowctl -j list -a | jq -c 'select(.sport == 40090)')
+	tw=$(jq '[.events[] | select(.new == "TIME_WAIT")][0].t_ns' <<<"$obj")
+	end=$(jq '[.events[] | select(.old == "TIME_WAIT")][0].t_ns' <<<"$obj")
+	# 60 s (TCP_TIMEWAIT_LEN), to within a second ...
+	[ $((end - tw)) -ge 59000000000 ]
+	[ $((end - tw)) -le 61000000000 ]
+	# ... and no later than ss saw it go, nor a second earlier.
+	[ "$end" -le $((gone + 100000000)) ]
+	[ "$end" -ge $((gone - 1000000000)) ]
+}
