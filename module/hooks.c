@@ -293,14 +293,18 @@ static void tcpflow_find_tracepoint(struct tracepoint *tp, void *priv)
 		tcpflow_tp_state = tp;
 }
 
-/* Missed kretprobe hits are lost events: readers see them counted. */
+/*
+ * Missed probe hits (no free kretprobe instance, or a probe hit while
+ * another ran on the CPU) are lost events: readers see them counted.
+ */
 u64 tcpflow_hooks_missed(void)
 {
-	u64 n = 0;
+	u64 n = tcpflow_kp_twsk_destructor.nmissed;
 	int i;
 
 	for (i = 0; i < ARRAY_SIZE(tcpflow_kretprobes); i++)
-		n += tcpflow_kretprobes[i]->nmissed;
+		n += tcpflow_kretprobes[i]->nmissed +
+		     tcpflow_kretprobes[i]->kp.nmissed;
 	return n;
 }
 
