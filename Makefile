@@ -19,7 +19,7 @@ TOOLS := tcpflowctl tcpflow-sock tcpflow-devtest
 TOOL_BINS := $(addprefix $(TOOLS_DIR)/,$(TOOLS))
 
 .PHONY: all modules module tools clean modules_install install check \
-	check-host demo style sparse warn-check check-kdir
+	check-host check-debug demo style sparse warn-check check-kdir
 
 all: module tools
 	@cp $(MOD_DIR)/tcpflow.ko $(CURDIR)/tcpflow.ko
@@ -69,6 +69,13 @@ check:
 	$(MAKE) style
 	$(MAKE) check-host
 	scripts/vm-test.sh --kernel all
+
+# Build the lockdep/KASAN/kmemleak kernel once (cached outside the checkout,
+# see scripts/debug-kernel.sh), then run the VM suite on it.
+check-debug:
+	scripts/setup.sh
+	scripts/debug-kernel.sh
+	scripts/vm-test.sh --kernel debug
 
 check-host: tools
 	bats --tap tests/host

@@ -2,11 +2,14 @@
 # Build tcpflow, boot each Debian kernel under QEMU with a generated
 # initramfs, run bats tests in the guest and judge the result.
 #
-#   scripts/vm-test.sh [--kernel 6.1|6.12|all] [--timeout SECS] [PATH...]
+#   scripts/vm-test.sh [--kernel 6.1|6.12|all|debug] [--timeout SECS] [PATH...]
 #
 # PATH: .bats files or directories of them (default: tests/vm). A kernel
 # passes when bats exits 0 in the guest and the kernel console shows no
 # BUG/WARNING/Oops/KFENCE/... line. Exit 0 only if every kernel passed.
+# "all" is 6.1 and 6.12; "debug" is the lockdep/KASAN/kmemleak kernel that
+# scripts/debug-kernel.sh builds (make check-debug), which also fails a run
+# on any leak kmemleak finds after the tests.
 #
 # Env: TCPFLOW_VM_TIMEOUT (default 1800 s), TCPFLOW_CACHE (see lib.sh),
 #      TCPFLOW_VM_NO_MAKE=1 to skip both make calls and use what is already
@@ -21,6 +24,10 @@ CONSOLE_BAD_PATTERNS=(
 	'BUG:' 'WARNING:' 'Oops' 'KFENCE' 'general protection' 'list_add corruption'
 	'list_del corruption' 'kernel BUG at' 'UBSAN:' 'soft lockup' 'hung task'
 	'blocked for more than' 'Kernel panic'
+	# The debug kernel's reports (most also carry BUG: or WARNING:).
+	'KASAN:' 'possible circular locking' 'possible recursive locking'
+	'inconsistent lock state' 'sleeping function called from invalid context'
+	'suspicious RCU usage' 'ODEBUG:' 'unreferenced object'
 )
 
 # Host programs copied into the guest (resolved in /usr/sbin:/usr/bin).
@@ -57,7 +64,7 @@ parse_args() {
 	TEST_PATHS=()
 	while (($#)); do
 		case $1 in
-		--kernel) KERNEL_ARG=${2:?--kernel needs 6.1, 6.12 or all}; shift 2 ;;
+		--kernel) KERNEL_ARG=${2:?--kernel needs 6.1, 6.12, all or debug}; shift 2 ;;
 		--kernel=*) KERNEL_ARG=${1#*=}; shift ;;
 		--timeout) TIMEOUT=${2:?--timeout needs seconds}; shift 2 ;;
 		--timeout=*) TIMEOUT=${1#*=}; shift ;;
@@ -70,6 +77,8 @@ parse_args() {
 	[[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || tcpflow_die "--timeout must be a positive number of seconds, got '$TIMEOUT'"
 	if [[ $KERNEL_ARG == all ]]; then
 		SERIES=("${TCPFLOW_ALL_SERIES[@]}")
+	elif [[ $KERNEL_ARG == debug ]]; then
+		SERIES=(debug)
 	else
 		tcpflow_check_series "$KERNEL_ARG"
 		SERIES=("$KERNEL_ARG")
@@ -83,9 +92,9 @@ parse_args() {
 }
 
 # ---------------------------------------------------------------- build
-# Sets MODULE_KO and TOOLS_DIR for release $1.
+# Sets MODULE_KO and TOOLS_DIR for release $1, built against tree $2.
 build_tcpflow() {
-	local rel=$1 kdir="/usr/src/linux-headers-$1"
+	local rel=$1 kdir=$2
 	local build_dir=${TCPFLOW_VM_BUILD_DIR:-$TCPFLOW_REPO/build}
 	MODULE_KO="$build_dir/$rel/tcpflow.ko"
 	TOOLS_DIR="$build_dir/tools"
@@ -259,11 +268,18 @@ module_closure() {
 		}' "$dep"
 }
 
+# Copy GUEST_MODULES (those the kernel has as modules) from the kernel's
+# unpacked root $2. A kernel with everything built in may have no modules
+# directory: the guest still gets one, depmod'ed, for modprobe and tcpflow.
 install_modules() {
-	local rel=$1 kroot src dst m
-	kroot=$(tcpflow_kernel_root "$rel")
+	local rel=$1 kroot=$2 src dst m
 	src="$kroot/lib/modules/$rel"
 	dst="$ROOT/usr/lib/modules/$rel"
+	if [[ ! -d $src ]]; then
+		mkdir -p "$dst"
+		depmod -b "$ROOT" "$rel" || tcpflow_die "depmod -b $ROOT $rel failed"
+		return 0
+	fi
 	[[ -f $src/modules.dep ]] || tcpflow_die "missing $src/modules.dep: run scripts/setup.sh"
 	mkdir -p "$dst"
 	cp "$src"/modules.builtin "$src"/modules.builtin.modinfo "$src"/modules.order "$dst/"
@@ -295,8 +311,9 @@ install_tests() {
 	done
 }
 
+# write_init REL KMEMLEAK: KMEMLEAK=1 checks for leaks after the tests.
 write_init() {
-	local rel=$1 tests
+	local rel=$1 kmemleak=$2 tests
 	printf -v tests '%q ' "${GUEST_TESTS[@]}"
 	cat >"$ROOT/init" <<EOF
 #!/bin/bash
@@ -306,20 +323,25 @@ export HOME=/root LC_ALL=C TERM=dumb
 export TCPFLOW_KO=/lib/tcpflow/tcpflow.ko
 export TCPFLOW_KERNEL=$(printf '%q' "$rel")
 TESTS=($tests)
+KMEMLEAK=$kmemleak
 EOF
 	cat >>"$ROOT/init" <<'EOF'
 
 mark() { echo "tcpflow-vm: $* at $(cut -d' ' -f1 /proc/uptime)s" >/dev/console; }
 
-# verdict RC [TESTS]: report to the host on ttyS1, then power off.
+# verdict RC [TESTS [LEAKS]]: report to the host on ttyS1, then power off.
 verdict() {
 	mark "writing verdict"
-	printf 'TCPFLOW-VERDICT rc=%s tests=%s\n' "$1" "${2:-0}" >/dev/ttyS1
+	printf 'TCPFLOW-VERDICT rc=%s tests=%s kmemleak=%s\n' "$1" "${2:-0}" "${3:-0}" >/dev/ttyS1
 	mark "syncing"
 	sync
 	mark "powering off"
 	echo o >/proc/sysrq-trigger
-	sleep 30 # sysrq poweroff is asynchronous; never return from PID 1
+	# sysrq poweroff is asynchronous. A kernel that cannot power off (the
+	# debug kernel's ACPI does not) reboots instead: QEMU runs -no-reboot.
+	sleep 10
+	echo b >/proc/sysrq-trigger
+	sleep 30 # never return from PID 1
 	exit "$1"
 }
 
@@ -348,9 +370,26 @@ setup_system() {
 	stty -F /dev/ttyS2 -onlcr -echo
 }
 
+# kmemleak reports objects older than 5 s that nothing points to; scanning
+# twice, a few seconds apart, drops objects only briefly unreferenced.
+KMEMLEAK_FILE=/sys/kernel/debug/kmemleak
+kmemleak_scan() {
+	sleep 5
+	echo scan >"$KMEMLEAK_FILE"
+	sleep 2
+	echo scan >"$KMEMLEAK_FILE"
+}
+
 set -E
 trap 'mark "init setup failed: $BASH_COMMAND"; verdict 255' ERR
 setup_system
+if ((KMEMLEAK)); then
+	# What boot leaked is not the tests' doing. "clear" forgets only what a
+	# scan has already found, so scan first.
+	mark "kmemleak: scanning boot-time allocations"
+	kmemleak_scan
+	echo clear >"$KMEMLEAK_FILE"
+fi
 trap - ERR
 set +E
 cd /tests
@@ -364,13 +403,23 @@ bats --tap --timing --report-formatter tap --output /tmp/bats-report \
 rc=$?
 tests=$(cat /tmp/bats-report/*.tap 2>/dev/null | grep -cE '^(not )?ok ')
 mark "bats exited $rc after $tests tests"
-verdict "$rc" "$tests"
+leaks=0
+if ((KMEMLEAK)); then
+	mark "kmemleak: scanning"
+	kmemleak_scan
+	leaks=$(grep -c '^unreferenced object' "$KMEMLEAK_FILE")
+	mark "kmemleak: $leaks suspected leaks"
+	# On the console, where the host looks for "unreferenced object".
+	((leaks == 0)) || cat "$KMEMLEAK_FILE" >/dev/console
+fi
+verdict "$rc" "$tests" "$leaks"
 EOF
 	chmod 0755 "$ROOT/init"
 }
 
+# build_initramfs REL OUT KROOT KMEMLEAK
 build_initramfs() {
-	local rel=$1 out=$2
+	local rel=$1 out=$2 kroot=$3 kmemleak=$4
 	ROOT="$out/root"
 	rm -rf "$ROOT"
 	mkdir -p "$ROOT"/{usr/bin,usr/sbin,usr/lib,usr/lib64,proc,sys,dev,tmp,run,root,etc,mnt}
@@ -381,27 +430,37 @@ build_initramfs() {
 	install_programs
 	install_tcpflow
 	install_etc
-	install_modules "$rel"
+	install_modules "$rel" "$kroot"
 	install_tests
-	write_init "$rel"
+	write_init "$rel" "$kmemleak"
 	(cd "$ROOT" && find . -print0 | LC_ALL=C sort -z |
 		cpio --null -o -H newc --quiet | zstd -q -T0 -3 >"$out/initramfs.cpio.zst")
 }
 
 # ---------------------------------------------------------------- boot
+# boot_vm REL OUT SERIES KERNEL_IMAGE
 boot_vm() {
-	local rel=$1 out=$2 series=$3 cmdline
-	cmdline="console=ttyS0 panic_on_warn=1 slub_debug=FZPU init_on_free=1 oops=panic panic=-1"
-	[[ $series == 6.12 ]] && cmdline+=" kfence.sample_interval=100"
+	local rel=$1 out=$2 series=$3 image=$4 cmdline mem=${TCPFLOW_VM_MEM:-1G}
+	cmdline="console=ttyS0 panic_on_warn=1 oops=panic panic=-1"
+	case $series in
+	debug)
+		# KASAN already poisons and checks what slub_debug would; its
+		# shadow, lockdep and kmemleak need the extra memory.
+		cmdline+=" kasan.fault=panic"
+		mem=${TCPFLOW_VM_MEM:-2G}
+		;;
+	6.12) cmdline+=" slub_debug=FZPU init_on_free=1 kfence.sample_interval=100" ;;
+	*) cmdline+=" slub_debug=FZPU init_on_free=1" ;;
+	esac
 	rm -f "$out/console.log" "$out/verdict" "$out/tap.log" "$out/qemu.pid"
 	: >"$out/verdict"
 	QEMU_PIDFILE="$out/qemu.pid"
 	# In the background and waited for, so that the INT/TERM trap runs at
 	# once (bash defers traps until a foreground command ends).
 	timeout -k 10 "$TIMEOUT" qemu-system-x86_64 -pidfile "$QEMU_PIDFILE" \
-		-machine q35 -cpu max -smp 2 -m "${TCPFLOW_VM_MEM:-1G}" \
+		-machine q35 -cpu max -smp 2 -m "$mem" \
 		-display none -monitor none -nic none -no-reboot \
-		-kernel "$(tcpflow_vmlinuz "$rel")" \
+		-kernel "$image" \
 		-initrd "$out/initramfs.cpio.zst" \
 		-append "$cmdline" \
 		-serial "file:$out/console.log" \
@@ -429,17 +488,31 @@ console_problems() {
 
 # ---------------------------------------------------------------- main
 run_kernel() {
-	local series=$1 rel out qrc=0 line verdict ntests problems start
-	rel=$(TCPFLOW_KERNELS=$series "$TCPFLOW_REPO/scripts/setup.sh" | awk 'END { print $1 }')
-	[[ -n $rel ]] || tcpflow_die "scripts/setup.sh did not resolve kernel $series"
+	local series=$1 rel out qrc=0 line verdict ntests leaks problems start
+	local kdir image kroot kmemleak=0 dk
+	if [[ $series == debug ]]; then
+		dk=$("$TCPFLOW_REPO/scripts/debug-kernel.sh" --cached) ||
+			tcpflow_die "the debug kernel is not built: run make check-debug (or scripts/debug-kernel.sh) first"
+		rel=$(<"$dk/release")
+		kdir="$dk/linux"
+		image="$kdir/arch/x86/boot/bzImage"
+		kroot="$dk/root"
+		kmemleak=1
+	else
+		rel=$(TCPFLOW_KERNELS=$series "$TCPFLOW_REPO/scripts/setup.sh" | awk 'END { print $1 }')
+		[[ -n $rel ]] || tcpflow_die "scripts/setup.sh did not resolve kernel $series"
+		kdir="/usr/src/linux-headers-$rel"
+		image=$(tcpflow_vmlinuz "$rel")
+		kroot=$(tcpflow_kernel_root "$rel")
+	fi
 	out="$TCPFLOW_REPO/build/vm/$rel"
 	mkdir -p "$out"
-	build_tcpflow "$rel"
+	build_tcpflow "$rel" "$kdir"
 	tcpflow_log "building initramfs for $rel"
-	build_initramfs "$rel" "$out"
+	build_initramfs "$rel" "$out" "$kroot" "$kmemleak"
 	tcpflow_log "booting $rel (timeout ${TIMEOUT}s)"
 	start=$SECONDS
-	boot_vm "$rel" "$out" "$series" || qrc=$?
+	boot_vm "$rel" "$out" "$series" "$image" || qrc=$?
 	ELAPSED[$series]=$((SECONDS - start))
 	RELEASE[$series]=$rel
 	CONSOLE[$series]="$out/console.log"
@@ -450,6 +523,7 @@ run_kernel() {
 	line=$(tr -d '\r' <"$out/verdict" | grep -a '^TCPFLOW-VERDICT ' | tail -n1) || line=
 	verdict=$(sed -n 's/.* rc=\([0-9]*\).*/\1/p' <<<"$line")
 	ntests=$(sed -n 's/.* tests=\([0-9]*\).*/\1/p' <<<"$line")
+	leaks=$(sed -n 's/.* kmemleak=\([0-9]*\).*/\1/p' <<<"$line")
 	if [[ -z $verdict ]]; then
 		reasons+=("no verdict from the guest (crash, panic or timeout)")
 	elif [[ $verdict != 0 ]]; then
@@ -457,6 +531,7 @@ run_kernel() {
 	elif [[ ${ntests:-0} == 0 ]]; then
 		reasons+=("no test ran")
 	fi
+	[[ ${leaks:-0} == 0 ]] || reasons+=("kmemleak reports $leaks unreferenced objects")
 	if problems=$(console_problems "$out/console.log"); then
 		reasons+=("kernel console reports problems")
 		printf '%s: console problems in %s:\n' "$rel" "$out/console.log" >&2
