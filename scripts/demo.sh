@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/setup.sh
-exec scripts/vm-test.sh --kernel "${TCPFLOW_DEMO_KERNEL:-6.12}" tests/demo
+exec scripts/vm-test.sh --kernel "${TCPFLOW_DEMO_KERNEL:-6.12}" tests/demo/demo.bats

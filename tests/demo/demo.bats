@@ -2,7 +2,7 @@
 # `make demo`: real connections on the guest's loopback, then what tcpflow
 # recorded of them.  Output meant for people goes to fd 3 (the terminal).
 
-load ../vm/helpers
+load helpers
 
 say() {
 	printf '%s\n' "$@" >&3
@@ -42,8 +42,15 @@ say() {
 	wait_for 10 tf_state_is 8083 40004 CLOSE_WAIT
 	say "" "\$ cat /proc/tcpflow"
 	cat /proc/tcpflow >&3
-	say "" "\$ tcpflowctl --version"
-	tcpflowctl --version >&3
+	say "" "\$ tcpflowctl list -a"
+	tcpflowctl list -a >&3
+	id=$(tf_conn 40001 8080 | awk '{ print $2 }')
+	say "" "\$ tcpflowctl show $id"
+	tcpflowctl show "$id" >&3
+	say "" "\$ tcpflowctl leaks -t 0"
+	run tcpflowctl leaks -t 0
+	printf '%s\n' "$output" >&3
+	[ "$status" -eq 3 ]
 	kill "$LEAK"
 	[ "$(tf_state 40001 8080)" = TIME_WAIT ]
 }
