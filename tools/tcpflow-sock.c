@@ -9,6 +9,7 @@
  *   tcpflow-sock connect 127.0.0.1 8080 send 100 close
  *
  * Operations (the "current" socket is the last one created or accepted):
+ *   mptcp                 sockets made after this are MPTCP (IPPROTO_MPTCP)
  *   bind ADDR PORT        new socket bound to ADDR:PORT (connect uses it)
  *   listen ADDR PORT      new listening socket (SO_REUSEADDR)
  *   connect ADDR PORT     connect (a new socket unless bind made one)
@@ -45,7 +46,11 @@
 #include <unistd.h>
 #include <fcntl.h>
 
-static int cur = -1, lsn = -1;
+#ifndef IPPROTO_MPTCP
+#define IPPROTO_MPTCP 262
+#endif
+
+static int cur = -1, lsn = -1, proto;
 
 static void die(const char *op, const char *what)
 {
@@ -91,7 +96,7 @@ static socklen_t sockaddr_of(const char *op, const char *addr,
 
 static int new_socket(const char *op, int family)
 {
-	int one = 1, fd = socket(family, SOCK_STREAM, 0);
+	int one = 1, fd = socket(family, SOCK_STREAM, proto);
 
 	if (fd < 0)
 		die(op, strerror(errno));
@@ -215,7 +220,9 @@ int main(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		const char *op = argv[i];
 
-		if (!strcmp(op, "bind") || !strcmp(op, "listen")) {
+		if (!strcmp(op, "mptcp")) {
+			proto = IPPROTO_MPTCP;
+		} else if (!strcmp(op, "bind") || !strcmp(op, "listen")) {
 			socklen_t len;
 
 			need(argc, i, 2, op);

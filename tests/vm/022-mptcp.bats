@@ -1,0 +1,34 @@
+#!/usr/bin/env bats
+# MPTCP: the connection-level (meta) socket changes state through the same
+# tracepoint but is not TCP; its subflows are ordinary TCP connections.
+
+load helpers
+
+setup() {
+	tf_load
+	tf_trace_start
+}
+
+teardown() {
+	tf_dump_on_failure
+	tf_trace_stop
+	pkill -f tcpflow-sock || true
+	tf_unload
+}
+
+@test "MPTCP: subflows are recorded as TCP connections, the meta socket is not" {
+	sysctl -qw net.mptcp.enabled=1
+	tcpflow-sock mptcp listen 127.0.0.1 8095 accept recv-eof close 3>&- &
+	wait_for 10 tcp_listening 8095
+	tcpflow-sock mptcp bind 127.0.0.1 40095 connect 127.0.0.1 8095 send 10 close
+	wait
+	wait_for 10 tf_state_is 8095 40095 CLOSE
+	# The kernel reported the meta sockets' transitions ...
+	[[ $(tf_trace_history MPTCP 40095 8095) == *ESTABLISHED* ]]
+	# ... and the subflows' as TCP, which tcpflow recorded, once each.
+	[ "$(tf_conn 40095 8095 | wc -l)" = 1 ]
+	[ "$(tf_conn 8095 40095 | wc -l)" = 1 ]
+	[ "$(tf_history 40095 8095)" = "$(tf_tw_expected "$(tf_trace_history TCP 40095 8095)")" ]
+	[ "$(tf_history 8095 40095)" = "$(tf_trace_history TCP 8095 40095)" ]
+	[[ $(tf_history 40095 8095) == "CLOSE>SYN_SENT SYN_SENT>ESTABLISHED "* ]]
+}
