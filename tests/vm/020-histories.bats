@@ -130,8 +130,9 @@ client_closes_first() {
 	tcpflow-sock bind 127.0.0.1 40007 connect 127.0.0.1 8086 close
 	wait_for 10 tf_state_is 8086 40007 CLOSE_WAIT
 	wait_for 10 tf_state_is 40007 8086 FIN_WAIT2
-	# The kernel moved the connection to a timewait socket and said CLOSE.
-	[ "$(tf_trace_history TCP 40007 8086)" = "CLOSE>SYN_SENT SYN_SENT>ESTABLISHED ESTABLISHED>FIN_WAIT1 FIN_WAIT1>FIN_WAIT2 FIN_WAIT2>CLOSE" ]
+	# The kernel moved the connection to a timewait socket and said CLOSE
+	# (right after FIN_WAIT2, possibly on the other CPU: wait for it).
+	wait_for 10 trace_history_is TCP 40007 8086 "CLOSE>SYN_SENT SYN_SENT>ESTABLISHED ESTABLISHED>FIN_WAIT1 FIN_WAIT1>FIN_WAIT2 FIN_WAIT2>CLOSE"
 	[ "$(tf_history 40007 8086)" = "CLOSE>SYN_SENT SYN_SENT>ESTABLISHED ESTABLISHED>FIN_WAIT1 FIN_WAIT1>FIN_WAIT2" ]
 	ss -tanH state fin-wait-2 "sport = :40007" | grep -q .
 
@@ -162,15 +163,21 @@ client_closes_first() {
 	wait_for 10 tcp_listening 8088
 	tcpflow-sock bind 127.0.0.1 40009 connect 127.0.0.1 8088 close
 	wait
-	wait_for 10 tf_state_is 40009 8088 TIME_WAIT
+	wait_for 10 tf_history_has 40009 8088 'FIN_WAIT2>TIME_WAIT'
 	wait_for 10 tf_state_is 8088 40009 CLOSE
-	[ "$(tf_history 40009 8088)" = "CLOSE>SYN_SENT SYN_SENT>ESTABLISHED FIN_WAIT1>FIN_WAIT2 FIN_WAIT2>TIME_WAIT" ]
-	[ "$(tf_field 40009 8088 dropped)" = 1 ]
 	[ "$(tf_history 8088 40009)" = "LISTEN>SYN_RECV SYN_RECV>ESTABLISHED CLOSE_WAIT>LAST_ACK LAST_ACK>CLOSE" ]
 	[ "$(tf_field 8088 40009 dropped)" = 1 ]
-	run grep -c '^  \.\.\. 1 events dropped$' /proc/tcpflow
+	# The kernel may already have reaped the client's timewait socket (seen
+	# on 6.1 right after a netns was deleted): then TIME_WAIT>CLOSE is the
+	# latest event and one more was dropped.
+	case $(tf_field 40009 8088 dropped) in
+	1) [ "$(tf_history 40009 8088)" = "CLOSE>SYN_SENT SYN_SENT>ESTABLISHED FIN_WAIT1>FIN_WAIT2 FIN_WAIT2>TIME_WAIT" ] ;;
+	2) [ "$(tf_history 40009 8088)" = "CLOSE>SYN_SENT SYN_SENT>ESTABLISHED FIN_WAIT2>TIME_WAIT TIME_WAIT>CLOSE" ] ;;
+	*) false ;;
+	esac
+	run grep -c '^  \.\.\. [12] events dropped$' /proc/tcpflow
 	[ "$output" = 2 ]
-	[ "$(tf_header_count events)" = 2 ]
+	[ "$(tf_header_count events)" = $((1 + $(tf_field 40009 8088 dropped))) ]
 }
 
 @test "SCTP state changes are not recorded" {

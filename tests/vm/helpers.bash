@@ -170,3 +170,13 @@ has_open() {
 	done
 	return 1
 }
+
+# tf_history_has LPORT RPORT TRANSITION: for wait_for.
+tf_history_has() {
+	[[ " $(tf_history "$1" "$2") " == *" $3 "* ]]
+}
+
+# trace_history_is PROTO LPORT RPORT HISTORY: for wait_for.
+trace_history_is() {
+	[ "$(tf_trace_history "$1" "$2" "$3")" = "$4" ]
+}
