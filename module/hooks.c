@@ -30,6 +30,7 @@
 #include <linux/tracepoint.h>
 #include <net/inet_timewait_sock.h>
 #include <net/sock.h>
+#include <net/tcp.h>
 #include <net/tcp_states.h>
 #include <trace/events/sock.h>
 
@@ -55,7 +56,8 @@ static void tcpflow_conn_start(struct tcpflow_conn *c, int old, int new)
  * LISTEN -> SYN_RECV is the first transition of a child socket, cloned from
  * its listener when the handshake's final ACK arrives.  The clone still
  * carries the listener's cookie, which names the parent; the child gets its
- * own cookie right after this event.
+ * own cookie right after this event.  Usually the request that began with
+ * the SYN (segments.c) is waiting for it.
  */
 static void tcpflow_child_new(const struct sock *sk, u64 now)
 {
@@ -63,13 +65,18 @@ static void tcpflow_child_new(const struct sock *sk, u64 now)
 	unsigned long flags;
 
 	spin_lock_irqsave(&tcpflow_table.lock, flags);
-	c = tcpflow_conn_new(sk);
-	if (!c) {
-		tcpflow_table.cnt.events_dropped++;
-		goto unlock;
+	c = tcpflow_request_take(sk);
+	if (c) {
+		tcpflow_conn_adopt(c);
+	} else {
+		c = tcpflow_conn_new(sk);
+		if (!c) {
+			tcpflow_table.cnt.events_dropped++;
+			goto unlock;
+		}
+		c->info.role = TCPFLOW_ROLE_SERVER;
+		c->info.first_ns = now;
 	}
-	c->info.role = TCPFLOW_ROLE_SERVER;
-	c->info.first_ns = now;
 	l = tcpflow_conn_lookup(atomic64_read(&sk->sk_cookie));
 	if (l && l->info.role == TCPFLOW_ROLE_LISTENER)
 		c->info.parent_id = l->info.id;
@@ -97,6 +104,11 @@ static void tcpflow_probe_state(void *data, const struct sock *sk,
 
 	spin_lock_irqsave(&tcpflow_table.lock, flags);
 	c = tcpflow_conn_lookup(cookie);
+	if (c && (c->info.flags & TCPFLOW_CONN_CLOSED) && oldstate == TCP_CLOSE) {
+		/* The socket starts a new connection (connect() again). */
+		tcpflow_conn_unhash(c);
+		c = NULL;
+	}
 	if (!c)
 		c = tcpflow_conn_claim_pending(sk, cookie);
 	if (!c) {
@@ -113,6 +125,9 @@ static void tcpflow_probe_state(void *data, const struct sock *sk,
 		/* Ports are filled in after the first transitions. */
 		tcpflow_conn_fill_tuple(c, sk);
 	}
+	/* What tcp_info would say; the last values are the final ones. */
+	c->info.bytes_acked = tcp_sk(sk)->bytes_acked;
+	c->info.bytes_received = tcp_sk(sk)->bytes_received;
 
 	/*
 	 * In task context the socket is being driven by a process that
@@ -295,16 +310,22 @@ static void tcpflow_find_tracepoint(struct tracepoint *tp, void *priv)
 
 /*
  * Missed probe hits (no free kretprobe instance, or a probe hit while
- * another ran on the CPU) are lost events: readers see them counted.
+ * another ran on the CPU) of the probes that record events are lost
+ * events: readers see them counted.  A missed accept() only loses the
+ * owner, which the next transition in the owner's context supplies; it
+ * is not an event, so it is not counted as one.
  */
 u64 tcpflow_hooks_missed(void)
 {
 	u64 n = tcpflow_kp_twsk_destructor.nmissed;
 	int i;
 
-	for (i = 0; i < ARRAY_SIZE(tcpflow_kretprobes); i++)
+	for (i = 0; i < ARRAY_SIZE(tcpflow_kretprobes); i++) {
+		if (tcpflow_kretprobes[i] == &tcpflow_krp_accept)
+			continue;
 		n += tcpflow_kretprobes[i]->nmissed +
 		     tcpflow_kretprobes[i]->kp.nmissed;
+	}
 	return n;
 }
 
@@ -325,8 +346,14 @@ int tcpflow_hooks_init(void)
 		return -ENOENT;
 	}
 
+	/*
+	 * The timewait probes never sleep, so a few instances per CPU
+	 * cover nesting; accept() sleeps until a connection arrives and
+	 * holds its instance meanwhile, one per blocked accepter.
+	 */
 	for (i = 0; i < ARRAY_SIZE(tcpflow_kretprobes); i++)
 		tcpflow_kretprobes[i]->maxactive = 4 * num_possible_cpus();
+	tcpflow_krp_accept.maxactive = max(256U, 64 * num_possible_cpus());
 	err = register_kretprobes(tcpflow_kretprobes,
 				  ARRAY_SIZE(tcpflow_kretprobes));
 	if (err) {

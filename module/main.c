@@ -92,12 +92,17 @@ static int __init tcpflow_init(void)
 	err = tcpflow_hooks_init();
 	if (err)
 		goto err_remove_dev;
+	err = tcpflow_segments_init();
+	if (err)
+		goto err_remove_hooks;
 	tcpflow_seed();
 	pr_info("version %s loaded: %u connections x %u events, %u live events\n",
 		TCPFLOW_VERSION, tcpflow_max_conns, tcpflow_max_events,
 		tcpflow_ring_events);
 	return 0;
 
+err_remove_hooks:
+	tcpflow_hooks_exit();
 err_remove_dev:
 	tcpflow_dev_exit();
 err_remove_proc:
@@ -115,6 +120,7 @@ err_free_table:
  */
 static void __exit tcpflow_exit(void)
 {
+	tcpflow_segments_exit();
 	tcpflow_hooks_exit();
 	tcpflow_ring_quiesce();
 	tcpflow_dev_exit();

@@ -13,6 +13,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/ktime.h>
+#include <linux/moduleparam.h>
 #include <linux/proc_fs.h>
 #include <linux/seq_file.h>
 #include <linux/socket.h>
@@ -47,6 +48,26 @@ static const char *const tcpflow_role_names[TCPFLOW_ROLE_MAX] = {
 	[TCPFLOW_ROLE_CLIENT] = "client",
 	[TCPFLOW_ROLE_SERVER] = "server",
 	[TCPFLOW_ROLE_LISTENER] = "listener",
+};
+
+/*
+ * Segment numbers are shown relative to each side's initial sequence
+ * number, as Wireshark does, unless absolute_seq is set (or the ISN was
+ * never seen, e.g. for a connection that existed before load).
+ */
+static bool tcpflow_absolute_seq;
+module_param_named(absolute_seq, tcpflow_absolute_seq, bool, 0644);
+MODULE_PARM_DESC(absolute_seq,
+		 "show absolute sequence numbers in /proc/tcpflow (default: relative to the ISN)");
+
+/* In the order tcpdump prints them. */
+static const char *const tcpflow_flag_names[] = {
+	"SYN", "FIN", "RST", "PSH", "ACK", "URG", "ECE", "CWR",
+};
+
+static const u8 tcpflow_flag_bits[] = {
+	TCPFLOW_TCP_SYN, TCPFLOW_TCP_FIN, TCPFLOW_TCP_RST, TCPFLOW_TCP_PSH,
+	TCPFLOW_TCP_ACK, TCPFLOW_TCP_URG, TCPFLOW_TCP_ECE, TCPFLOW_TCP_CWR,
 };
 
 static const char *tcpflow_state_name(unsigned int s)
@@ -138,6 +159,46 @@ static void tcpflow_show_header(struct seq_file *m)
 		   t->cnt.events_dropped + tcpflow_hooks_missed());
 }
 
+/* A sequence number relative to an ISN, when it is known. */
+static u32 tcpflow_rel(const struct tcpflow_conn *c, u32 v, bool local)
+{
+	u32 known = local ? TCPFLOW_CONN_ISN_LOCAL : TCPFLOW_CONN_ISN_REMOTE;
+
+	if (tcpflow_absolute_seq || !(c->info.flags & known))
+		return v;
+	return v - (local ? c->info.isn_local : c->info.isn_remote);
+}
+
+/* "tx SYN,ACK seq=0 ack=1 win=65483", like the textbook's ladder. */
+static void tcpflow_show_segment(struct seq_file *m,
+				 const struct tcpflow_conn *c,
+				 const struct tcpflow_event *e)
+{
+	bool tx = e->a == TCPFLOW_DIR_TX;
+	char sep = ' ';
+	int i;
+
+	seq_printf(m, " %s", tx ? "tx" : "rx");
+	for (i = 0; i < ARRAY_SIZE(tcpflow_flag_bits); i++) {
+		if (e->flags & tcpflow_flag_bits[i]) {
+			seq_printf(m, "%c%s", sep, tcpflow_flag_names[i]);
+			sep = ',';
+		}
+	}
+	if (e->len || (e->flags & (TCPFLOW_TCP_SYN | TCPFLOW_TCP_FIN |
+				   TCPFLOW_TCP_RST)))
+		seq_printf(m, " seq=%u", tcpflow_rel(c, e->seq, tx));
+	if (e->flags & TCPFLOW_TCP_ACK)
+		seq_printf(m, " ack=%u", tcpflow_rel(c, e->ack, !tx));
+	if (e->flags & TCPFLOW_TCP_SYN)
+		seq_printf(m, " win=%u", e->win);
+	if (e->len)
+		seq_printf(m, " len=%u", e->len);
+	if (e->b)
+		seq_printf(m, " retrans=%u", e->b);
+	seq_putc(m, '\n');
+}
+
 static void tcpflow_show_event(struct seq_file *m, const struct tcpflow_conn *c,
 			       const struct tcpflow_event *e)
 {
@@ -147,6 +208,9 @@ static void tcpflow_show_event(struct seq_file *m, const struct tcpflow_conn *c,
 	case TCPFLOW_EV_STATE:
 		seq_printf(m, " %s -> %s\n", tcpflow_state_name(e->a),
 			   tcpflow_state_name(e->b));
+		break;
+	case TCPFLOW_EV_SEGMENT:
+		tcpflow_show_segment(m, c, e);
 		break;
 	default:
 		seq_printf(m, " event %u\n", e->type);
@@ -182,6 +246,11 @@ static int tcpflow_seq_show(struct seq_file *m, void *v)
 		seq_puts(m, " preexisting");
 	if (ci->flags & TCPFLOW_CONN_PARTIAL)
 		seq_puts(m, " partial");
+	if (ci->flags & TCPFLOW_CONN_REQUEST)
+		seq_puts(m, " request");
+	if (ci->bytes_acked || ci->bytes_received)
+		seq_printf(m, " acked=%llu received=%llu", ci->bytes_acked,
+			   ci->bytes_received);
 	if (ci->dropped_events)
 		seq_printf(m, " dropped=%u", ci->dropped_events);
 	if (ci->pid)

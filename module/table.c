@@ -12,6 +12,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/hash.h>
+#include <linux/jhash.h>
 #include <linux/ktime.h>
 #include <linux/log2.h>
 #include <linux/nsproxy.h>
@@ -21,6 +22,7 @@
 #include <linux/string.h>
 #include <linux/vmalloc.h>
 #include <net/inet_sock.h>
+#include <net/ipv6.h>
 #include <net/net_namespace.h>
 #include <net/sock.h>
 
@@ -46,16 +48,22 @@ int tcpflow_table_init(unsigned int max_conns, unsigned int max_events)
 			 max_events * sizeof(struct tcpflow_kevent);
 	t->hash_bits = ilog2(roundup_pow_of_two(max_conns));
 	t->hash = kvcalloc(1U << t->hash_bits, sizeof(*t->hash), GFP_KERNEL);
-	if (!t->hash)
-		return -ENOMEM;
+	t->thash = kvcalloc(1U << t->hash_bits, sizeof(*t->thash), GFP_KERNEL);
 	t->pool = vzalloc(array_size(max_conns, t->entry_size));
-	if (!t->pool) {
-		kvfree(t->hash);
+	if (!t->hash || !t->thash || !t->pool) {
+		tcpflow_table_exit();
 		return -ENOMEM;
 	}
+	/*
+	 * Requests are cheap to make (one SYN each) and most of a flood's
+	 * never complete: they may hold a quarter of the pool, and beyond
+	 * that the oldest request gives its entry to the newest.
+	 */
+	t->max_embryos = max(max_conns / 4, 1U);
 	INIT_LIST_HEAD(&t->all);
 	INIT_LIST_HEAD(&t->closed);
 	INIT_LIST_HEAD(&t->pending);
+	INIT_LIST_HEAD(&t->embryos);
 	INIT_LIST_HEAD(&t->free);
 	for (i = 0; i < max_conns; i++)
 		list_add_tail(&tcpflow_entry(i)->node, &t->free);
@@ -68,6 +76,7 @@ int tcpflow_table_init(unsigned int max_conns, unsigned int max_events)
 void tcpflow_table_exit(void)
 {
 	vfree(tcpflow_table.pool);
+	kvfree(tcpflow_table.thash);
 	kvfree(tcpflow_table.hash);
 }
 
@@ -108,24 +117,80 @@ struct tcpflow_conn *tcpflow_conn_lookup(u64 cookie)
 	return NULL;
 }
 
+void tcpflow_key_set_addr(struct in6_addr *dst, u16 family, const void *a)
+{
+	if (family == AF_INET6)
+		memcpy(dst, a, sizeof(*dst));
+	else
+		ipv6_addr_set_v4mapped(*(const __be32 *)a, dst);
+}
+
+static struct hlist_head *tcpflow_key_bucket(const struct tcpflow_key *k)
+{
+	u32 h = jhash2((const u32 *)k, sizeof(*k) / sizeof(u32), 0);
+
+	return &tcpflow_table.thash[hash_32(h, tcpflow_table.hash_bits)];
+}
+
+/* The newest entry with this tuple: a reused tuple names the latest. */
+struct tcpflow_conn *tcpflow_conn_lookup_key(const struct tcpflow_key *k)
+{
+	struct tcpflow_conn *c;
+
+	lockdep_assert_held(&tcpflow_table.lock);
+	hlist_for_each_entry(c, tcpflow_key_bucket(k), tnode)
+		if (!memcmp(&c->key, k, sizeof(*k)))
+			return c;
+	return NULL;
+}
+
+/* Index the entry by its tuple once both ports are known. */
+static void tcpflow_conn_hash_key(struct tcpflow_conn *c)
+{
+	const struct tcpflow_conn_info *ci = &c->info;
+	struct tcpflow_key k = {
+		.net_cookie = c->net_cookie,
+		.lport = ci->sport,
+		.rport = ci->dport,
+	};
+
+	if (!k.lport || !k.rport)
+		return;
+	tcpflow_key_set_addr(&k.laddr, ci->family, ci->saddr);
+	tcpflow_key_set_addr(&k.raddr, ci->family, ci->daddr);
+	if (!hlist_unhashed(&c->tnode)) {
+		if (!memcmp(&c->key, &k, sizeof(k)))
+			return;
+		hlist_del_init(&c->tnode);
+	}
+	c->key = k;
+	hlist_add_head(&c->tnode, tcpflow_key_bucket(&k));
+}
+
+void tcpflow_conn_set_lport(struct tcpflow_conn *c, u16 port)
+{
+	c->info.sport = port;
+	tcpflow_conn_hash_key(c);
+}
+
 void tcpflow_conn_fill_tuple(struct tcpflow_conn *c, const struct sock *sk)
 {
 	struct tcpflow_conn_info *ci = &c->info;
 
+	/* A port, once known, stays: a closing socket may have let it go. */
 	ci->family = sk->sk_family;
-	ci->sport = sk->sk_num;
-	ci->dport = ntohs(sk->sk_dport);
-#if IS_ENABLED(CONFIG_IPV6)
-	if (sk->sk_family == AF_INET6) {
-		memcpy(ci->saddr, &sk->sk_v6_rcv_saddr, 16);
-		memcpy(ci->daddr, &sk->sk_v6_daddr, 16);
-		return;
-	}
-#endif
+	ci->sport = sk->sk_num ?: ci->sport;
+	ci->dport = ntohs(sk->sk_dport) ?: ci->dport;
 	memset(ci->saddr, 0, sizeof(ci->saddr));
 	memset(ci->daddr, 0, sizeof(ci->daddr));
-	memcpy(ci->saddr, &sk->sk_rcv_saddr, 4);
-	memcpy(ci->daddr, &sk->sk_daddr, 4);
+	if (IS_ENABLED(CONFIG_IPV6) && sk->sk_family == AF_INET6) {
+		memcpy(ci->saddr, &sk->sk_v6_rcv_saddr, 16);
+		memcpy(ci->daddr, &sk->sk_v6_daddr, 16);
+	} else {
+		memcpy(ci->saddr, &sk->sk_rcv_saddr, 4);
+		memcpy(ci->daddr, &sk->sk_daddr, 4);
+	}
+	tcpflow_conn_hash_key(c);
 }
 
 void tcpflow_conn_set_owner(struct tcpflow_conn *c)
@@ -134,51 +199,136 @@ void tcpflow_conn_set_owner(struct tcpflow_conn *c)
 	strscpy_pad(c->info.comm, current->comm, sizeof(c->info.comm));
 }
 
-static void tcpflow_conn_release(struct tcpflow_conn *c)
+/* The entry stops being found by its cookie (its socket starts anew). */
+void tcpflow_conn_unhash(struct tcpflow_conn *c)
 {
+	hlist_del_init(&c->hnode);
+}
+
+/* Give a closed history or a request's entry back for reuse. */
+static void tcpflow_conn_evict(struct tcpflow_conn *c)
+{
+	struct tcpflow_table *t = &tcpflow_table;
+
+	hlist_del_init(&c->hnode);
+	hlist_del_init(&c->tnode);
 	list_del(&c->lnode);
 	list_del(&c->node);
-	tcpflow_table.nclosed--;
+	if (c->embryo) {
+		t->nembryos--;
+		t->nlive--;
+	} else {
+		t->nclosed--;
+	}
+	t->cnt.evicted++;
 }
 
 /*
- * A new live entry for this socket, or NULL when every entry holds a live
- * connection.  The oldest closed history is given up first.  The caller
- * makes it findable: tcpflow_conn_hash() or tcpflow_conn_set_pending().
+ * An entry from the pool, or NULL when every entry holds a live
+ * connection: free ones first, then the oldest closed history, then the
+ * oldest request.  A request beyond its share of the pool takes the
+ * oldest request's entry instead.
  */
-struct tcpflow_conn *tcpflow_conn_new(const struct sock *sk)
+static struct tcpflow_conn *tcpflow_conn_alloc(u64 net_cookie, u32 netns,
+					       bool request)
 {
 	struct tcpflow_table *t = &tcpflow_table;
-	const struct net *net = sock_net(sk);
-	struct tcpflow_conn *c;
+	struct tcpflow_conn *c = NULL;
 
 	lockdep_assert_held(&t->lock);
-	c = list_first_entry_or_null(&t->free, struct tcpflow_conn, node);
-	if (c) {
+	if (request && t->nembryos >= t->max_embryos)
+		c = list_first_entry(&t->embryos, struct tcpflow_conn, lnode);
+	if (!c && !list_empty(&t->free)) {
+		c = list_first_entry(&t->free, struct tcpflow_conn, node);
 		list_del(&c->node);
 	} else {
-		c = list_first_entry_or_null(&t->closed, struct tcpflow_conn,
-					     lnode);
+		if (!c)
+			c = list_first_entry_or_null(&t->closed,
+						     struct tcpflow_conn, lnode);
+		if (!c)
+			c = list_first_entry_or_null(&t->embryos,
+						     struct tcpflow_conn, lnode);
 		if (!c) {
 			t->cnt.untracked++;
 			return NULL;
 		}
-		tcpflow_conn_release(c);
-		t->cnt.evicted++;
+		tcpflow_conn_evict(c);
 	}
 	memset(c, 0, sizeof(*c));
-	c->net_cookie = net->net_cookie;
+	c->net_cookie = net_cookie;
 	c->info.id = t->next_id++;
-	c->info.netns = net->ns.inum;
-	c->info.state = sk->sk_state;
+	c->info.netns = netns;
 	c->info.first_ns = ktime_get_ns();
-	tcpflow_conn_fill_tuple(c, sk);
 	INIT_HLIST_NODE(&c->hnode);
+	INIT_HLIST_NODE(&c->tnode);
 	INIT_LIST_HEAD(&c->lnode);
 	list_add_tail(&c->node, &t->all);
 	t->nlive++;
 	t->cnt.conns_seen++;
 	return c;
+}
+
+/*
+ * A new live entry for this socket, or NULL (counted) when there is no
+ * room.  The caller makes it findable: tcpflow_conn_hash() or
+ * tcpflow_conn_set_pending().
+ */
+struct tcpflow_conn *tcpflow_conn_new(const struct sock *sk)
+{
+	const struct net *net = sock_net(sk);
+	struct tcpflow_conn *c;
+
+	c = tcpflow_conn_alloc(net->net_cookie, net->ns.inum, false);
+
+	if (c) {
+		c->info.state = sk->sk_state;
+		tcpflow_conn_fill_tuple(c, sk);
+	}
+	return c;
+}
+
+/*
+ * A passive open seen from its SYN, before the kernel has a socket for
+ * it: found by its tuple until the accepted socket adopts it.
+ */
+struct tcpflow_conn *tcpflow_conn_new_request(const struct tcpflow_key *k,
+					      u16 family, u32 netns)
+{
+	struct tcpflow_table *t = &tcpflow_table;
+	struct tcpflow_conn *c;
+
+	c = tcpflow_conn_alloc(k->net_cookie, netns, true);
+	if (!c)
+		return NULL;
+	c->info.family = family;
+	c->info.role = TCPFLOW_ROLE_SERVER;
+	c->info.state = TCP_SYN_RECV;
+	c->info.flags = TCPFLOW_CONN_REQUEST;
+	c->info.sport = k->lport;
+	c->info.dport = k->rport;
+	if (family == AF_INET6) {
+		memcpy(c->info.saddr, &k->laddr, 16);
+		memcpy(c->info.daddr, &k->raddr, 16);
+	} else {
+		memcpy(c->info.saddr, &k->laddr.s6_addr32[3], 4);
+		memcpy(c->info.daddr, &k->raddr.s6_addr32[3], 4);
+	}
+	c->key = *k;
+	hlist_add_head(&c->tnode, tcpflow_key_bucket(k));
+	c->embryo = 1;
+	list_add_tail(&c->lnode, &t->embryos);
+	t->nembryos++;
+	return c;
+}
+
+/* The handshake completed: the request becomes the accepted socket's. */
+void tcpflow_conn_adopt(struct tcpflow_conn *c)
+{
+	lockdep_assert_held(&tcpflow_table.lock);
+	list_del_init(&c->lnode);
+	c->embryo = 0;
+	c->info.flags &= ~TCPFLOW_CONN_REQUEST;
+	tcpflow_table.nembryos--;
 }
 
 void tcpflow_conn_hash(struct tcpflow_conn *c, u64 cookie)
@@ -210,6 +360,8 @@ struct tcpflow_conn *tcpflow_conn_claim_pending(const struct sock *sk,
 			list_del_init(&c->lnode);
 			c->pending_sk = NULL;
 			tcpflow_conn_hash(c, cookie);
+			/* Complete now; a request held the packet's family. */
+			tcpflow_conn_fill_tuple(c, sk);
 			return c;
 		}
 	}
@@ -243,8 +395,8 @@ const struct tcpflow_kevent *tcpflow_conn_event(const struct tcpflow_conn *c,
 	return &c->ev[head + (c->total_events - ring + (i - head) - head) % ring];
 }
 
-static void tcpflow_conn_add(struct tcpflow_conn *c,
-			     const struct tcpflow_event *e)
+void tcpflow_conn_add_event(struct tcpflow_conn *c,
+			    const struct tcpflow_event *e)
 {
 	u32 max = tcpflow_table.max_events, head = tcpflow_conn_head();
 	u32 n = c->total_events;
@@ -275,16 +427,23 @@ void tcpflow_conn_add_state(struct tcpflow_conn *c, u64 t_ns, int old,
 	};
 
 	c->info.state = new;
-	tcpflow_conn_add(c, &e);
+	tcpflow_conn_add_event(c, &e);
 }
 
-/* The history is complete: stop matching the cookie, queue for reuse. */
+/*
+ * The history is complete: queue it for reuse.  It stays in both hashes
+ * until then, so that a reset sent after the move to CLOSE still finds it;
+ * a cookie is never reused, and a reused tuple finds its newer entry first.
+ */
 void tcpflow_conn_close(struct tcpflow_conn *c)
 {
 	struct tcpflow_table *t = &tcpflow_table;
 
 	lockdep_assert_held(&t->lock);
-	hlist_del_init(&c->hnode);
+	if (c->embryo) {
+		c->embryo = 0;
+		t->nembryos--;
+	}
 	list_del(&c->lnode);
 	list_add_tail(&c->lnode, &t->closed);
 	c->info.flags |= TCPFLOW_CONN_CLOSED;

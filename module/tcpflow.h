@@ -6,6 +6,7 @@
 #ifndef _TCPFLOW_H
 #define _TCPFLOW_H
 
+#include <linux/in6.h>
 #include <linux/list.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
@@ -24,6 +25,36 @@ struct tcpflow_kevent {
 	struct tcpflow_event e;
 };
 
+/*
+ * A connection's 4-tuple as seen from this host, in its network namespace:
+ * the second index of the table, for segments that arrive or leave without
+ * a socket that carries the connection's cookie (a request socket, the
+ * per-netns control socket that sends resets, or none at all).  IPv4
+ * addresses are stored v4-mapped, so a dual-stack socket and its packets
+ * have the same key.
+ */
+struct tcpflow_key {
+	u64 net_cookie;
+	struct in6_addr laddr;
+	struct in6_addr raddr;
+	u16 lport;			/* host byte order */
+	u16 rport;
+	u32 zero;			/* hashed and compared: keep zero */
+};
+
+/* The last SYN, SYN-ACK or FIN sent in one direction (retransmits). */
+struct tcpflow_sent {
+	u32 seq;			/* the SYN's seq, the FIN's seq + len */
+	u32 n;				/* times it was seen */
+};
+
+enum {
+	TCPFLOW_SENT_SYN,
+	TCPFLOW_SENT_SYNACK,
+	TCPFLOW_SENT_FIN,
+	TCPFLOW_SENT_MAX,
+};
+
 /* Who is reading: decided once, when the file is opened. */
 struct tcpflow_viewer {
 	u64 net_cookie;		/* the reader's network namespace */
@@ -32,22 +63,27 @@ struct tcpflow_viewer {
 
 /*
  * One tracked connection.  Entries come from a pool allocated at load, so
- * the hooks never allocate.  An entry is "live" while it is in the cookie
- * hash (its socket, or the timewait socket that inherited its cookie, still
- * exists) and "closed" once its history is complete; closed entries stay
- * readable until the pool needs them back, oldest closed first.
+ * the hooks never allocate.  An entry is "live" while its socket (or the
+ * timewait socket that inherited its cookie, or the request socket of a
+ * handshake in progress) exists and "closed" once its history is complete.
+ * Closed entries stay readable, and findable by cookie and tuple (a reset
+ * can follow the move to CLOSE), until the pool needs them back.
  *
  * Every field is protected by tcpflow_table.lock.
  */
 struct tcpflow_conn {
-	struct hlist_node hnode;	/* table.hash, while live */
+	struct hlist_node hnode;	/* table.hash, once it has a cookie */
+	struct hlist_node tnode;	/* table.thash, once its tuple is known */
 	struct list_head node;		/* table.all (id order) or table.free */
-	struct list_head lnode;		/* table.closed or table.pending */
+	struct list_head lnode;		/* table.closed, .pending or .embryos */
 	const void *pending_sk;		/* identity only: never dereferenced */
 	u64 net_cookie;			/* which netns may see it */
+	struct tcpflow_key key;
+	struct tcpflow_sent sent[2][TCPFLOW_SENT_MAX];	/* [dir][kind] */
 	u32 total_events;		/* appended, including dropped ones */
 	u8 tw_pending;			/* tcp_time_wait(sk, state) seen */
 	u8 in_tw;			/* history continues on a timewait sock */
+	u8 embryo;			/* a request: on table.embryos */
 	struct tcpflow_conn_info info;
 	struct tcpflow_kevent ev[];	/* tcpflow_table.max_events */
 };
@@ -62,11 +98,13 @@ struct tcpflow_kcounters {
 
 struct tcpflow_table {
 	spinlock_t lock;		/* all of it; taken in process and softirq */
-	struct hlist_head *hash;	/* live entries by socket cookie */
+	struct hlist_head *hash;	/* entries by socket cookie */
+	struct hlist_head *thash;	/* entries by tcpflow_key, newest first */
 	unsigned int hash_bits;
 	struct list_head all;		/* every tracked entry, in id order */
 	struct list_head closed;	/* closed entries, oldest first */
 	struct list_head pending;	/* new children without a cookie yet */
+	struct list_head embryos;	/* live requests, oldest first */
 	struct list_head free;
 	void *pool;
 	size_t entry_size;
@@ -74,6 +112,8 @@ struct tcpflow_table {
 	unsigned int max_events;
 	unsigned int nlive;
 	unsigned int nclosed;
+	unsigned int nembryos;		/* live requests, counted in nlive */
+	unsigned int max_embryos;	/* a SYN flood takes no more */
 	u64 next_id;
 	u64 load_ns;
 	struct tcpflow_kcounters cnt;
@@ -86,14 +126,23 @@ void tcpflow_table_exit(void);
 
 struct tcpflow_conn *tcpflow_conn_lookup(u64 cookie);
 struct tcpflow_conn *tcpflow_conn_new(const struct sock *sk);
+struct tcpflow_conn *tcpflow_conn_new_request(const struct tcpflow_key *k,
+					      u16 family, u32 netns);
+void tcpflow_conn_adopt(struct tcpflow_conn *c);
+struct tcpflow_conn *tcpflow_conn_lookup_key(const struct tcpflow_key *k);
+void tcpflow_key_set_addr(struct in6_addr *dst, u16 family, const void *a);
+void tcpflow_conn_unhash(struct tcpflow_conn *c);
 void tcpflow_conn_hash(struct tcpflow_conn *c, u64 cookie);
 void tcpflow_conn_set_pending(struct tcpflow_conn *c, const struct sock *sk);
 struct tcpflow_conn *tcpflow_conn_claim_pending(const struct sock *sk,
 						u64 cookie);
 void tcpflow_conn_fill_tuple(struct tcpflow_conn *c, const struct sock *sk);
+void tcpflow_conn_set_lport(struct tcpflow_conn *c, u16 port);
 void tcpflow_conn_set_owner(struct tcpflow_conn *c);
 void tcpflow_conn_add_state(struct tcpflow_conn *c, u64 t_ns, int old,
 			    int new);
+void tcpflow_conn_add_event(struct tcpflow_conn *c,
+			    const struct tcpflow_event *e);
 void tcpflow_conn_close(struct tcpflow_conn *c);
 const struct tcpflow_kevent *tcpflow_conn_event(const struct tcpflow_conn *c,
 						u32 i);
@@ -134,6 +183,10 @@ void tcpflow_hooks_exit(void);
 u64 tcpflow_hooks_missed(void);
 
 void tcpflow_seed(void);
+
+int tcpflow_segments_init(void);
+void tcpflow_segments_exit(void);
+struct tcpflow_conn *tcpflow_request_take(const struct sock *child);
 
 int tcpflow_proc_init(void);
 void tcpflow_proc_exit(void);

@@ -19,6 +19,17 @@
  *   are the old and new state (enum tcpflow_state, the kernel's TCP_* values).
  *   A history is bounded: when it is full, the module keeps the opening
  *   events and the most recent ones and counts what it dropped in between.
+ *   For TCPFLOW_EV_SEGMENT, a segment of the handshake or the teardown as
+ *   it left (TCPFLOW_DIR_TX) or reached (TCPFLOW_DIR_RX) this host: flags,
+ *   absolute seq and ack, the header's (unscaled) window and the payload
+ *   length; b counts earlier transmissions of the same SYN, SYN-ACK or FIN
+ *   (0: the first one).  Data segments are not recorded one by one.
+ *
+ * Requests
+ *   A passive open is tracked from the SYN its listener answered: the entry
+ *   is a server with TCPFLOW_CONN_REQUEST set and state SYN_RECV until the
+ *   handshake completes and the accepted socket takes it over (the flag is
+ *   then cleared).  A request that never completes keeps the flag.
  *
  * States
  *   The kernel's values (include/net/tcp_states.h).  TCPFLOW_TIME_WAIT is
@@ -101,6 +112,9 @@ enum tcpflow_dir {
 #define TCPFLOW_CONN_PREEXISTING	(1U << 0) /* seen at load, not opened */
 #define TCPFLOW_CONN_CLOSED		(1U << 1) /* history is complete */
 #define TCPFLOW_CONN_PARTIAL		(1U << 2) /* first events were lost */
+#define TCPFLOW_CONN_REQUEST		(1U << 3) /* a SYN answered, no socket yet */
+#define TCPFLOW_CONN_ISN_LOCAL		(1U << 4) /* isn_local is known */
+#define TCPFLOW_CONN_ISN_REMOTE		(1U << 5) /* isn_remote is known */
 
 struct tcpflow_event {
 	__u64 t_ns;
@@ -133,9 +147,12 @@ struct tcpflow_conn_info {
 	__u32 reserved;
 	__u64 parent_id;		/* server: the listener's id, else 0 */
 	char comm[16];
-	__u32 isn_local;		/* initial sequence numbers, 0 if unseen */
-	__u32 isn_remote;
-	__u64 bytes_acked;		/* sent and acknowledged, at close */
+	__u32 isn_local;		/* initial sequence numbers, see */
+	__u32 isn_remote;		/* TCPFLOW_CONN_ISN_* */
+	/* tcp_info's tcpi_bytes_acked and tcpi_bytes_received as of the
+	 * last state change: final once the connection is closed.
+	 */
+	__u64 bytes_acked;
 	__u64 bytes_received;
 	__u64 reserved2;
 };

@@ -1,0 +1,516 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The segments of each connection's handshake and teardown.
+ *
+ * No tracepoint sees segments outside ESTABLISHED, and the functions that
+ * do (tcp_rcv_state_process(), tcp_check_req(), __tcp_transmit_skb(), the
+ * reset senders) differ between the supported kernels or are not called
+ * for every case: a reset to a closed port or from TIME_WAIT has no full
+ * socket at all.  Netfilter's LOCAL_IN and LOCAL_OUT hooks see every TCP
+ * segment this host receives and sends, with the same API on every kernel,
+ * in every network namespace (registered per namespace, below).
+ *
+ * The price is a call for every packet, so the hook decides from the TCP
+ * header and the socket, without a lock, whether the segment can matter:
+ * one with SYN, FIN or RST always does; a data segment with none of them
+ * never does; a pure ACK does only when it can complete a handshake or
+ * acknowledge a FIN (tcpflow_tx_boring(), tcpflow_rx_boring()).  Only then
+ * is the table locked and the segment appended to its connection's history.
+ *
+ * A passive open has no socket tcpflow can follow until the handshake's
+ * final ACK makes one: the SYN is kept per CPU until the listener answers
+ * it (the SYN-ACK is sent from within the SYN's own processing, on the same
+ * CPU), then both start a request entry, found by its tuple; the final
+ * ACK marks it per CPU for the child socket cloned from within that ACK's
+ * processing (tcpflow_request_take()).
+ *
+ * Like the other hooks these run with preemption disabled in softirq or
+ * process context, never sleep and never allocate.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/ktime.h>
+#include <linux/moduleparam.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter_ipv4.h>
+#include <linux/netfilter_ipv6.h>
+#include <linux/percpu.h>
+#include <linux/skbuff.h>
+#include <linux/tcp.h>
+#include <net/inet6_hashtables.h>
+#include <net/inet_hashtables.h>
+#include <net/ip.h>
+#include <net/ipv6.h>
+#include <net/net_namespace.h>
+#include <net/netns/generic.h>
+#include <net/request_sock.h>
+#include <net/route.h>
+#include <net/sock.h>
+#include <net/tcp.h>
+
+#include "tcpflow.h"
+
+/* A segment, parsed once, as this host sees it. */
+struct tcpflow_pkt {
+	struct tcpflow_key key;		/* local: ours, remote: the peer's */
+	u16 family;
+	struct tcpflow_event e;
+};
+
+/* The last SYN received with no connection to go to, per CPU. */
+struct tcpflow_syn_slot {
+	bool valid;
+	struct tcpflow_pkt p;
+};
+
+/* The request whose final ACK this CPU is processing. */
+struct tcpflow_ack_hint {
+	struct tcpflow_conn *c;		/* pool memory: always valid */
+	u64 id;				/* and still this request if id matches */
+};
+
+/* Both only touched with tcpflow_table.lock held, interrupts off. */
+static DEFINE_PER_CPU(struct tcpflow_syn_slot, tcpflow_syn_slot);
+static DEFINE_PER_CPU(struct tcpflow_ack_hint, tcpflow_ack_hint);
+
+static unsigned int tcpflow_tcp_flags(const struct tcphdr *th)
+{
+	return ((const u8 *)th)[13];
+}
+
+/*
+ * A pure ACK or data segment leaving from a full socket.  Data is never
+ * recorded; a pure ACK is when it can complete the handshake (a client's
+ * first ACK, sent in ESTABLISHED before anything was received) or
+ * acknowledge the peer's FIN (RCV_SHUTDOWN is set before that ACK goes).
+ */
+static bool tcpflow_tx_boring(const struct sock *sk, unsigned int paylen)
+{
+	if (!sk || !sk_fullsock(sk) || sk->sk_protocol != IPPROTO_TCP ||
+	    sk->sk_type != SOCK_STREAM)
+		return false;	/* a control socket's ACK, or not TCP's */
+	if (paylen)
+		return true;
+	if (READ_ONCE(sk->sk_shutdown) & RCV_SHUTDOWN)
+		return false;
+	switch (READ_ONCE(sk->sk_state)) {
+	case TCP_ESTABLISHED:
+		return READ_ONCE(tcp_sk(sk)->bytes_received) != 0;
+	case TCP_SYN_SENT:
+	case TCP_SYN_RECV:
+		return false;
+	default:
+		return true;
+	}
+}
+
+/*
+ * A pure ACK or data segment for this socket.  It matters when it reaches
+ * a request (the final ACK of a handshake), a socket in a handshake state,
+ * or a socket whose FIN is outstanding and it acknowledges that FIN: the
+ * FIN is the last byte of the send queue, so its ACK acks write_seq.
+ */
+static bool tcpflow_rx_boring(const struct sock *sk, const struct tcphdr *th)
+{
+	if (!sk_fullsock(sk))
+		return false;	/* a request or a timewait socket: rare */
+	switch (READ_ONCE(sk->sk_state)) {
+	case TCP_ESTABLISHED:
+	case TCP_CLOSE_WAIT:
+	case TCP_FIN_WAIT2:
+		return true;
+	case TCP_FIN_WAIT1:
+	case TCP_CLOSING:
+	case TCP_LAST_ACK:
+		return ntohl(th->ack_seq) != READ_ONCE(tcp_sk(sk)->write_seq);
+	default:
+		return false;
+	}
+}
+
+/* The connection's cookie when the socket carries it (full or timewait). */
+static u64 tcpflow_pkt_cookie(const struct sock *sk)
+{
+	if (!sk)
+		return 0;
+	if (sk_fullsock(sk)) {
+		if (sk->sk_protocol != IPPROTO_TCP ||
+		    sk->sk_type != SOCK_STREAM)
+			return 0;
+	} else if (sk->sk_state != TCP_TIME_WAIT) {
+		return 0;
+	}
+	return atomic64_read(&sk->sk_cookie);
+}
+
+static int tcpflow_sent_kind(u8 flags)
+{
+	if (flags & TCPFLOW_TCP_SYN)
+		return flags & TCPFLOW_TCP_ACK ? TCPFLOW_SENT_SYNACK :
+						 TCPFLOW_SENT_SYN;
+	if (flags & TCPFLOW_TCP_FIN)
+		return TCPFLOW_SENT_FIN;
+	return -1;
+}
+
+/* Append a segment: initial sequence numbers, retransmissions counted. */
+static void tcpflow_record(struct tcpflow_conn *c, struct tcpflow_pkt *p)
+{
+	struct tcpflow_event *e = &p->e;
+	int kind = tcpflow_sent_kind(e->flags);
+
+	if (e->flags & TCPFLOW_TCP_SYN) {
+		if (e->a == TCPFLOW_DIR_TX &&
+		    !(c->info.flags & TCPFLOW_CONN_ISN_LOCAL)) {
+			c->info.isn_local = e->seq;
+			c->info.flags |= TCPFLOW_CONN_ISN_LOCAL;
+		} else if (e->a == TCPFLOW_DIR_RX &&
+			   !(c->info.flags & TCPFLOW_CONN_ISN_REMOTE)) {
+			c->info.isn_remote = e->seq;
+			c->info.flags |= TCPFLOW_CONN_ISN_REMOTE;
+		}
+	}
+	if (kind >= 0) {
+		struct tcpflow_sent *s = &c->sent[e->a][kind];
+		u32 seq = e->seq + (kind == TCPFLOW_SENT_FIN ? e->len : 0);
+
+		if (s->n && s->seq == seq) {
+			e->b = min_t(u32, s->n, U8_MAX);
+			s->n++;
+		} else {
+			s->seq = seq;
+			s->n = 1;
+		}
+	}
+	tcpflow_conn_add_event(c, e);
+}
+
+/* The SYN a listener is answering, if this CPU kept it. */
+static bool tcpflow_syn_slot_take(const struct tcpflow_key *k,
+				  struct tcpflow_pkt *syn)
+{
+	struct tcpflow_syn_slot *slot = this_cpu_ptr(&tcpflow_syn_slot);
+
+	if (!slot->valid || memcmp(&slot->p.key, k, sizeof(*k)))
+		return false;
+	slot->valid = false;
+	*syn = slot->p;
+	return true;
+}
+
+/*
+ * A SYN-ACK sent without a full socket: by a request socket, or with a SYN
+ * cookie and no socket at all.  It begins a request entry, which holds the
+ * SYN it answers.
+ */
+static struct tcpflow_conn *tcpflow_request_start(const struct sock *sk,
+						  struct tcpflow_pkt *p,
+						  u32 netns)
+{
+	struct tcpflow_conn *c, *l;
+	struct tcpflow_pkt syn;
+	bool have_syn;
+
+	have_syn = tcpflow_syn_slot_take(&p->key, &syn);
+	c = tcpflow_conn_new_request(&p->key, p->family, netns);
+	if (!c)
+		return NULL;
+	if (have_syn) {
+		c->info.first_ns = syn.e.t_ns;
+		tcpflow_record(c, &syn);
+	} else {
+		c->info.first_ns = p->e.t_ns;
+		c->info.flags |= TCPFLOW_CONN_PARTIAL;
+	}
+	if (sk && sk->sk_state == TCP_NEW_SYN_RECV) {
+		const struct sock *lsk = inet_reqsk(sk)->rsk_listener;
+		u64 lcookie = lsk ? atomic64_read(&lsk->sk_cookie) : 0;
+
+		l = lcookie ? tcpflow_conn_lookup(lcookie) : NULL;
+		if (l && l->info.role == TCPFLOW_ROLE_LISTENER)
+			c->info.parent_id = l->info.id;
+	}
+	return c;
+}
+
+/* Is this rx SYN (no ACK) a retransmission to, or a simultaneous open of, c? */
+static bool tcpflow_syn_belongs(const struct tcpflow_conn *c,
+				const struct tcpflow_pkt *p)
+{
+	if (c->info.flags & TCPFLOW_CONN_CLOSED)
+		return false;
+	if (c->info.state != TCP_SYN_SENT && c->info.state != TCP_SYN_RECV)
+		return false;
+	return !(c->info.flags & TCPFLOW_CONN_ISN_REMOTE) ||
+	       c->info.isn_remote == p->e.seq;
+}
+
+static void tcpflow_segment(const struct net *net, const struct sock *sk,
+			    struct tcpflow_pkt *p)
+{
+	u8 flags = p->e.flags, dir = p->e.a;
+	struct tcpflow_conn *c = NULL;
+	unsigned long irqflags;
+	u64 cookie;
+
+	p->e.t_ns = ktime_get_ns();
+	cookie = tcpflow_pkt_cookie(sk);
+
+	spin_lock_irqsave(&tcpflow_table.lock, irqflags);
+	if (cookie)
+		c = tcpflow_conn_lookup(cookie);
+	if (!c)
+		c = tcpflow_conn_lookup_key(&p->key);
+
+	if (dir == TCPFLOW_DIR_RX &&
+	    (flags & (TCPFLOW_TCP_SYN | TCPFLOW_TCP_ACK)) == TCPFLOW_TCP_SYN &&
+	    !(c && tcpflow_syn_belongs(c, p))) {
+		/* A new passive open, if a listener answers it. */
+		struct tcpflow_syn_slot *slot = this_cpu_ptr(&tcpflow_syn_slot);
+
+		slot->p = *p;
+		slot->valid = true;
+		goto unlock;
+	}
+	if (dir == TCPFLOW_DIR_TX &&
+	    (flags & (TCPFLOW_TCP_SYN | TCPFLOW_TCP_ACK)) ==
+	    (TCPFLOW_TCP_SYN | TCPFLOW_TCP_ACK) &&
+	    (!sk || !sk_fullsock(sk)) && !(c && c->embryo)) {
+		c = tcpflow_request_start(sk, p, net->ns.inum);
+		if (!c)
+			goto unlock;
+	}
+	if (!c)
+		goto unlock;	/* not a connection tcpflow follows */
+
+	if (!c->info.sport && dir == TCPFLOW_DIR_TX) {
+		/* A failed connect() releases its port before the tracepoint
+		 * fires; its SYN carried it.
+		 */
+		tcpflow_conn_set_lport(c, p->key.lport);
+	}
+	tcpflow_record(c, p);
+	if (c->embryo) {
+		if (flags & TCPFLOW_TCP_RST) {
+			c->info.state = TCP_CLOSE;
+			tcpflow_conn_close(c);
+		} else if (dir == TCPFLOW_DIR_RX && !(flags & TCPFLOW_TCP_SYN)) {
+			struct tcpflow_ack_hint *h = this_cpu_ptr(&tcpflow_ack_hint);
+
+			h->c = c;
+			h->id = c->info.id;
+		}
+	}
+unlock:
+	spin_unlock_irqrestore(&tcpflow_table.lock, irqflags);
+}
+
+/*
+ * Called with tcpflow_table.lock held from the LISTEN -> SYN_RECV of a
+ * child socket: the request whose final ACK this CPU has just recorded, if
+ * it is on the child's port in the child's namespace.  The child's peer
+ * address is not set yet at that point, hence the hint.
+ */
+struct tcpflow_conn *tcpflow_request_take(const struct sock *child)
+{
+	struct tcpflow_ack_hint *h = this_cpu_ptr(&tcpflow_ack_hint);
+	struct tcpflow_conn *c = h->c;
+
+	lockdep_assert_held(&tcpflow_table.lock);
+	h->c = NULL;
+	if (!c || c->info.id != h->id || !c->embryo ||
+	    c->net_cookie != sock_net(child)->net_cookie ||
+	    c->info.sport != child->sk_num)
+		return NULL;
+	return c;
+}
+
+static void tcpflow_pkt_addrs(struct tcpflow_pkt *p, u8 dir, const void *src,
+			      const void *dst)
+{
+	p->e.a = dir;
+	tcpflow_key_set_addr(&p->key.laddr, p->family,
+			     dir == TCPFLOW_DIR_TX ? src : dst);
+	tcpflow_key_set_addr(&p->key.raddr, p->family,
+			     dir == TCPFLOW_DIR_TX ? dst : src);
+}
+
+/* Look up the socket early demux did not attach (loopback, or disabled). */
+static struct sock *tcpflow_rx_lookup(const struct net *net,
+				      struct sk_buff *skb,
+				      const struct tcphdr *th, u16 family)
+{
+	struct inet_hashinfo *h = net->ipv4.tcp_death_row.hashinfo;
+
+	if (family == AF_INET6)
+		return __inet6_lookup_established((struct net *)net, h,
+						  &ipv6_hdr(skb)->saddr,
+						  th->source,
+						  &ipv6_hdr(skb)->daddr,
+						  ntohs(th->dest),
+						  inet6_iif(skb),
+						  inet6_sdif(skb));
+	return __inet_lookup_established((struct net *)net, h,
+					 ip_hdr(skb)->saddr, th->source,
+					 ip_hdr(skb)->daddr, ntohs(th->dest),
+					 inet_iif(skb), inet_sdif(skb));
+}
+
+static unsigned int tcpflow_nf_tcp(struct sk_buff *skb,
+				   const struct nf_hook_state *state,
+				   unsigned int thoff, u16 family)
+{
+	u8 dir = state->hook == NF_INET_LOCAL_OUT ? TCPFLOW_DIR_TX :
+						   TCPFLOW_DIR_RX;
+	struct sock *sk = skb->sk, *ref = NULL;
+	unsigned int hlen, paylen;
+	struct tcpflow_pkt p;
+	struct tcphdr _th;
+	const struct tcphdr *th;
+
+	th = skb_header_pointer(skb, thoff, sizeof(_th), &_th);
+	if (!th)
+		return NF_ACCEPT;
+	hlen = th->doff * 4;
+	if (hlen < sizeof(*th) || skb->len < thoff + hlen)
+		return NF_ACCEPT;
+	paylen = skb->len - thoff - hlen;
+
+	if (!(tcp_flag_word(th) & (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST))) {
+		/* The hot path: leave as early as possible. */
+		if (dir == TCPFLOW_DIR_TX) {
+			if (tcpflow_tx_boring(sk, paylen))
+				return NF_ACCEPT;
+		} else {
+			if (!sk) {
+				ref = tcpflow_rx_lookup(state->net, skb, th,
+							family);
+				sk = ref;
+			}
+			if (sk && tcpflow_rx_boring(sk, th))
+				goto out;
+		}
+	} else if (dir == TCPFLOW_DIR_RX && !sk) {
+		ref = tcpflow_rx_lookup(state->net, skb, th, family);
+		sk = ref;
+	}
+
+	memset(&p, 0, sizeof(p));
+	p.family = family;
+	p.key.net_cookie = state->net->net_cookie;
+	p.key.lport = ntohs(dir == TCPFLOW_DIR_TX ? th->source : th->dest);
+	p.key.rport = ntohs(dir == TCPFLOW_DIR_TX ? th->dest : th->source);
+	if (family == AF_INET6)
+		tcpflow_pkt_addrs(&p, dir, &ipv6_hdr(skb)->saddr,
+				  &ipv6_hdr(skb)->daddr);
+	else
+		tcpflow_pkt_addrs(&p, dir, &ip_hdr(skb)->saddr,
+				  &ip_hdr(skb)->daddr);
+	p.e.type = TCPFLOW_EV_SEGMENT;
+	p.e.flags = tcpflow_tcp_flags(th);
+	p.e.seq = ntohl(th->seq);
+	p.e.ack = ntohl(th->ack_seq);
+	p.e.win = ntohs(th->window);
+	p.e.len = min_t(unsigned int, paylen, U16_MAX);
+	tcpflow_segment(state->net, sk, &p);
+out:
+	/* The lookup took a reference, as early demux would have. */
+	if (ref)
+		sock_gen_put(ref);
+	return NF_ACCEPT;
+}
+
+static unsigned int tcpflow_nf_ipv4(void *priv, struct sk_buff *skb,
+				    const struct nf_hook_state *state)
+{
+	const struct iphdr *iph = ip_hdr(skb);
+
+	if (iph->protocol != IPPROTO_TCP || ip_is_fragment(iph))
+		return NF_ACCEPT;
+	return tcpflow_nf_tcp(skb, state,
+			      skb_network_offset(skb) + iph->ihl * 4, AF_INET);
+}
+
+static unsigned int tcpflow_nf_ipv6(void *priv, struct sk_buff *skb,
+				    const struct nf_hook_state *state)
+{
+	int thoff = skb_network_offset(skb) + sizeof(struct ipv6hdr);
+	u8 nexthdr = ipv6_hdr(skb)->nexthdr;
+	__be16 frag_off;
+
+	if (nexthdr != IPPROTO_TCP) {
+		if (!ipv6_ext_hdr(nexthdr))
+			return NF_ACCEPT;
+		thoff = ipv6_skip_exthdr(skb, thoff, &nexthdr, &frag_off);
+		if (thoff < 0 || nexthdr != IPPROTO_TCP ||
+		    (frag_off & htons(~0x7)))
+			return NF_ACCEPT;
+	}
+	return tcpflow_nf_tcp(skb, state, thoff, AF_INET6);
+}
+
+/*
+ * Last in each chain: what is recorded is what filtering let through, as
+ * it left (LOCAL_OUT) or as TCP is about to receive it (LOCAL_IN).
+ */
+static const struct nf_hook_ops tcpflow_nf_ops[] = {
+	{
+		.hook = tcpflow_nf_ipv4,
+		.pf = NFPROTO_IPV4,
+		.hooknum = NF_INET_LOCAL_IN,
+		.priority = NF_IP_PRI_LAST,
+	},
+	{
+		.hook = tcpflow_nf_ipv4,
+		.pf = NFPROTO_IPV4,
+		.hooknum = NF_INET_LOCAL_OUT,
+		.priority = NF_IP_PRI_LAST,
+	},
+	{
+		.hook = tcpflow_nf_ipv6,
+		.pf = NFPROTO_IPV6,
+		.hooknum = NF_INET_LOCAL_IN,
+		.priority = NF_IP6_PRI_LAST,
+	},
+	{
+		.hook = tcpflow_nf_ipv6,
+		.pf = NFPROTO_IPV6,
+		.hooknum = NF_INET_LOCAL_OUT,
+		.priority = NF_IP6_PRI_LAST,
+	},
+};
+
+static int __net_init tcpflow_net_init(struct net *net)
+{
+	return nf_register_net_hooks(net, tcpflow_nf_ops,
+				     ARRAY_SIZE(tcpflow_nf_ops));
+}
+
+/* nf_unregister_net_hooks() waits until no hook runs in this namespace. */
+static void __net_exit tcpflow_net_exit(struct net *net)
+{
+	nf_unregister_net_hooks(net, tcpflow_nf_ops,
+				ARRAY_SIZE(tcpflow_nf_ops));
+}
+
+static struct pernet_operations tcpflow_net_ops = {
+	.init = tcpflow_net_init,
+	.exit = tcpflow_net_exit,
+};
+
+/* Hooks every existing namespace now and every new one as it is made. */
+int tcpflow_segments_init(void)
+{
+	int err = register_pernet_subsys(&tcpflow_net_ops);
+
+	if (err)
+		pr_err("cannot register netfilter hooks: %d\n", err);
+	return err;
+}
+
+void tcpflow_segments_exit(void)
+{
+	unregister_pernet_subsys(&tcpflow_net_ops);
+}
