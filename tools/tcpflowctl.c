@@ -962,17 +962,22 @@ static const char *fmt_segment(char *buf, size_t len,
 			       const struct tcpflow_event *e)
 {
 	bool tx = e->a == TCPFLOW_DIR_TX;
-	__u32 sbase = tx ? ci->isn_local : ci->isn_remote;
-	__u32 abase = tx ? ci->isn_remote : ci->isn_local;
+	bool lknown = ci->flags & TCPFLOW_CONN_ISN_LOCAL;
+	bool rknown = ci->flags & TCPFLOW_CONN_ISN_REMOTE;
+	/* Numbers stay absolute where the ISN was never seen. */
+	__u32 sbase = tx ? (lknown ? ci->isn_local : 0) :
+			   (rknown ? ci->isn_remote : 0);
+	__u32 abase = tx ? (rknown ? ci->isn_remote : 0) :
+			   (lknown ? ci->isn_local : 0);
 	char flags[48];
 	size_t off;
 
 	tcp_flags_str(flags, sizeof(flags), e->flags);
 	off = snprintf(buf, len, "%s seq=%u", flags,
-		       sbase ? e->seq - sbase : e->seq);
+		       e->seq - sbase);
 	if ((e->flags & TCPFLOW_TCP_ACK) && off < len)
 		off += snprintf(buf + off, len - off, " ack=%u",
-				abase ? e->ack - abase : e->ack);
+				e->ack - abase);
 	if (off < len)
 		off += snprintf(buf + off, len - off, " win=%u", e->win);
 	if (e->len && off < len)
@@ -1045,6 +1050,7 @@ static void js_conn(const struct tf_snap *sn, const struct tf_conn *c)
 	js_bool("preexisting", ci->flags & TCPFLOW_CONN_PREEXISTING);
 	js_bool("closed", ci->flags & TCPFLOW_CONN_CLOSED);
 	js_bool("partial", ci->flags & TCPFLOW_CONN_PARTIAL);
+	js_bool("request", ci->flags & TCPFLOW_CONN_REQUEST);
 	js_u64("parent_id", ci->parent_id);
 	js_u64("dropped_events", ci->dropped_events);
 	if (hs < 0)
@@ -1118,6 +1124,7 @@ static int cmd_list(const struct tf_snap *sn, const struct tf_opts *o)
 			fmt_ep(p, sizeof(p), c->info.family, c->info.daddr,
 			       c->info.dport),
 			ns, c->info.role == TCPFLOW_ROLE_UNKNOWN ? "-" :
+			(c->info.flags & TCPFLOW_CONN_REQUEST) ? "request" :
 			role_name(c->info.role),
 			h < 0 ? "-" : fmt_dur(hs, sizeof(hs), h),
 			fmt_owner(own, sizeof(own), &c->info));
@@ -1183,6 +1190,8 @@ static void show_summary(const struct tf_snap *sn, const struct tf_conn *c)
 		fputs(" preexisting", stdout);
 	if (ci->flags & TCPFLOW_CONN_PARTIAL)
 		fputs(" partial", stdout);
+	if (ci->flags & TCPFLOW_CONN_REQUEST)
+		fputs(" request", stdout);
 	if (ci->flags & TCPFLOW_CONN_CLOSED)
 		fputs(" closed", stdout);
 	if (ci->dropped_events)

@@ -238,6 +238,7 @@ static void host_snapshot(bool with_sync)
 	c.netns = 4026532200U;
 	c.isn_local = 7000;
 	c.isn_remote = 9000;
+	c.flags |= TCPFLOW_CONN_ISN_LOCAL | TCPFLOW_CONN_ISN_REMOTE;
 	emit(&c, e7, N(e7));
 	c = conn(8, AF_INET, "10.0.0.5", 22, "10.0.0.9", 51234,
 		 TCPFLOW_ROLE_UNKNOWN, ESTABLISHED, 0, "");
@@ -251,11 +252,13 @@ static void host_snapshot(bool with_sync)
 		 TCPFLOW_ROLE_CLIENT, TIME_WAIT, 161, "cli");
 	c.isn_local = 1000;
 	c.isn_remote = 5000;
+	c.flags |= TCPFLOW_CONN_ISN_LOCAL | TCPFLOW_CONN_ISN_REMOTE;
 	emit(&c, e10, N(e10));
 	c = conn(11, AF_INET, "127.0.0.1", 9000, "127.0.0.1", 40020,
 		 TCPFLOW_ROLE_SERVER, CLOSE, 160, "srv \"q\"");
 	c.parent_id = 9;
-	c.flags = TCPFLOW_CONN_CLOSED;
+	c.flags = TCPFLOW_CONN_CLOSED | TCPFLOW_CONN_ISN_LOCAL |
+		  TCPFLOW_CONN_ISN_REMOTE;
 	c.isn_local = 5000;
 	c.isn_remote = 1000;
 	emit(&c, e11, N(e11));
@@ -294,6 +297,7 @@ static void stream(void)
 	rec(TCPFLOW_REC_EVENT, 20, &ev, sizeof(ev));
 
 	c.isn_local = 100;
+	c.flags |= TCPFLOW_CONN_ISN_LOCAL;
 	c.nevents = 2;
 	rec(TCPFLOW_REC_CONN, 20, &c, sizeof(c));
 	ev = (struct tcpflow_event)SEG(now + 1002 * US, TX, SYN, 100, 0, 65495,
