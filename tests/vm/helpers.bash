@@ -180,3 +180,214 @@ tf_history_has() {
 trace_history_is() {
 	[ "$(tf_trace_history "$1" "$2" "$3")" = "$4" ]
 }
+
+# ---- segments -----------------------------------------------------------------
+
+# tf_segments LPORT RPORT [FILE]: the newest such connection's segments as
+# "DIR FLAGS SEQ ACK LEN RETRANS" lines, SEQ and ACK "-" where /proc shows
+# none (read it with absolute_seq=1 to compare with a capture).
+tf_segments() {
+	awk -v lp="$1" -v rp="$2" '
+		/^conn / {
+			n = split($4, l, ":"); m = split($5, r, ":")
+			cur = (l[n] == lp && r[m] == rp)
+			if (cur) out = ""
+			next
+		}
+		cur && /^  \+/ && ($2 == "tx" || $2 == "rx") {
+			seq = "-"; ack = "-"; len = 0; re = 0
+			for (i = 4; i <= NF; i++) {
+				split($i, kv, "=")
+				if (kv[1] == "seq") seq = kv[2]
+				else if (kv[1] == "ack") ack = kv[2]
+				else if (kv[1] == "len") len = kv[2]
+				else if (kv[1] == "retrans") re = kv[2]
+			}
+			out = out $2 " " $3 " " seq " " ack " " len " " re "\n"
+		}
+		END { printf "%s", out }' "${3:-/proc/tcpflow}"
+}
+
+# cap_segments PCAP LPORT RPORT: the capture's segments between these ports
+# in tf_segments' form, seen from LPORT's side; RETRANS counts earlier
+# copies of the same SYN, SYN-ACK or FIN.
+cap_segments() {
+	tcpdump -nn -S -r "$1" "tcp port $2 and tcp port $3" 2>/dev/null | awk -v lp="$2" -v rp="$3" '
+		function port(a,  n, x) { sub(/:$/, "", a); n = split(a, x, "."); return x[n] }
+		BEGIN { nf = split("S:SYN F:FIN R:RST P:PSH .:ACK U:URG E:ECE W:CWR", fm, " ") }
+		{
+			sp = ""
+			for (i = 1; i < NF; i++)
+				if ($i == ">") { sp = port($(i - 1)); dp = port($(i + 1)); break }
+			if (sp == lp && dp == rp) dir = "tx"
+			else if (sp == rp && dp == lp) dir = "rx"
+			else next
+			if (!match($0, /Flags \[[^]]*\]/)) next
+			f = substr($0, RSTART + 7, RLENGTH - 8)
+			seq = "-"; ack = "-"; len = 0
+			if (match($0, /seq [0-9]+/)) seq = substr($0, RSTART + 4, RLENGTH - 4)
+			if (match($0, / ack [0-9]+/)) ack = substr($0, RSTART + 5, RLENGTH - 5)
+			if (match($0, /length [0-9]+/)) len = substr($0, RSTART + 7, RLENGTH - 7)
+			names = ""
+			for (i = 1; i <= nf; i++) {
+				split(fm[i], kv, ":")
+				if (index(f, kv[1])) names = names (names == "" ? "" : ",") kv[2]
+			}
+			if (f !~ /[SFR]/ && len == 0) seq = "-"
+			if (f !~ /\./) ack = "-"
+			key = ""
+			if (f ~ /S/) key = dir (f ~ /\./ ? "SA" : "S") seq
+			else if (f ~ /F/) key = dir "F" (seq + len)
+			re = key == "" ? 0 : seen[key]++
+			print dir, names, seq, ack, len, re
+		}'
+}
+
+# seg_check LPORT RPORT PCAP: tcpflow's segments of the newest connection
+# LPORT-RPORT against a capture taken on the same host.  Fails, saying why,
+# unless every recorded segment was captured, in the same order, with the
+# same direction, flags, numbers, length and retransmission count; every
+# captured SYN, FIN and RST, the ACK that completed the handshake and the
+# first ACK of each FIN were recorded; and no data segment was recorded but
+# one that completed a handshake.
+seg_check() {
+	local rec=$BATS_TEST_TMPDIR/rec.$1.$2 cap=$BATS_TEST_TMPDIR/cap.$1.$2
+	echo 1 >/sys/module/tcpflow/parameters/absolute_seq
+	tf_segments "$1" "$2" >"$rec"
+	echo 0 >/sys/module/tcpflow/parameters/absolute_seq
+	cap_segments "$3" "$1" "$2" >"$cap"
+	if ! awk '
+		NR == FNR { rec[++nr] = $0; next }
+		{ cap[++nc] = $0; split($0, f, " "); dir[nc] = f[1]; fl[nc] = f[2]
+		  sq[nc] = f[3]; ak[nc] = f[4]; ln[nc] = f[5] }
+		function has(s, w) { return index("," s ",", "," w ",") > 0 }
+		function ctl(i) { return has(fl[i], "SYN") || has(fl[i], "FIN") || has(fl[i], "RST") }
+		END {
+			if (nr == 0) { print "nothing recorded"; bad = 1 }
+			j = 1
+			for (i = 1; i <= nr; i++) {
+				while (j <= nc && cap[j] != rec[i]) j++
+				if (j > nc) { print "recorded but not captured (in this order): " rec[i]; bad = 1; break }
+				got[j] = 1; j++
+			}
+			for (i = 1; i <= nc; i++) {
+				if (ctl(i)) need[i] = "SYN/FIN/RST"
+				if (has(fl[i], "SYN") && has(fl[i], "ACK") && !done_hs) {
+					done_hs = 1
+					for (k = i + 1; k <= nc; k++)
+						if (dir[k] != dir[i] && has(fl[k], "ACK") && !has(fl[k], "SYN")) {
+							need[k] = "handshake ACK"; hs = k; break
+						}
+				}
+				if (has(fl[i], "FIN")) {
+					end = sq[i] + ln[i] + 1
+					for (k = i + 1; k <= nc; k++)
+						if (dir[k] != dir[i] && has(fl[k], "ACK") && ak[k] >= end) {
+							need[k] = "ACK of FIN"; break
+						}
+				}
+			}
+			for (i = 1; i <= nc; i++) {
+				if (need[i] != "" && !got[i]) { print "captured " need[i] " not recorded: " cap[i]; bad = 1 }
+				if (got[i] && ln[i] > 0 && !ctl(i) && i != hs) { print "data segment recorded: " cap[i]; bad = 1 }
+			}
+			exit bad
+		}' "$rec" "$cap"; then
+		echo "--- recorded $1-$2:"; cat "$rec"
+		echo "--- captured $1-$2:"; cat "$cap"
+		return 1
+	fi
+}
+
+# cap_start NAME DEV [NETNS]: capture TCP on DEV (in NETNS) into
+# $BATS_TEST_TMPDIR/NAME.pcap until cap_stop.
+cap_start() {
+	local name=$1 dev=$2 ns=${3:-} pre=()
+	[[ -n $ns ]] && pre=(ip netns exec "$ns")
+	# Immediate mode: packets still in the kernel's ring when tcpdump is
+	# stopped would be lost, and they are the teardown's.
+	"${pre[@]}" tcpdump -i "$dev" -nn --immediate-mode -B 16384 -U \
+		-w "$BATS_TEST_TMPDIR/$name.pcap" tcp \
+		2>"$BATS_TEST_TMPDIR/$name.err" 3>&- &
+	CAP_PIDS+=("$!")
+	CAP_NAMES+=("$name")
+	wait_for 10 grep -q 'listening on' "$BATS_TEST_TMPDIR/$name.err"
+}
+
+# cap_settled FILE: FILE did not grow for 300 ms.
+cap_settled() {
+	local a b
+	a=$(stat -c %s "$1")
+	sleep 0.3
+	b=$(stat -c %s "$1")
+	[ "$a" = "$b" ]
+}
+
+# cap_stop: end every capture cap_start began once it has written all it
+# saw; fails if the kernel dropped a packet before tcpdump read it.
+cap_stop() {
+	local i n
+	for n in "${CAP_NAMES[@]}"; do
+		wait_for 10 cap_settled "$BATS_TEST_TMPDIR/$n.pcap"
+	done
+	for i in "${!CAP_PIDS[@]}"; do
+		kill -INT "${CAP_PIDS[i]}" 2>/dev/null || true
+		wait "${CAP_PIDS[i]}" 2>/dev/null || true
+		n=${CAP_NAMES[i]}
+		if ! grep -q '^0 packets dropped by kernel' "$BATS_TEST_TMPDIR/$n.err"; then
+			cat "$BATS_TEST_TMPDIR/$n.err"
+			CAP_PIDS=() CAP_NAMES=()
+			return 1
+		fi
+	done
+	CAP_PIDS=() CAP_NAMES=()
+}
+
+# tf_router_setup: a client namespace sc and a server namespace ss joined
+# through a router namespace sr, so that what the router drops was sent by
+# one side (and captured there) but never reached the other:
+#
+#   sc: c0 10.9.1.1 fd09:1::1 -- c1 (sr) s1 -- s0 10.9.2.1 fd09:2::1 :ss
+#
+# tf_router_teardown removes them.
+tf_router_setup() {
+	local n
+	for n in sc sr ss; do ip netns add "$n"; done
+	ip link add c0 netns sc type veth peer name c1 netns sr
+	ip link add s0 netns ss type veth peer name s1 netns sr
+	ip -n sc addr add 10.9.1.1/24 dev c0
+	ip -n sc addr add fd09:1::1/64 dev c0 nodad
+	ip -n sr addr add 10.9.1.2/24 dev c1
+	ip -n sr addr add fd09:1::2/64 dev c1 nodad
+	ip -n sr addr add 10.9.2.2/24 dev s1
+	ip -n sr addr add fd09:2::2/64 dev s1 nodad
+	ip -n ss addr add 10.9.2.1/24 dev s0
+	ip -n ss addr add fd09:2::1/64 dev s0 nodad
+	for n in sc sr ss; do ip -n "$n" link set lo up; done
+	ip -n sc link set c0 up
+	ip -n ss link set s0 up
+	ip -n sr link set c1 up
+	ip -n sr link set s1 up
+	ip netns exec sr sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+	ip -n sc route add default via 10.9.1.2
+	ip -n sc -6 route add default via fd09:1::2
+	ip -n ss route add default via 10.9.2.2
+	ip -n ss -6 route add default via fd09:2::2
+	ip netns exec sr tc qdisc add dev s1 clsact
+}
+
+tf_router_teardown() {
+	local n
+	for n in sc sr ss; do ip netns del "$n" 2>/dev/null || true; done
+}
+
+# tf_router_drop PROTO DPORT FLAGS/MASK: the router drops segments towards
+# the server's port DPORT whose TCP flags match (PROTO: ip or ipv6).
+tf_router_drop() {
+	ip netns exec sr tc filter add dev s1 egress protocol "$1" pref 1 \
+		flower ip_proto tcp dst_port "$2" tcp_flags "$3" action drop
+}
+
+tf_router_pass() {
+	ip netns exec sr tc filter del dev s1 egress pref 1
+}

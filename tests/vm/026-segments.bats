@@ -1,0 +1,248 @@
+#!/usr/bin/env bats
+# Handshake and teardown segments in each history, checked segment by
+# segment against tcpdump captures taken beside each scenario (seg_check in
+# helpers.bash says exactly what is compared).
+
+load helpers
+
+setup() {
+	tf_load
+	CAP_PIDS=() CAP_NAMES=()
+	T=$BATS_TEST_TMPDIR
+}
+
+teardown() {
+	tf_dump_on_failure
+	cap_stop || true
+	pkill -f tcpflow-sock || true
+	tf_router_teardown
+	tf_unload
+}
+
+# A loopback connection: the client sends 100 bytes and closes first.
+client_closes_first() {
+	local addr=$1 sp=$2 cp=$3 srv
+
+	cap_start lo lo
+	tcpflow-sock listen "$addr" "$sp" accept recv-eof close 3>&- &
+	srv=$!
+	wait_for 10 tcp_listening "$sp"
+	tcpflow-sock bind "$addr" "$cp" connect "$addr" "$sp" send 100 close
+	wait "$srv"
+	wait_for 10 tf_state_is "$sp" "$cp" CLOSE
+	wait_for 10 tf_state_is "$cp" "$sp" TIME_WAIT
+	cap_stop || true
+	seg_check "$cp" "$sp" "$T/lo.pcap"
+	seg_check "$sp" "$cp" "$T/lo.pcap"
+
+	# Relative to each side's ISN, like the textbook.
+	[ "$(tf_segments "$cp" "$sp" | head -n 3)" = "tx SYN 0 - 0 0
+rx SYN,ACK 0 1 0 0
+tx ACK - 1 0 0" ]
+	[ "$(tf_segments "$sp" "$cp" | head -n 3)" = "rx SYN 0 - 0 0
+tx SYN,ACK 0 1 0 0
+rx ACK - 1 0 0" ]
+	[ "$(tf_segments "$cp" "$sp" | grep FIN | head -n 1)" = "tx FIN,ACK 101 1 0 0" ]
+}
+
+@test "IPv4: client closes first: each segment of the handshake and teardown, as captured" {
+	client_closes_first 127.0.0.1 8100 41100
+	# The textbook line, and the accepted side's history begins with its SYN.
+	grep -q '^  +[0-9.]* tx SYN seq=0 win=65495$' /proc/tcpflow
+	tf_conn 8100 41100 | grep -q ' server .* listener='
+	[ "$(awk '/^conn .* 127.0.0.1:8100 127.0.0.1:41100 /{getline; print $2, $3; exit}' /proc/tcpflow)" = "rx SYN" ]
+	[ "$(tf_field 41100 8100 received)" = 1 ]	# the server's FIN
+	[ "$(tf_field 8100 41100 received)" = 101 ]	# 100 bytes and the FIN
+}
+
+@test "IPv6: client closes first: each segment of the handshake and teardown, as captured" {
+	client_closes_first ::1 8101 41101
+}
+
+# The server sends 3000 bytes and closes first.
+server_closes_first() {
+	local addr=$1 sp=$2 cp=$3 srv
+
+	cap_start lo lo
+	tcpflow-sock listen "$addr" "$sp" accept send 3000 close 3>&- &
+	srv=$!
+	wait_for 10 tcp_listening "$sp"
+	tcpflow-sock bind "$addr" "$cp" connect "$addr" "$sp" recv-eof close
+	wait "$srv"
+	wait_for 10 tf_state_is "$sp" "$cp" TIME_WAIT
+	wait_for 10 tf_state_is "$cp" "$sp" CLOSE
+	cap_stop || true
+	seg_check "$cp" "$sp" "$T/lo.pcap"
+	seg_check "$sp" "$cp" "$T/lo.pcap"
+	[ "$(tf_segments "$sp" "$cp" | grep FIN | head -n 1)" = "tx FIN,ACK 3001 1 0 0" ]
+}
+
+@test "IPv4: server closes first, as captured" {
+	server_closes_first 127.0.0.1 8103 41103
+}
+
+@test "IPv6: server closes first, as captured" {
+	server_closes_first ::1 8104 41104
+}
+
+# connect() to a port nobody listens on: the kernel answers with a RST from
+# no socket at all; no server-side history is made for an unanswered SYN.
+closed_port() {
+	local addr=$1 sp=$2 cp=$3
+
+	cap_start lo lo
+	run tcpflow-sock bind "$addr" "$cp" connect-fail "$addr" "$sp"
+	[ "$status" -eq 0 ]
+	wait_for 10 tf_state_is "$cp" "$sp" CLOSE
+	cap_stop || true
+	seg_check "$cp" "$sp" "$T/lo.pcap"
+	# The RST's seq is absolute: the peer never sent an ISN.
+	[ "$(tf_segments "$cp" "$sp")" = "tx SYN 0 - 0 0
+rx RST,ACK 0 1 0 0" ]
+	[ -z "$(tf_conn "$sp" "$cp")" ]
+}
+
+@test "IPv4: connect to a closed port: SYN, then the RST no socket sent" {
+	closed_port 127.0.0.1 8105 41105
+}
+
+@test "IPv6: connect to a closed port: SYN, then the RST no socket sent" {
+	closed_port ::1 8106 41106
+}
+
+@test "RST from the application (SO_LINGER 0): sent after the move to CLOSE" {
+	local srv
+
+	cap_start lo lo
+	tcpflow-sock listen 127.0.0.1 8107 accept linger0 close 3>&- &
+	srv=$!
+	wait_for 10 tcp_listening 8107
+	run tcpflow-sock bind 127.0.0.1 41107 connect 127.0.0.1 8107 recv-eof close
+	wait "$srv"
+	wait_for 10 tf_state_is 8107 41107 CLOSE
+	wait_for 10 tf_state_is 41107 8107 CLOSE
+	cap_stop || true
+	seg_check 41107 8107 "$T/lo.pcap"
+	seg_check 8107 41107 "$T/lo.pcap"
+	[ "$(tf_segments 8107 41107 | tail -n 1)" = "tx RST,ACK 1 1 0 0" ]
+	[ "$(tf_segments 41107 8107 | tail -n 1)" = "rx RST,ACK 1 1 0 0" ]
+	# The server's history: the RST follows ESTABLISHED -> CLOSE.
+	awk '/^conn .* 127.0.0.1:8107 127.0.0.1:41107 /{c=1; next} /^conn /{c=0} c' /proc/tcpflow |
+		tail -n 2 | awk '{ print $2, $3, $4 }' >"$T/last2"
+	[ "$(cat "$T/last2")" = "ESTABLISHED -> CLOSE
+tx RST,ACK seq=1" ]
+}
+
+# The router drops the client's pure ACKs: the server never gets the
+# handshake's final ACK and retransmits its SYN-ACK until the client's data
+# (which carries the ACK) completes the handshake.
+synack_retransmit() {
+	local proto=$1 saddr=$2 sp=$3 cp=$4 srv
+
+	tf_router_setup
+	tf_router_drop "$proto" "$sp" 0x10/0xff
+	cap_start c c0 sc
+	cap_start s s0 ss
+	ip netns exec ss tcpflow-sock listen "$saddr" "$sp" accept recv-eof close 3>&- &
+	srv=$!
+	wait_for 10 tcp_listening "$sp" ss
+	ip netns exec sc tcpflow-sock bind "${5}" "$cp" connect "$saddr" "$sp" \
+		touch "$T/connected" wait "$T/send" send 100 wait "$T/close" close 3>&- &
+	wait_for 10 file_nonempty_or_exists "$T/connected"
+	wait_for 20 grep -q 'tx SYN,ACK .* retrans=1' /proc/tcpflow
+	touch "$T/send"
+	wait_for 10 tf_state_is "$sp" "$cp" ESTABLISHED
+	tf_router_pass
+	touch "$T/close"
+	wait "$srv"
+	wait_for 10 tf_state_is "$cp" "$sp" TIME_WAIT
+	wait_for 10 tf_state_is "$sp" "$cp" CLOSE
+	cap_stop || true
+	seg_check "$cp" "$sp" "$T/c.pcap"
+	seg_check "$sp" "$cp" "$T/s.pcap"
+	# The server's SYN_RECV lasted from the SYN to the data's ACK.
+	tf_segments "$sp" "$cp" | grep -qx 'tx SYN,ACK 0 1 0 1'
+	[ "$(tf_segments "$sp" "$cp" | awk '$1 == "rx" && $2 != "SYN" { print; exit }')" = "rx PSH,ACK 1 1 100 0" ]
+}
+
+file_nonempty_or_exists() {
+	[[ -e $1 ]]
+}
+
+@test "IPv4: SYN-ACK retransmitted when the final ACK is lost, on both sides' histories" {
+	synack_retransmit ip 10.9.2.1 8108 41108 10.9.1.1
+}
+
+@test "IPv6: SYN-ACK retransmitted when the final ACK is lost, on both sides' histories" {
+	synack_retransmit ipv6 fd09:2::1 8109 41109 fd09:1::1
+}
+
+@test "FIN retransmitted when its ACK is lost" {
+	local srv
+
+	tf_router_setup
+	cap_start c c0 sc
+	cap_start s s0 ss
+	ip netns exec ss tcpflow-sock listen 10.9.2.1 8110 accept wait "$T/close" close 3>&- &
+	srv=$!
+	wait_for 10 tcp_listening 8110 ss
+	ip netns exec sc tcpflow-sock bind 10.9.1.1 41110 connect 10.9.2.1 8110 \
+		recv-eof wait "$T/close2" close 3>&- &
+	wait_for 10 tf_state_is 8110 41110 ESTABLISHED
+	tf_router_drop ip 8110 0x10/0xff
+	touch "$T/close"
+	wait_for 20 grep -q 'tx FIN,ACK .* retrans=1' /proc/tcpflow
+	tf_router_pass
+	touch "$T/close2"
+	wait "$srv"
+	wait_for 10 tf_state_is 41110 8110 CLOSE
+	wait_for 10 tf_state_is 8110 41110 TIME_WAIT
+	cap_stop || true
+	seg_check 41110 8110 "$T/c.pcap"
+	seg_check 8110 41110 "$T/s.pcap"
+	tf_segments 8110 41110 | grep -qx 'tx FIN,ACK 1 1 0 1'
+	tf_segments 41110 8110 | grep -qx 'rx FIN,ACK 1 1 0 1'
+}
+
+@test "a handshake that never completes stays visible as a request" {
+	local lid
+
+	tf_router_setup
+	# Every segment from the client that carries an ACK is lost.
+	tf_router_drop ip 8111 0x10/0x10
+	ip netns exec ss tcpflow-sock listen 10.9.2.1 8111 hold 3>&- &
+	wait_for 10 tcp_listening 8111 ss
+	ip netns exec sc tcpflow-sock bind 10.9.1.1 41111 connect 10.9.2.1 8111 hold 3>&- &
+	wait_for 20 grep -q 'tx SYN,ACK .* retrans=1' /proc/tcpflow
+	lid=$(tf_conn 8111 0 | awk '{ print $2 }')
+	[[ $(tf_conn 8111 41111) == "conn "*" server 10.9.2.1:8111 10.9.1.1:41111 SYN_RECV "* ]]
+	[ "$(tf_field 8111 41111 listener)" = "$lid" ]
+	tf_conn 8111 41111 | grep -q ' request'
+	[ "$(tf_segments 8111 41111 | head -n 3)" = "rx SYN 0 - 0 0
+tx SYN,ACK 0 1 0 0
+tx SYN,ACK 0 1 0 1" ]
+	# The client thinks it is established; its ACKs went nowhere.
+	[ "$(tf_state 41111 8111)" = ESTABLISHED ]
+	# The /dev/tcpflow record says the same.
+	tcpflowctl list -a | grep -q ' 10.9.2.1:8111 .* request '
+}
+
+@test "bulk transfer: 5 MB and no data segment recorded" {
+	local srv n
+
+	cap_start lo lo
+	tcpflow-sock listen 127.0.0.1 8112 accept recv-eof close 3>&- &
+	srv=$!
+	wait_for 10 tcp_listening 8112
+	tcpflow-sock bind 127.0.0.1 41112 connect 127.0.0.1 8112 send 5000000 close
+	wait "$srv"
+	wait_for 10 tf_state_is 8112 41112 CLOSE
+	cap_stop || true
+	seg_check 41112 8112 "$T/lo.pcap"
+	seg_check 8112 41112 "$T/lo.pcap"
+	# The capture had data to refuse: hundreds of segments, both ways.
+	n=$(awk '$5 > 0' "$T/cap.41112.8112" | wc -l)
+	((n > 50))
+	((  $(wc -l <"$T/rec.41112.8112") <= 8 ))
+	[ "$(tf_field 8112 41112 received)" = 5000001 ]
+}
