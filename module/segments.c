@@ -277,7 +277,7 @@ static void tcpflow_segment(const struct net *net, const struct sock *sk,
 	if (dir == TCPFLOW_DIR_TX &&
 	    (flags & (TCPFLOW_TCP_SYN | TCPFLOW_TCP_ACK)) ==
 	    (TCPFLOW_TCP_SYN | TCPFLOW_TCP_ACK) &&
-	    (!sk || !sk_fullsock(sk)) && !(c && c->embryo)) {
+	    (!sk || !sk_fullsock(sk)) && !(c && tcpflow_conn_is_request(c))) {
 		c = tcpflow_request_start(sk, p, net->ns.inum);
 		if (!c)
 			goto unlock;
@@ -292,7 +292,7 @@ static void tcpflow_segment(const struct net *net, const struct sock *sk,
 		tcpflow_conn_set_lport(c, p->key.lport);
 	}
 	tcpflow_record(c, p);
-	if (c->embryo) {
+	if (tcpflow_conn_is_request(c)) {
 		if (flags & TCPFLOW_TCP_RST) {
 			c->info.state = TCP_CLOSE;
 			tcpflow_conn_close(c);
@@ -320,7 +320,7 @@ struct tcpflow_conn *tcpflow_request_take(const struct sock *child)
 
 	lockdep_assert_held(&tcpflow_table.lock);
 	h->c = NULL;
-	if (!c || c->info.id != h->id || !c->embryo ||
+	if (!c || c->info.id != h->id || !tcpflow_conn_is_request(c) ||
 	    c->net_cookie != sock_net(child)->net_cookie ||
 	    c->info.sport != child->sk_num)
 		return NULL;

@@ -214,12 +214,12 @@ static void tcpflow_conn_evict(struct tcpflow_conn *c)
 	hlist_del_init(&c->tnode);
 	list_del(&c->lnode);
 	list_del(&c->node);
-	if (c->embryo) {
+	if (c->embryo)
 		t->nembryos--;
-		t->nlive--;
-	} else {
+	if (c->info.flags & TCPFLOW_CONN_CLOSED)
 		t->nclosed--;
-	}
+	else
+		t->nlive--;
 	t->cnt.evicted++;
 }
 
@@ -319,6 +319,12 @@ struct tcpflow_conn *tcpflow_conn_new_request(const struct tcpflow_key *k,
 	list_add_tail(&c->lnode, &t->embryos);
 	t->nembryos++;
 	return c;
+}
+
+/* A request still waiting for its handshake to complete. */
+bool tcpflow_conn_is_request(const struct tcpflow_conn *c)
+{
+	return c->embryo && !(c->info.flags & TCPFLOW_CONN_CLOSED);
 }
 
 /* The handshake completed: the request becomes the accepted socket's. */
@@ -440,12 +446,14 @@ void tcpflow_conn_close(struct tcpflow_conn *c)
 	struct tcpflow_table *t = &tcpflow_table;
 
 	lockdep_assert_held(&t->lock);
-	if (c->embryo) {
-		c->embryo = 0;
-		t->nembryos--;
+	/*
+	 * A request that ends (reset) stays with the requests: a flood's
+	 * dead requests must not push real histories out of the pool.
+	 */
+	if (!c->embryo) {
+		list_del(&c->lnode);
+		list_add_tail(&c->lnode, &t->closed);
 	}
-	list_del(&c->lnode);
-	list_add_tail(&c->lnode, &t->closed);
 	c->info.flags |= TCPFLOW_CONN_CLOSED;
 	t->nlive--;
 	t->nclosed++;

@@ -83,7 +83,8 @@ struct tcpflow_conn {
 	u32 total_events;		/* appended, including dropped ones */
 	u8 tw_pending;			/* tcp_time_wait(sk, state) seen */
 	u8 in_tw;			/* history continues on a timewait sock */
-	u8 embryo;			/* a request: on table.embryos */
+	u8 embryo;			/* a request (live or reset): on
+					 * table.embryos, never adopted */
 	struct tcpflow_conn_info info;
 	struct tcpflow_kevent ev[];	/* tcpflow_table.max_events */
 };
@@ -104,7 +105,7 @@ struct tcpflow_table {
 	struct list_head all;		/* every tracked entry, in id order */
 	struct list_head closed;	/* closed entries, oldest first */
 	struct list_head pending;	/* new children without a cookie yet */
-	struct list_head embryos;	/* live requests, oldest first */
+	struct list_head embryos;	/* requests, oldest first */
 	struct list_head free;
 	void *pool;
 	size_t entry_size;
@@ -112,7 +113,7 @@ struct tcpflow_table {
 	unsigned int max_events;
 	unsigned int nlive;
 	unsigned int nclosed;
-	unsigned int nembryos;		/* live requests, counted in nlive */
+	unsigned int nembryos;		/* requests, in nlive or nclosed */
 	unsigned int max_embryos;	/* a SYN flood takes no more */
 	u64 next_id;
 	u64 load_ns;
@@ -129,6 +130,7 @@ struct tcpflow_conn *tcpflow_conn_new(const struct sock *sk);
 struct tcpflow_conn *tcpflow_conn_new_request(const struct tcpflow_key *k,
 					      u16 family, u32 netns);
 void tcpflow_conn_adopt(struct tcpflow_conn *c);
+bool tcpflow_conn_is_request(const struct tcpflow_conn *c);
 struct tcpflow_conn *tcpflow_conn_lookup_key(const struct tcpflow_key *k);
 void tcpflow_key_set_addr(struct in6_addr *dst, u16 family, const void *a);
 void tcpflow_conn_unhash(struct tcpflow_conn *c);
