@@ -14,6 +14,8 @@ BASE_PACKAGES=(
 	qemu-system-x86 busybox-static bats kmod cpio iproute2 tcpdump socat jq
 	gcc make sparse procps util-linux coreutils gawk psmisc xz-utils zstd
 	binutils
+	# Load and fuzzing tools the reliability tests run in the guest.
+	hping3 stress-ng trinity
 )
 
 # Resolve the release of every series in "$@" into KVERS (assoc array),
