@@ -15,6 +15,17 @@
  *   counters      TCPFLOW_IOC_COUNTERS
  *   filter FLAGS NETNS PORT STATEMASK [RESERVED]  TCPFLOW_IOC_SET_FILTER
  *   ioctl-bad     unknown command, NULL and bad pointers, bad filters
+ *   ioctl-fuzz N SEED  N ioctls with random commands (magic 0xf1 and
+ *                 others) and random, NULL, kernel-range or half-mapped
+ *                 pointers; every result must be the one the ABI gives
+ *                 (ENOTTY, EFAULT, EINVAL or success): prints a summary,
+ *                 or each "MISMATCH" and exits 1
+ *   read-raw N    one read() of N bytes of any file: "read BYTES"
+ *   poll-loop     forever: poll(), then read without blocking to EAGAIN,
+ *                 printing records (the test kills it)
+ *   close-race N  N times: open the device, a thread reads it (blocking)
+ *                 while the main thread closes the descriptor under it
+ *   fd N          use inherited descriptor N as the device
  *   write         write(2) one byte
  *   seek          lseek(2) to 0
  *   touch FILE / wait FILE   synchronize with a test script
@@ -24,10 +35,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -56,6 +69,8 @@ static const char *errname(int e)
 	case ESPIPE: return "ESPIPE";
 	case EBADF: return "EBADF";
 	case ENOENT: return "ENOENT";
+	case EIO: return "EIO";
+	case EBUSY: return "EBUSY";
 	default: return strerror(e);
 	}
 }
@@ -177,6 +192,188 @@ static void ioctl_bad(void)
 	show_ret("version-huge-cmd", ioctl(fd, 0xffffffffUL, 0));
 }
 
+#define STATE_BITS (((1U << TCPFLOW_STATE_MAX) - 1) & ~1U)
+
+/* What SET_FILTER must say of filter @f (the rules of the uapi header). */
+static int filter_errno(const struct tcpflow_filter *f)
+{
+	if (f->flags & ~TCPFLOW_FILTER_ALL || f->reserved0 || f->reserved[0] ||
+	    f->reserved[1] || f->state_mask & ~STATE_BITS)
+		return EINVAL;
+	if ((f->flags & TCPFLOW_FILTER_STATE) && !f->state_mask)
+		return EINVAL;
+	return 0;
+}
+
+/* Ioctl types the VFS answers itself for any file (FIONBIO, FICLONE...). */
+static int vfs_type(unsigned int type)
+{
+	return type == 0x00 || type == 0x15 || type == 'T' || type == 'X' ||
+	       type == 'f' || type == 0x94;
+}
+
+static void ioctl_fuzz(unsigned long n, unsigned int seed)
+{
+	static const unsigned int real[] = {
+		TCPFLOW_IOC_VERSION, TCPFLOW_IOC_COUNTERS, TCPFLOW_IOC_SET_FILTER,
+	};
+	unsigned long i, count[5] = {}, bad = 0;
+	long pg = sysconf(_SC_PAGESIZE);
+	/* Two pages, the second unmapped: a buffer running off the end. */
+	char *map = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *good = map;
+
+	if (map == MAP_FAILED || munmap(map + pg, pg)) {
+		perror("tcpflow-devtest: mmap");
+		exit(1);
+	}
+	srandom(seed);
+	for (i = 0; i < n; i++) {
+		unsigned int cmd, k, r = random() % 4;
+		void *arg;
+		int is_real = -1, want, got, a = random() % 8, j;
+		long ret;
+
+		if (r == 0) {
+			cmd = real[random() % 3];
+		} else if (r == 1) {
+			cmd = _IOC(random() % 4, TCPFLOW_IOC_MAGIC, random() % 256,
+				   random() % (1 << _IOC_SIZEBITS));
+		} else {
+			do
+				cmd = (unsigned int)random() ^ ((unsigned int)random() << 16);
+			while (vfs_type(_IOC_TYPE(cmd)));
+		}
+		for (k = 0; k < 3; k++)
+			if (cmd == real[k])
+				is_real = k;
+		for (j = 0; j < 128; j++)
+			good[j] = random();
+		if (is_real == 2 && random() % 2) {	/* often valid */
+			struct tcpflow_filter *f = (void *)good;
+
+			f->flags &= TCPFLOW_FILTER_ALL;
+			f->reserved0 = 0;
+			f->reserved[0] = f->reserved[1] = 0;
+			if (random() % 2)
+				f->state_mask &= STATE_BITS;
+		}
+		switch (a) {
+		case 0: arg = NULL; break;
+		case 1: arg = (void *)16; break;
+		case 2: arg = (void *)-1L; break;
+		case 3: arg = (void *)-4096L; break;
+		case 4: arg = (void *)0xffff888000000000UL; break;
+		case 5: arg = map + pg - 2; break;	/* runs off the end */
+		case 6: arg = (void *)0x7ffffffff000UL; break;
+		default: arg = good; break;
+		}
+		if (is_real < 0)
+			want = ENOTTY;
+		else if (a != 7)
+			want = EFAULT;
+		else if (is_real == 2)
+			want = filter_errno((const struct tcpflow_filter *)good);
+		else
+			want = 0;
+		ret = ioctl(fd, cmd, arg);
+		got = ret < 0 ? errno : 0;
+		if (ret > 0 || got != want) {
+			printf("MISMATCH cmd=%#x arg=%d ret=%ld got=%s want=%s\n",
+			       cmd, a, ret, got ? errname(got) : "0",
+			       want ? errname(want) : "0");
+			bad++;
+		}
+		count[got == 0 ? 0 : got == ENOTTY ? 1 : got == EFAULT ? 2 :
+		      got == EINVAL ? 3 : 4]++;
+	}
+	printf("ioctl-fuzz %lu ok=%lu enotty=%lu efault=%lu einval=%lu other=%lu\n",
+	       n, count[0], count[1], count[2], count[3], count[4]);
+	fflush(stdout);
+	if (bad)
+		exit(1);
+}
+
+struct race {
+	int fd;
+	int nread, err;
+};
+
+static void *race_reader(void *p)
+{
+	static __thread char b[65536];
+	struct race *r = p;
+	ssize_t got;
+
+	for (;;) {
+		got = read(r->fd, b, sizeof(b));
+		if (got < 0) {
+			r->err = errno;
+			return NULL;
+		}
+		r->nread++;
+	}
+}
+
+/*
+ * close() while another thread is in read(): the read holds the file, so it
+ * ends normally when data comes (the test keeps traffic going); later reads
+ * see EBADF.  Prints how the reads ended.
+ */
+static void close_race(unsigned long n)
+{
+	unsigned long i, ebadf = 0, other = 0;
+	struct timespec ts;
+
+	for (i = 0; i < n; i++) {
+		struct race r = { .fd = open(dev, O_RDONLY) };
+		pthread_t t;
+
+		if (r.fd < 0) {
+			printf("open %s\n", errname(errno));
+			exit(1);
+		}
+		if (pthread_create(&t, NULL, race_reader, &r)) {
+			perror("tcpflow-devtest: pthread_create");
+			exit(1);
+		}
+		ts.tv_sec = 0;
+		ts.tv_nsec = (random() % 3000) * 1000;
+		nanosleep(&ts, NULL);
+		close(r.fd);
+		pthread_join(t, NULL);
+		if (r.err == EBADF)
+			ebadf++;
+		else
+			other++;
+	}
+	printf("close-race %lu ebadf=%lu other=%lu\n", n, ebadf, other);
+	fflush(stdout);
+	if (other)
+		exit(1);
+}
+
+static void poll_loop(void)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	ssize_t n;
+
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	for (;;) {
+		if (poll(&p, 1, -1) < 0) {
+			printf("poll %s\n", errname(errno));
+			exit(1);
+		}
+		while ((n = read(fd, buf, sizeof(buf))) > 0)
+			print_records(n, NULL);
+		if (errno != EAGAIN) {
+			printf("read %s\n", errname(errno));
+			exit(1);
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
 	int i = 1, synced;
@@ -276,6 +473,27 @@ int main(int argc, char **argv)
 			f.port = num(argv[++i]);
 			f.state_mask = num(argv[++i]);
 			show_ret("filter", ioctl(fd, TCPFLOW_IOC_SET_FILTER, &f));
+		} else if (!strcmp(op, "ioctl-fuzz") && i + 2 < argc) {
+			need_fd();
+			ioctl_fuzz(num(argv[i + 1]), num(argv[i + 2]));
+			i += 2;
+		} else if (!strcmp(op, "read-raw") && i + 1 < argc) {
+			size_t sz = num(argv[++i]);
+
+			need_fd();
+			n = read(fd, buf, sz > sizeof(buf) ? sizeof(buf) : sz);
+			if (n < 0)
+				printf("read %s\n", errname(errno));
+			else
+				printf("read %zd\n", n);
+			fflush(stdout);
+		} else if (!strcmp(op, "poll-loop")) {
+			need_fd();
+			poll_loop();
+		} else if (!strcmp(op, "close-race") && i + 1 < argc) {
+			close_race(num(argv[++i]));
+		} else if (!strcmp(op, "fd") && i + 1 < argc) {
+			fd = num(argv[++i]);
 		} else if (!strcmp(op, "ioctl-bad")) {
 			need_fd();
 			ioctl_bad();
