@@ -19,7 +19,7 @@ TOOLS := tcpflowctl tcpflow-sock tcpflow-devtest
 TOOL_BINS := $(addprefix $(TOOLS_DIR)/,$(TOOLS))
 
 .PHONY: all modules module tools clean modules_install install check \
-	check-host check-debug demo style sparse warn-check check-kdir
+	check-host check-debug check-reliability demo style sparse warn-check check-kdir
 
 all: module tools
 	@cp $(MOD_DIR)/tcpflow.ko $(CURDIR)/tcpflow.ko
@@ -69,6 +69,13 @@ check:
 	$(MAKE) style
 	$(MAKE) check-host
 	scripts/vm-test.sh --kernel all
+
+# The reliability suite (rmmod under load, floods, bad input, security,
+# hotplug and wake-ups) on both kernels: 10-15 minutes per kernel under
+# emulation, so not part of make check (see README, Reliability).
+check-reliability:
+	scripts/setup.sh
+	scripts/vm-test.sh --kernel all tests/reliability/*.bats
 
 # Build the lockdep/KASAN/kmemleak kernel once (cached outside the checkout,
 # see scripts/debug-kernel.sh), then run the VM suite on it.

@@ -181,6 +181,20 @@ trace_history_is() {
 	[ "$(tf_trace_history "$1" "$2" "$3")" = "$4" ]
 }
 
+# tf_veth_pair NSA NSB ADDRA ADDRB: two new namespaces joined by a veth pair
+# (va in NSA with ADDRA/24, vb in NSB with ADDRB/24), loopbacks up.
+tf_veth_pair() {
+	ip netns add "$1"
+	ip netns add "$2"
+	ip link add va netns "$1" type veth peer name vb netns "$2"
+	ip -n "$1" addr add "$3/24" dev va
+	ip -n "$2" addr add "$4/24" dev vb
+	ip -n "$1" link set va up
+	ip -n "$2" link set vb up
+	ip -n "$1" link set lo up
+	ip -n "$2" link set lo up
+}
+
 # ---- segments -----------------------------------------------------------------
 
 # tf_segments LPORT RPORT [FILE]: the newest such connection's segments as

@@ -1,0 +1,210 @@
+#!/usr/bin/env bats
+# Bad input: random and malformed ioctls, odd read sizes, writes, seeks,
+# close() under a blocked read, out-of-range module parameters, writes to
+# /sys/module/tcpflow/parameters, stress-ng --dev and trinity.  Every call
+# must fail cleanly (or do exactly what the ABI says), the kernel must not
+# complain, and nothing may stay behind after rmmod.
+
+load helpers
+
+teardown() {
+	tf_dump_on_failure
+	rm -f /tmp/bi.stop
+	touch /tmp/bi.stop
+	pkill -f tcpflow-devtest || true
+	pkill -u 65534 || true
+	pkill -f stress-ng || true
+	sleep 0.2
+	# trinity's children hold the device open until they are gone.
+	wait_for 10 nobody_gone || true
+	pkill -f tcpflow-sock || true
+	ip netns del bi 2>/dev/null || true
+	[ -e /dev/tcpflow ] && chmod 0600 /dev/tcpflow
+	tf_unload
+	rm -f /tmp/bi.*
+}
+
+# Traffic in netns bi until /tmp/bi.stop exists.
+churn_bg() {
+	rm -f /tmp/bi.stop
+	ip netns add bi
+	ip -n bi link set lo up
+	ip netns exec bi tcpflow-sock listen 127.0.0.1 9600 serve 100000000 3>&- &
+	wait_for 10 tcp_listening 9600 bi
+	ip netns exec bi bash -c 'while [ ! -e /tmp/bi.stop ]; do
+		tcpflow-sock churn-abort 20 127.0.0.1 9600 >/dev/null; done' 3>&- &
+}
+
+nobody_gone() {
+	! pgrep -u 65534 >/dev/null
+}
+
+nothing_left() {
+	[ "$(grep -c '^tcpflow ' /proc/modules)" = 0 ] &&
+		[ ! -e /dev/tcpflow ] && [ ! -e /proc/tcpflow ] &&
+		[ ! -e /sys/module/tcpflow ] &&
+		[ "$(grep -c tcpflow /proc/vmallocinfo)" = 0 ]
+}
+
+@test "20000 random ioctls: each gets ENOTTY, EFAULT, EINVAL or does what the ABI says" {
+	tf_load
+	run tcpflow-devtest open ioctl-fuzz 20000 1 version snapshot
+	echo "$output" | head -n 5 | sed 's/^/# /' >&3
+	[ "$status" = 0 ]
+	[[ ${lines[0]} == "ioctl-fuzz 20000 ok="* ]]
+	# Every class was hit.
+	[[ ${lines[0]} =~ ok=[1-9][0-9]*\ enotty=[1-9][0-9]*\ efault=[1-9][0-9]*\ einval=[1-9][0-9]*\ other=0$ ]]
+	[ "${lines[1]}" = "version 1" ]
+	[ "${lines[-1]}" = SYNC ]
+	run tcpflow-devtest open-nb ioctl-fuzz 20000 2
+	[ "$status" = 0 ]
+	tf_unload
+	nothing_left
+}
+
+@test "device reads of 0, 1 and odd sizes return whole records or EINVAL" {
+	tf_load
+	tcpflow-sock listen 127.0.0.1 9601 close-listener
+	run tcpflow-devtest open-nb read 0 read 1 read 7 read 39 read 161 read 4097 read 4095 read 65535 drain
+	[ "$status" = 0 ]
+	[ "${lines[0]}" = "read EINVAL" ]
+	[ "${lines[1]}" = "read EINVAL" ]
+	[ "${lines[2]}" = "read EINVAL" ]
+	[ "${lines[3]}" = "read EINVAL" ]
+	# Whole records only: the sizes add up from 160 (CONN) and 40 (EVENT).
+	printf '%s\n' "${lines[@]}" | awk '/^read [0-9]/ { if ($2 % 8) bad = 1 } END { exit bad }'
+	[ "$(printf '%s\n' "${lines[@]}" | grep -c '^SYNC$')" = 1 ]
+	tf_unload
+	nothing_left
+}
+
+@test "/proc/tcpflow read 1, 7 and 4093 bytes at a time gives the same text" {
+	tf_load
+	for p in 9611 9612 9613; do tcpflow-sock listen 127.0.0.1 $p close-listener; done
+	strip_age() { sed -E 's/ [0-9]+\.[0-9]{6}s / AGE /'; }
+	cat /proc/tcpflow | strip_age >/tmp/bi.cat
+	for bs in 1 7 4093; do
+		dd if=/proc/tcpflow bs=$bs status=none | strip_age >/tmp/bi.dd
+		cmp /tmp/bi.cat /tmp/bi.dd
+	done
+	[ "$(grep -c '^conn ' /tmp/bi.cat)" -ge 3 ]
+	run tcpflow-devtest -d /proc/tcpflow open read-raw 0 seek read-raw 1
+	[ "$output" = "read 0
+seek ok
+read 1" ]
+	# Not writable, not even by root.
+	run bash -c 'echo x >/proc/tcpflow'
+	[ "$status" -ne 0 ]
+	tf_unload
+	nothing_left
+}
+
+@test "close() while another thread is blocked in read, 300 times under churn" {
+	tf_load
+	churn_bg
+	run tcpflow-devtest close-race 300
+	[ "$output" = "close-race 300 ebadf=300 other=0" ]
+	touch /tmp/bi.stop
+	sleep 0.2
+	# No reference was left behind: rmmod works at once.
+	rmmod tcpflow
+	nothing_left
+}
+
+@test "out-of-range and garbage module parameters are refused with a message, nothing loaded" {
+	bad=(
+		"max_conns=15 max_conns=15: must be an integer from 16 to 1048576"
+		"max_conns=1048577 max_conns=1048577: must be an integer from 16 to 1048576"
+		"max_conns=0 max_conns=0: must be an integer from 16 to 1048576"
+		"max_conns=-1 max_conns=-1: must be an integer from 16 to 1048576"
+		"max_conns=4294967312 max_conns=4294967312: must be an integer from 16 to 1048576"
+		"max_conns=abc max_conns=abc: must be an integer from 16 to 1048576"
+		"max_conns=12x max_conns=12x: must be an integer from 16 to 1048576"
+		"max_events=3 max_events=3: must be an integer from 4 to 1024"
+		"max_events=1025 max_events=1025: must be an integer from 4 to 1024"
+		"max_events=0x max_events=0x: must be an integer from 4 to 1024"
+		"ring_events=8 ring_events=8: must be a power of two from 16 to 1048576"
+		"ring_events=2097152 ring_events=2097152: must be a power of two from 16 to 1048576"
+		"ring_events=1000 ring_events=1000: must be a power of two from 16 to 1048576"
+		"ring_events=4097 ring_events=4097: must be a power of two from 16 to 1048576"
+		"ring_events= ring_events=: must be a power of two from 16 to 1048576"
+	)
+	for b in "${bad[@]}"; do
+		param=${b%% *}
+		msg=${b#* }
+		dmesg -C
+		run insmod "$TCPFLOW_KO" "$param"
+		[ "$status" -ne 0 ]
+		dmesg -t | grep -qxF "tcpflow: $msg" || { echo "# $param: $(dmesg -t)" >&3; false; }
+		nothing_left
+	done
+	# Limits themselves and hex are accepted.
+	tf_load max_conns=16 max_events=1024 ring_events=0x100000
+	[ "$(cat /sys/module/tcpflow/parameters/ring_events)" = 1048576 ]
+	tf_unload
+	tf_load max_conns=1048576 max_events=4 ring_events=16
+	[ "$(cat /sys/module/tcpflow/parameters/max_conns)" = 1048576 ]
+	tf_unload
+	nothing_left
+}
+
+@test "parameters are read-only once loaded, for root too" {
+	tf_load
+	for p in max_conns max_events ring_events; do
+		[ "$(stat -c %a /sys/module/tcpflow/parameters/$p)" = 444 ]
+		before=$(cat /sys/module/tcpflow/parameters/$p)
+		run bash -c "echo 64 >/sys/module/tcpflow/parameters/$p"
+		[ "$status" -ne 0 ]
+		[[ $output == *"Permission denied"* ]]
+		[ "$(cat /sys/module/tcpflow/parameters/$p)" = "$before" ]
+	done
+	[[ $(head -n 1 /proc/tcpflow) == *" of 8192, "* ]]
+}
+
+@test "stress-ng --dev on /dev/tcpflow for 5 s under churn" {
+	tf_load
+	churn_bg
+	cd /tmp
+	run timeout 60 stress-ng --dev 2 --dev-file /dev/tcpflow -t 5 --metrics-brief
+	echo "$output" | tail -n 3 | sed 's/^/# /' >&3
+	[ "$status" = 0 ]
+	[[ $output == *"successful run completed"* ]]
+	touch /tmp/bi.stop
+	sleep 0.2
+	rmmod tcpflow
+	nothing_left
+}
+
+# trinity_on PATH SECS: trinity as nobody on one victim path (it takes
+# one), file system calls only; prints its last lines, fails unless it ran.
+trinity_on() {
+	run timeout -k 10 -s INT "$2" setpriv --reuid 65534 --regid 65534 --clear-groups \
+		trinity -q -l off -C 2 -V "$1" \
+		--disable-fds=sockets,pipes,perf,epoll,eventfd,pseudo,timerfd,testfile,memfd,drm \
+		-c read -c readv -c pread64 -c ioctl -c poll -c lseek -c write -c mmap \
+		-c fcntl -c fstat -c close -c dup -c splice -c sendfile
+	echo "$output" | tail -n 6 | sed 's/^/# /' >&3
+	[[ $output != *"Sorry"* ]]
+	syscalls=$(sed -n 's/.*Ran \([0-9]*\) syscalls.*/\1/p' <<<"$output" | tail -n 1)
+	[ "${syscalls:-0}" -gt 1000 ]
+}
+
+@test "trinity as an unprivileged user on /dev/tcpflow (15 s) and /proc/tcpflow (10 s)" {
+	tf_load
+	churn_bg
+	# The device is root-only: open it up for the fuzzer, which refuses to
+	# run as root; the teardown (or rmmod) restores it.
+	chmod 0644 /dev/tcpflow
+	mkdir -p /tmp/bi.trinity
+	chown 65534:65534 /tmp/bi.trinity
+	cd /tmp/bi.trinity
+	trinity_on /dev/tcpflow 15
+	trinity_on /proc/tcpflow 10
+	chmod 0600 /dev/tcpflow
+	touch /tmp/bi.stop
+	sleep 0.2
+	pkill -u 65534 || true
+	wait_for 10 nobody_gone
+	rmmod tcpflow
+	nothing_left
+}
