@@ -30,7 +30,7 @@
  *   seek          lseek(2) to 0
  *   touch FILE / wait FILE   synchronize with a test script
  * Records print as "CONN id state sport dport", "EVENT id OLD>NEW",
- * "SYNC", "LOSS n".
+ * "SEGMENT id tx|rx FLAGS" (hex), "SYNC", "LOSS n".
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -109,6 +109,11 @@ static int print_records(size_t len, int *synced)
 				printf("EVENT %llu %s>%s\n",
 				       (unsigned long long)h->conn_id,
 				       state(e->a), state(e->b));
+			else if (e->type == TCPFLOW_EV_SEGMENT)
+				printf("SEGMENT %llu %s 0x%02x\n",
+				       (unsigned long long)h->conn_id,
+				       e->a == TCPFLOW_DIR_TX ? "tx" : "rx",
+				       e->flags);
 			else
 				printf("EVENT %llu type=%u\n",
 				       (unsigned long long)h->conn_id, e->type);

@@ -111,7 +111,7 @@ check_histories() {
 }
 
 reader_events() {
-	sed '1,/^SYNC$/d' "$1" | grep -c '^EVENT'
+	sed '1,/^SYNC$/d' "$1" | grep -cE '^(EVENT|SEGMENT)'
 }
 
 events_are() {

@@ -72,7 +72,10 @@ conn() {
 	# each after a CONN record of its connection.
 	[ "$(grep -c "^EVENT $after " /tmp/dt.snap)" = 0 ]
 	[ "$(awk -v id="$after" '$1 == "EVENT" && $2 == id { printf "%s%s", s, $3; s = " " }' /tmp/dt.live)" = "$(tf_history 39304 9304)" ]
-	[ "$(grep -c "^CONN $after " /tmp/dt.live)" = 5 ]
+	# Its segments too, each after a CONN record.
+	[ "$(grep -c "^SEGMENT $after " /tmp/dt.live)" = "$(tf_segments 39304 9304 | wc -l)" ]
+	[ "$(grep -c "^SEGMENT $before " /tmp/dt.snap)" = "$(tf_segments 39303 9303 | wc -l)" ]
+	[ "$(grep -c "^CONN $after " /tmp/dt.live)" = "$(grep -cE "^(EVENT|SEGMENT) $after " /tmp/dt.live)" ]
 	! grep -q '^LOSS' /tmp/dt.out
 }
 
