@@ -86,7 +86,9 @@ leak() {
 	for l in "${lines[@]}"; do jq -e . <<<"$l" >/dev/null; done
 	obj=$(printf '%s\n' "${lines[@]}" | jq -c 'select(.sport == 9405 and .dport == 41405)')
 	[ "$(jq -r '[.role, .state, .pid, .comm, .family, .saddr] | join(" ")' <<<"$obj")" = "server CLOSE_WAIT $LEAK tcpflow-sock inet 127.0.0.1" ]
-	[ "$(jq -r '[.events[] | .old + ">" + .new] | join(" ")' <<<"$obj")" = "$(tf_history 9405 41405)" ]
+	[ "$(jq -r '[.events[] | select(.type == "state") | .old + ">" + .new] | join(" ")' <<<"$obj")" = "$(tf_history 9405 41405)" ]
+	# The segments: the handshake, then the peer's FIN and our ACK of it.
+	[ "$(jq -r '[.events[] | select(.type == "segment") | .dir + " " + .flags] | join(", ")' <<<"$obj")" = "$(tf_segments 9405 41405 | awk '{ printf "%s%s %s", s, $1, $2; s = ", " }')" ]
 	[ "$(jq -r .cookie <<<"$obj")" = "$((16#$(tf_field 9405 41405 sk)))" ]
 }
 
