@@ -83,8 +83,7 @@ struct tcpflow_conn {
 	u32 total_events;		/* appended, including dropped ones */
 	u8 tw_pending;			/* tcp_time_wait(sk, state) seen */
 	u8 in_tw;			/* history continues on a timewait sock */
-	u8 embryo;			/* a request (live or reset): on
-					 * table.embryos, never adopted */
+	u8 embryo;			/* a request never adopted */
 	struct tcpflow_conn_info info;
 	struct tcpflow_kevent ev[];	/* tcpflow_table.max_events */
 };

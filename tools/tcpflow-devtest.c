@@ -204,9 +204,9 @@ static int filter_errno(const struct tcpflow_filter *f)
 {
 	if (f->flags & ~TCPFLOW_FILTER_ALL || f->reserved0 || f->reserved[0] ||
 	    f->reserved[1] || f->state_mask & ~STATE_BITS)
-		return EINVAL;
+		return -EINVAL;
 	if ((f->flags & TCPFLOW_FILTER_STATE) && !f->state_mask)
-		return EINVAL;
+		return -EINVAL;
 	return 0;
 }
 
@@ -216,6 +216,17 @@ static int vfs_type(unsigned int type)
 	return type == 0x00 || type == 0x15 || type == 'T' || type == 'X' ||
 	       type == 'f' || type == 0x94;
 }
+
+/* Arguments no ioctl may accept; 5 runs off a mapping, 7 is valid. */
+static void *const bad_args[] = {
+	NULL,
+	(void *)16,
+	(void *)-1L,
+	(void *)-4096L,
+	(void *)0xffff888000000000UL,	/* kernel direct map */
+	NULL,
+	(void *)0x7ffffffff000UL,	/* top of user space, unmapped */
+};
 
 static void ioctl_fuzz(unsigned long n, unsigned int seed)
 {
@@ -260,26 +271,19 @@ static void ioctl_fuzz(unsigned long n, unsigned int seed)
 
 			f->flags &= TCPFLOW_FILTER_ALL;
 			f->reserved0 = 0;
-			f->reserved[0] = f->reserved[1] = 0;
+			f->reserved[0] = 0;
+			f->reserved[1] = 0;
 			if (random() % 2)
 				f->state_mask &= STATE_BITS;
 		}
-		switch (a) {
-		case 0: arg = NULL; break;
-		case 1: arg = (void *)16; break;
-		case 2: arg = (void *)-1L; break;
-		case 3: arg = (void *)-4096L; break;
-		case 4: arg = (void *)0xffff888000000000UL; break;
-		case 5: arg = map + pg - 2; break;	/* runs off the end */
-		case 6: arg = (void *)0x7ffffffff000UL; break;
-		default: arg = good; break;
-		}
+		arg = a == 7 ? (void *)good : a == 5 ? (void *)(map + pg - 2) :
+		      bad_args[a];
 		if (is_real < 0)
 			want = ENOTTY;
 		else if (a != 7)
 			want = EFAULT;
 		else if (is_real == 2)
-			want = filter_errno((const struct tcpflow_filter *)good);
+			want = -filter_errno((const struct tcpflow_filter *)good);
 		else
 			want = 0;
 		ret = ioctl(fd, cmd, arg);
