@@ -284,6 +284,18 @@ static void tcpflow_segment(const struct net *net, const struct sock *sk,
 	}
 	if (!c)
 		goto unlock;	/* not a connection tcpflow follows */
+	if (dir == TCPFLOW_DIR_RX && !(flags & (TCPFLOW_TCP_SYN |
+						TCPFLOW_TCP_FIN |
+						TCPFLOW_TCP_RST)) &&
+	    (!sk || sk->sk_state == TCP_NEW_SYN_RECV) &&
+	    !tcpflow_conn_is_request(c)) {
+		/*
+		 * It reached a request socket (or none) only because it raced
+		 * the child socket that the request's final ACK was making
+		 * on another CPU: data for the child, not a handshake's ACK.
+		 */
+		goto unlock;
+	}
 
 	if (!c->info.sport && dir == TCPFLOW_DIR_TX) {
 		/* A failed connect() releases its port before the tracepoint
