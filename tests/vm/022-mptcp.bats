@@ -25,10 +25,16 @@ teardown() {
 	wait_for 10 tf_state_is 8095 40095 CLOSE
 	# The kernel reported the meta sockets' transitions ...
 	[[ $(tf_trace_history MPTCP 40095 8095) == *ESTABLISHED* ]]
-	# ... and the subflows' as TCP, which tcpflow recorded, once each.
+	# ... and the subflows' as TCP, which tcpflow recorded, once each: one
+	# entry per child socket the kernel cloned.  Two CPUs processing the
+	# final ACK and the first data at once may each clone one (the loser's
+	# is closed at once), so the kernel's own count decides.
+	children=$(tf_trace_history TCP 8095 40095 | grep -o 'LISTEN>SYN_RECV' | wc -l)
 	[ "$(tf_conn 40095 8095 | wc -l)" = 1 ]
-	[ "$(tf_conn 8095 40095 | wc -l)" = 1 ]
+	[ "$(tf_conn 8095 40095 | wc -l)" = "$children" ]
 	[ "$(tf_history 40095 8095)" = "$(tf_tw_expected "$(tf_trace_history TCP 40095 8095)")" ]
-	[ "$(tf_history 8095 40095)" = "$(tf_trace_history TCP 8095 40095)" ]
+	if ((children == 1)); then
+		[ "$(tf_history 8095 40095)" = "$(tf_trace_history TCP 8095 40095)" ]
+	fi
 	[[ $(tf_history 40095 8095) == "CLOSE>SYN_SENT SYN_SENT>ESTABLISHED "* ]]
 }
