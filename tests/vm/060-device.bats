@@ -27,8 +27,9 @@ conn() {
 	tcpflow-sock bind 127.0.0.1 $(($1 + 30000)) connect 127.0.0.1 "$1" close
 	wait "$srv"
 	wait_for 10 tf_state_is "$1" $(($1 + 30000)) CLOSE
-	# The client's move to TIME_WAIT may come just after, on another CPU.
-	wait_for 10 tf_state_is $(($1 + 30000)) "$1" TIME_WAIT
+	# The client's move to TIME_WAIT may come just after, on another CPU
+	# (and 6.1 has been seen to reap a timewait socket at once).
+	wait_for 10 tf_history_has $(($1 + 30000)) "$1" 'FIN_WAIT2>TIME_WAIT'
 }
 
 @test "the device is a root-only character device" {
@@ -68,7 +69,8 @@ conn() {
 	sed -n '1,/^SYNC$/p' /tmp/dt.out >/tmp/dt.snap
 	sed '1,/^SYNC$/d' /tmp/dt.out >/tmp/dt.live
 	# The earlier connection: all of it in the snapshot, none live.
-	[ "$(grep -c "^EVENT $before " /tmp/dt.snap)" = 5 ]
+	[ "$(grep -c "^EVENT $before " /tmp/dt.snap)" = "$(wc -w <<<"$(tf_history 39303 9303)")" ]
+	[ "$(grep -c "^EVENT $before " /tmp/dt.snap)" -ge 5 ]
 	[ "$(grep -c "^EVENT $before " /tmp/dt.live)" = 0 ]
 	# The later one: none in the snapshot, every event once, in order,
 	# each after a CONN record of its connection.
