@@ -36,11 +36,6 @@
 
 #include "tcpflow.h"
 
-static bool tcpflow_is_tcp(const struct sock *sk)
-{
-	return sk->sk_protocol == IPPROTO_TCP && sk->sk_type == SOCK_STREAM;
-}
-
 /* First sighting of a connection: decide its role from how it began. */
 static void tcpflow_conn_start(struct tcpflow_conn *c, int old, int new)
 {

@@ -88,8 +88,7 @@ static unsigned int tcpflow_tcp_flags(const struct tcphdr *th)
  */
 static bool tcpflow_tx_boring(const struct sock *sk, unsigned int paylen)
 {
-	if (!sk || !sk_fullsock(sk) || sk->sk_protocol != IPPROTO_TCP ||
-	    sk->sk_type != SOCK_STREAM)
+	if (!sk || !sk_fullsock(sk) || !tcpflow_is_tcp(sk))
 		return false;	/* a control socket's ACK, or not TCP's */
 	if (paylen)
 		return true;
@@ -136,8 +135,7 @@ static u64 tcpflow_pkt_cookie(const struct sock *sk)
 	if (!sk)
 		return 0;
 	if (sk_fullsock(sk)) {
-		if (sk->sk_protocol != IPPROTO_TCP ||
-		    sk->sk_type != SOCK_STREAM)
+		if (!tcpflow_is_tcp(sk))
 			return 0;
 	} else if (sk->sk_state != TCP_TIME_WAIT) {
 		return 0;

@@ -10,6 +10,7 @@
 #include <linux/list.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
+#include <net/sock.h>
 #include <uapi/linux/tcpflow.h>
 
 #define TCPFLOW_VERSION "0.1.0"
@@ -151,6 +152,12 @@ u32 tcpflow_conn_nevents(const struct tcpflow_conn *c);
 u32 tcpflow_conn_head(void);
 
 u64 tcpflow_sock_cookie(const struct sock *sk);
+
+/* A TCP socket proper: not MPTCP's meta socket, a raw or a control one. */
+static inline bool tcpflow_is_tcp(const struct sock *sk)
+{
+	return sk->sk_protocol == IPPROTO_TCP && sk->sk_type == SOCK_STREAM;
+}
 
 void tcpflow_viewer_init(struct tcpflow_viewer *v, const struct file *file);
 static inline bool tcpflow_viewer_sees(const struct tcpflow_viewer *v,
