@@ -37,6 +37,7 @@ struct tcpflow_reader {
 	u64 start_seq;			/* first event of the live stream */
 	u64 next_seq;			/* next live event to deliver */
 	u64 snap_id;			/* next connection of the snapshot */
+	struct tcpflow_mark snap_at;	/* the last one it took */
 	u32 snap_ev;			/* next event of connection snap_id */
 	bool snap_conn_sent;		/* its CONN record is out */
 	bool synced;			/* the SYNC record is out */
@@ -97,15 +98,17 @@ static bool tcpflow_reader_wants(const struct tcpflow_reader *r,
 
 static struct tcpflow_conn *tcpflow_snap_next(struct tcpflow_reader *r)
 {
-	struct tcpflow_conn *c;
+	struct tcpflow_conn *c = tcpflow_conn_seek(r->snap_id, &r->snap_at);
 
-	list_for_each_entry(c, &tcpflow_table.all, node) {
-		if (c->info.id < r->snap_id ||
-		    !tcpflow_reader_wants(r, c->net_cookie, &c->info))
+	if (!c)
+		return NULL;
+	list_for_each_entry_from(c, &tcpflow_table.all, node) {
+		if (!tcpflow_reader_wants(r, c->net_cookie, &c->info))
 			continue;
 		/* Born after the open: the live stream tells all of it. */
 		if (c->total_events && c->ev[0].gseq >= r->start_seq)
 			continue;
+		tcpflow_mark_set(&r->snap_at, c);
 		return c;
 	}
 	return NULL;

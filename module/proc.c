@@ -25,6 +25,7 @@ struct tcpflow_proc_iter {
 	struct tcpflow_viewer view;
 	loff_t next_pos;	/* position ->next reached ... */
 	u64 next_id;		/* ... and the id it found there */
+	struct tcpflow_mark at;	/* ... in that entry */
 	unsigned long flags;	/* irq state while the lock is held */
 };
 
@@ -94,8 +95,11 @@ static void *tcpflow_seq_start(struct seq_file *m, loff_t *pos)
 	if (!n)
 		return SEQ_START_TOKEN;
 	if (n == it->next_pos) {
-		list_for_each_entry(c, &tcpflow_table.all, node)
-			if (tcpflow_visible(it, c) && c->info.id >= it->next_id)
+		c = tcpflow_conn_seek(it->next_id, &it->at);
+		if (!c)
+			return NULL;
+		list_for_each_entry_from(c, &tcpflow_table.all, node)
+			if (tcpflow_visible(it, c))
 				return c;
 		return NULL;
 	}
@@ -117,6 +121,7 @@ static void *tcpflow_seq_next(struct seq_file *m, void *v, loff_t *pos)
 	list_for_each_entry_continue(c, &tcpflow_table.all, node) {
 		if (tcpflow_visible(it, c)) {
 			it->next_id = c->info.id;
+			tcpflow_mark_set(&it->at, c);
 			return c;
 		}
 	}

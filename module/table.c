@@ -385,6 +385,36 @@ u32 tcpflow_conn_nevents(const struct tcpflow_conn *c)
 	return min(c->total_events, tcpflow_table.max_events);
 }
 
+void tcpflow_mark_set(struct tcpflow_mark *m, const struct tcpflow_conn *c)
+{
+	m->c = c;
+	m->id = c->info.id;
+}
+
+/*
+ * The first entry with an id of @id or more, or NULL.  tcpflow_table.all
+ * stays in id order: an entry joins its tail when allocated, with the next
+ * id, and leaves it only inside tcpflow_conn_alloc(), to join it again.
+ * So a mark that still holds its id is on the list, and the search can
+ * start there instead of at the head: a reader going through the table
+ * batch by batch walks it once, not once per batch.
+ */
+struct tcpflow_conn *tcpflow_conn_seek(u64 id, const struct tcpflow_mark *m)
+{
+	struct tcpflow_table *t = &tcpflow_table;
+	struct tcpflow_conn *c;
+
+	lockdep_assert_held(&t->lock);
+	if (m->c && m->c->info.id == m->id && m->id <= id)
+		c = (struct tcpflow_conn *)m->c;
+	else
+		c = list_first_entry(&t->all, struct tcpflow_conn, node);
+	list_for_each_entry_from(c, &t->all, node)
+		if (c->info.id >= id)
+			return c;
+	return NULL;
+}
+
 /*
  * The i-th event held, oldest first.  A full history keeps its first
  * tcpflow_conn_head() events in place and uses the rest as a ring, so both

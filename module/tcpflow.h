@@ -122,6 +122,17 @@ struct tcpflow_table {
 
 extern struct tcpflow_table tcpflow_table;
 
+/*
+ * Where a reader of tcpflow_table.all stopped: an entry and the id it had
+ * then.  Pool entries live as long as the module, so a mark is safe to
+ * read under the table lock even after its entry was recycled; a recycled
+ * entry has a new id, and the mark is then ignored.
+ */
+struct tcpflow_mark {
+	const struct tcpflow_conn *c;
+	u64 id;
+};
+
 int tcpflow_table_init(unsigned int max_conns, unsigned int max_events);
 void tcpflow_table_exit(void);
 
@@ -149,6 +160,8 @@ void tcpflow_conn_close(struct tcpflow_conn *c);
 const struct tcpflow_kevent *tcpflow_conn_event(const struct tcpflow_conn *c,
 						u32 i);
 u32 tcpflow_conn_nevents(const struct tcpflow_conn *c);
+struct tcpflow_conn *tcpflow_conn_seek(u64 id, const struct tcpflow_mark *m);
+void tcpflow_mark_set(struct tcpflow_mark *m, const struct tcpflow_conn *c);
 u32 tcpflow_conn_head(void);
 
 u64 tcpflow_sock_cookie(const struct sock *sk);

@@ -14,6 +14,8 @@ setup() {
 teardown() {
 	tf_dump_on_failure
 	pkill -f tcpflow-sock || true
+	pkill -f tcpflow-devtest || true
+	rm -f /tmp/bd.*
 	ip netns del churn 2>/dev/null || true
 	tf_unload
 }
@@ -111,4 +113,56 @@ live_at_most() {
 	wait_for 30 live_at_most "$live"
 	tcpflow-sock listen 127.0.0.1 9206 close-listener
 	[ "$(tf_history 9206 0)" = "CLOSE>LISTEN LISTEN>CLOSE" ]
+}
+
+
+# ids FILE WORD: the ids (second field) of FILE's lines starting with WORD.
+ids() {
+	awk -v w="$2" '$1 == w { print $2 }' "$1"
+}
+
+# in_order FILE WORD: those ids rise strictly (no entry twice, none back).
+in_order() {
+	ids "$1" "$2" | sort -c -n -u
+}
+
+@test "a reader paused mid-table while churn recycles entries resumes right: each entry once, in id order, none skipped" {
+	tf_load_room 256
+	in_churn tcpflow-sock listen 127.0.0.1 9207 serve 1000000 3>&- &
+	wait_for 10 tcp_listening 9207 churn
+	# 120 closed entries, 21 live ones (a listener and 10 pairs held
+	# open), 80 closed ones: the live ones lie past the first read.
+	[ "$(in_churn tcpflow-sock churn-abort 60 127.0.0.1 9207)" = "connected=60 failed=0" ]
+	in_churn tcpflow-sock listen 127.0.0.1 9208 $(for i in $(seq 10); do echo connect 127.0.0.1 9208; done) touch /tmp/bd.held hold 3>&- &
+	wait_for 10 test -e /tmp/bd.held
+	[ "$(in_churn tcpflow-sock churn-abort 40 127.0.0.1 9207)" = "connected=40 failed=0" ]
+	in_churn cat /proc/tcpflow | awk '/^conn / && $6 != "CLOSE" { print $2 }' | sort -n >/tmp/bd.live
+	[ "$(wc -l </tmp/bd.live)" = 22 ]
+
+	# Both readers stop after one read(), holding a place in the table.
+	in_churn tcpflow-devtest open read 4096 touch /tmp/bd.dev wait /tmp/bd.go snapshot >/tmp/bd.dev.out 3>&- &
+	dev=$!
+	in_churn bash -c 'exec 4</proc/tcpflow; dd bs=4096 count=1 status=none <&4; touch /tmp/bd.proc
+		for i in $(seq 300); do [ -e /tmp/bd.go ] && break; sleep 0.1; done; cat <&4' >/tmp/bd.proc.out 3>&- &
+	proc=$!
+	wait_for 10 test -e /tmp/bd.dev -a -e /tmp/bd.proc
+	# 400 new entries: every closed entry, the ones the readers stopped
+	# at among them, is recycled (a new id, at the end of the table).
+	[ "$(in_churn tcpflow-sock churn-abort 200 127.0.0.1 9207)" = "connected=200 failed=0" ]
+	in_churn cat /proc/tcpflow >/tmp/bd.now
+	[ "$(ids /tmp/bd.now conn | head -n 22)" = "$(cat /tmp/bd.live)" ]
+	touch /tmp/bd.go
+	wait "$dev" "$proc"
+
+	# The device: the rest of its snapshot is exactly the live entries
+	# after the listener its first read held (the closed ones were
+	# recycled, the new ones are the live stream's), in order, then SYNC.
+	in_order /tmp/bd.dev.out CONN
+	[ "$(tail -n 1 /tmp/bd.dev.out)" = SYNC ]
+	[ "$(ids /tmp/bd.dev.out CONN)" = "$(tail -n +2 /tmp/bd.live)" ]
+	# /proc: what it showed before the pause (recycled since: gone from the
+	# table now), then every entry the table holds now, in id order.
+	in_order /tmp/bd.proc.out conn
+	[ -n "$(comm -23 <(ids /tmp/bd.proc.out conn | sort) <(ids /tmp/bd.now conn | sort))" ]
+	[ -z "$(comm -13 <(ids /tmp/bd.proc.out conn | sort) <(ids /tmp/bd.now conn | sort))" ]
 }
