@@ -54,12 +54,14 @@ static void tcpflow_conn_start(struct tcpflow_conn *c, int old, int new)
  * own cookie right after this event.  Usually the request that began with
  * the SYN (segments.c) is waiting for it.
  */
-static void tcpflow_child_new(const struct sock *sk, u64 now)
+static void tcpflow_child_new(const struct sock *sk)
 {
 	struct tcpflow_conn *c, *l;
 	unsigned long flags;
+	u64 now;
 
 	spin_lock_irqsave(&tcpflow_table.lock, flags);
+	now = ktime_get_ns();
 	c = tcpflow_request_take(sk);
 	if (c) {
 		tcpflow_conn_adopt(c);
@@ -90,14 +92,18 @@ static void tcpflow_probe_state(void *data, const struct sock *sk,
 
 	if (!tcpflow_is_tcp(sk))
 		return;
-	now = ktime_get_ns();
 	if (oldstate == TCP_LISTEN && newstate == TCP_SYN_RECV) {
-		tcpflow_child_new(sk, now);
+		tcpflow_child_new(sk);
 		return;
 	}
 	cookie = tcpflow_sock_cookie(sk);
 
+	/*
+	 * Times are read under the lock: events of one connection on two
+	 * CPUs then have the order of their times.
+	 */
 	spin_lock_irqsave(&tcpflow_table.lock, flags);
+	now = ktime_get_ns();
 	c = tcpflow_conn_lookup(cookie);
 	if (c && (c->info.flags & TCPFLOW_CONN_CLOSED) && oldstate == TCP_CLOSE) {
 		/* The socket starts a new connection (connect() again). */

@@ -253,10 +253,10 @@ static void tcpflow_segment(const struct net *net, const struct sock *sk,
 	unsigned long irqflags;
 	u64 cookie;
 
-	p->e.t_ns = ktime_get_ns();
 	cookie = tcpflow_pkt_cookie(sk);
 
 	spin_lock_irqsave(&tcpflow_table.lock, irqflags);
+	p->e.t_ns = ktime_get_ns();	/* under the lock, as in hooks.c */
 	if (cookie)
 		c = tcpflow_conn_lookup(cookie);
 	if (!c)

@@ -23,9 +23,16 @@ uptime_ns() {
 	wait_for 10 tf_state_is 40090 8090 TIME_WAIT
 	ss_has time-wait 'sport = :40090'
 
-	# The oracle: when ss stops listing the timewait socket.
-	wait_for 75 ss_none time-wait 'sport = :40090'
+	# The oracle: ss lists the timewait socket at some time after $seen,
+	# and no longer at a time before $gone (uptime has 10 ms steps).
+	for i in $(seq 750); do
+		t=$(uptime_ns)
+		ss_has time-wait 'sport = :40090' || break
+		seen=$t
+		sleep 0.1
+	done
 	gone=$(uptime_ns)
+	ss_none time-wait 'sport = :40090'
 	wait_for 5 tf_state_is 40090 8090 CLOSE
 	[ "$(tf_history 40090 8090)" = "CLOSE>SYN_SENT SYN_SENT>ESTABLISHED ESTABLISHED>FIN_WAIT1 FIN_WAIT1>FIN_WAIT2 FIN_WAIT2>TIME_WAIT TIME_WAIT>CLOSE" ]
 
@@ -36,7 +43,8 @@ uptime_ns() {
 	# to 1/8 late (its granularity at that range), never early ...
 	[ $((end - tw)) -ge 59900000000 ]
 	[ $((end - tw)) -le 67500000000 ]
-	# ... and tcpflow saw it go when ss did: no later, nor a second earlier.
-	[ "$end" -le $((gone + 100000000)) ]
-	[ "$end" -ge $((gone - 1000000000)) ]
+	# ... and tcpflow saw it go between the last ss that listed it and
+	# the first that did not.
+	[ "$end" -ge "$seen" ]
+	[ "$end" -le $((gone + 10000000)) ]
 }
