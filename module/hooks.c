@@ -390,10 +390,26 @@ err_unregister_kretprobes:
  */
 void tcpflow_hooks_exit(void)
 {
+	struct kretprobe *rp;
+	int i;
+
 	tracepoint_probe_unregister(tcpflow_tp_state, tcpflow_probe_state,
 				    NULL);
 	tracepoint_synchronize_unregister();
 	unregister_kprobe(&tcpflow_kp_twsk_destructor);
 	unregister_kretprobes(tcpflow_kretprobes,
 			      ARRAY_SIZE(tcpflow_kretprobes));
+
+	/* Which probe lost hits, for whoever saw a loss counted. */
+	if (tcpflow_kp_twsk_destructor.nmissed)
+		pr_info("probe %s missed %lu hits\n",
+			tcpflow_kp_twsk_destructor.symbol_name,
+			tcpflow_kp_twsk_destructor.nmissed);
+	for (i = 0; i < ARRAY_SIZE(tcpflow_kretprobes); i++) {
+		rp = tcpflow_kretprobes[i];
+		if (rp->nmissed || rp->kp.nmissed)
+			pr_info("probe %s missed %lu calls and %d returns\n",
+				rp->kp.symbol_name, rp->kp.nmissed,
+				rp->nmissed);
+	}
 }
