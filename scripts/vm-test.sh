@@ -11,7 +11,7 @@
 # scripts/debug-kernel.sh builds (make check-debug), which also fails a run
 # on any leak kmemleak finds after the tests.
 #
-# Env: TCPFLOW_VM_TIMEOUT (default 1800 s), TCPFLOW_CACHE (see lib.sh),
+# Env: TCPFLOW_VM_TIMEOUT (default 1800 s, 5400 s for debug), TCPFLOW_CACHE (see lib.sh),
 #      TCPFLOW_VM_NO_MAKE=1 to skip both make calls and use what is already
 #      in TCPFLOW_VM_BUILD_DIR (default $TCPFLOW_REPO/build): <rel>/tcpflow.ko
 #      and tools/*.
@@ -61,7 +61,7 @@ usage() {
 # ---------------------------------------------------------------- arguments
 parse_args() {
 	KERNEL_ARG=all
-	TIMEOUT=${TCPFLOW_VM_TIMEOUT:-1800}
+	TIMEOUT=${TCPFLOW_VM_TIMEOUT:-}
 	TEST_PATHS=()
 	while (($#)); do
 		case $1 in
@@ -75,6 +75,8 @@ parse_args() {
 		*) TEST_PATHS+=("$1"); shift ;;
 		esac
 	done
+	# The debug kernel runs the suite about three times slower.
+	[[ -n $TIMEOUT ]] || { [[ $KERNEL_ARG == debug ]] && TIMEOUT=5400 || TIMEOUT=1800; }
 	[[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || tcpflow_die "--timeout must be a positive number of seconds, got '$TIMEOUT'"
 	if [[ $KERNEL_ARG == all ]]; then
 		SERIES=("${TCPFLOW_ALL_SERIES[@]}")
