@@ -46,46 +46,6 @@ histories() {
 		END { if (cur != "") n[cur]++; for (k in n) print n[k], k }' "$1" | sort -k2
 }
 
-# fin_wait2_ends FILE: "overflow=N reused=M" for the clients whose history
-# ends FIN_WAIT2 > CLOSE: N with CLOSE less than 1 ms after FIN_WAIT2, M
-# with CLOSE when a later client from the same local port moved to
-# SYN_SENT (within 10 ms); each other one prints a line and fails.
-fin_wait2_ends() {
-	awk '
-		function flush() {
-			if (client && fw2 != "" && end != "") {
-				if (end - fw2 < 0.001) ovf++
-				else { n++; rport[n] = lport; rt[n] = end }
-			}
-		}
-		/^conn / {
-			flush()
-			client = ($3 == "client"); fw2 = end = ""
-			k = split($4, a, ":"); lport = a[k]
-			t0 = substr($7, 1, length($7) - 1)
-			next
-		}
-		client && /^  \+/ && $3 == "->" {
-			t = t0 + substr($1, 2)
-			if ($2 == "CLOSE" && $4 == "SYN_SENT") syn[lport] = syn[lport] " " t
-			if ($2 == "FIN_WAIT1" && $4 == "FIN_WAIT2") fw2 = t
-			if ($2 == "FIN_WAIT2" && $4 == "CLOSE") end = t
-		}
-		END {
-			flush()
-			for (i = 1; i <= n; i++) {
-				ok = 0
-				m = split(syn[rport[i]], s, " ")
-				for (j = 1; j <= m; j++)
-					if (s[j] - rt[i] < 0.01 && rt[i] - s[j] < 0.01) ok = 1
-				if (ok) reused++
-				else { print "unexplained FIN_WAIT2 > CLOSE: port " rport[i] " at " rt[i]; bad = 1 }
-			}
-			printf "overflow=%d reused=%d\n", ovf, reused
-			exit bad
-		}' "$1"
-}
-
 # event_lines FILE: events held in a /proc/tcpflow copy.
 event_lines() {
 	grep -c '^  +' "$1"
@@ -111,6 +71,14 @@ live_at_most() {
 	ip -n fl link set lo up
 	ns=$(netns_inode fl)
 
+	# A client closes first.  With the default tcp_fin_timeout (60 s) it
+	# waits for the server's FIN as a FIN_WAIT2 timewait socket, which
+	# ends in FIN_WAIT2 when the server lags 60 s behind (a handshake
+	# whose final ACK met a full accept queue completes only after
+	# SYN-ACK retransmits) or when a connect() from the same port
+	# recycles it.  A longer timeout keeps the client a full socket until
+	# the FIN: then only TCPTimeWaitOverflow ends a client in FIN_WAIT2.
+	ip netns exec fl sysctl -qw net.ipv4.tcp_fin_timeout=3600
 	ip netns exec fl tcpflow-sock listen 127.0.0.1 9400 serve 100000 3>&- &
 	wait_for 10 tcp_listening 9400 fl
 	t=$SECONDS
@@ -141,22 +109,12 @@ live_at_most() {
 	# Each client went through TIME_WAIT, or straight to CLOSE when the
 	# kernel had no timewait bucket left (TCPTimeWaitOverflow).
 	histories /tmp/fl.all "$ns" >/tmp/fl.hist
-	# Clients that ended in FIN_WAIT2: at once when the kernel had no
-	# timewait bucket (TCPTimeWaitOverflow); or later, as a timewait
-	# socket still waiting for the server's FIN that a new connect() from
-	# the same port recycled (loopback allows tcp_tw_reuse): then their
-	# CLOSE is that connect's CLOSE > SYN_SENT, within 10 ms.
-	run fin_wait2_ends /tmp/fl.all
-	echo "$output" | head -n 20 | sed 's/^/# /' >&3
-	[ "$status" = 0 ]
-	reused=${output##*reused=}
-	[ "$output" = "overflow=$overflow reused=$reused" ]
+	cat /tmp/fl.hist | sed 's/^/# /' >&3
 	cl="client: CLOSE>SYN_SENT SYN_SENT>ESTABLISHED ESTABLISHED>FIN_WAIT1 FIN_WAIT1>FIN_WAIT2"
-	fw2=$((overflow + reused))
 	[ "$(cat /tmp/fl.hist)" = "$(
 		{
-			((fw2 < 100000)) && echo "$((100000 - fw2)) $cl FIN_WAIT2>TIME_WAIT TIME_WAIT>CLOSE"
-			((fw2 > 0)) && echo "$fw2 $cl FIN_WAIT2>CLOSE"
+			((overflow < 100000)) && echo "$((100000 - overflow)) $cl FIN_WAIT2>TIME_WAIT TIME_WAIT>CLOSE"
+			((overflow > 0)) && echo "$overflow $cl FIN_WAIT2>CLOSE"
 			echo "1 listener: CLOSE>LISTEN LISTEN>CLOSE"
 			echo "100000 server: LISTEN>SYN_RECV SYN_RECV>ESTABLISHED ESTABLISHED>CLOSE_WAIT CLOSE_WAIT>LAST_ACK LAST_ACK>CLOSE"
 		} | sort -k2)" ]
