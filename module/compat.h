@@ -5,9 +5,9 @@
  * the kernel's headers, not from version numbers: Debian backports APIs.
  *
  * Nothing tcpflow uses today differs between 6.1 and 6.12: the tracepoint
- * prototype is the same, and the kretprobes read only the first argument and
+ * prototype is the same, and the probes read only the first argument and
  * the return value of functions whose later arguments changed
- * (inet_csk_accept, tcp_timewait_state_process).
+ * (tcp_timewait_state_process).
  */
 #ifndef _TCPFLOW_COMPAT_H
 #define _TCPFLOW_COMPAT_H

@@ -5,7 +5,7 @@
  * sock:inet_sock_set_state is the one tracepoint that sees every state
  * change of every TCP socket, but it is not exported to modules, so it is
  * found by name among the kernel's tracepoints.  What it does not show is
- * filled in by kretprobes on exported (hence never inlined) functions:
+ * filled in by k(ret)probes on exported (hence never inlined) functions:
  *
  *   inet_twsk_alloc()             the connection moves to a timewait socket:
  *                                 the CLOSE that follows means TIME_WAIT (or
@@ -13,8 +13,9 @@
  *   tcp_timewait_state_process()  that FIN_WAIT2 timewait socket receives
  *                                 the peer's FIN and becomes TIME_WAIT;
  *   tcp_twsk_destructor()         the timewait socket is gone: CLOSE;
- *   inet_csk_accept()             the process that accepted a connection
- *                                 is its owner.
+ *   security_sock_graft()         accept() gives the child to a process,
+ *                                 its owner (an LSM hook: it needs
+ *                                 CONFIG_SECURITY_NETWORK, as Debian has).
  *
  * Only the first argument and the return value of these are used, which are
  * the same on every supported kernel.
@@ -251,16 +252,25 @@ static int tcpflow_twsk_destructor(struct kprobe *p, struct pt_regs *regs)
 	return 0;
 }
 
-/* accept() returns the child: the calling process owns it from now on. */
-static int tcpflow_accept_ret(struct kretprobe_instance *ri,
-			      struct pt_regs *regs)
+/*
+ * accept() grafts the child onto the new struct socket in sock_graft(),
+ * which calls security_sock_graft() under write_lock_bh(): in the
+ * accepting process, which owns the connection from now on.
+ *
+ * Bottom halves being off there matters.  A probe whose handler runs in
+ * process context with them on (a kretprobe on inet_csk_accept() did) can
+ * have a softirq run on top of it at the end of an interrupt; a timewait
+ * probe hit in that softirq finds a kprobe already running on the CPU and
+ * is skipped, which loses an event.
+ */
+static int tcpflow_sock_graft(struct kprobe *p, struct pt_regs *regs)
 {
-	const struct sock *sk = (void *)regs_return_value(regs);
+	const struct sock *sk = (void *)regs_get_kernel_argument(regs, 0);
 	struct tcpflow_conn *c;
 	unsigned long flags;
 	u64 cookie;
 
-	if (!sk || !tcpflow_is_tcp(sk))
+	if (!in_task() || !tcpflow_is_tcp(sk))
 		return 0;
 	cookie = tcpflow_sock_cookie(sk);
 	spin_lock_irqsave(&tcpflow_table.lock, flags);
@@ -285,20 +295,24 @@ static struct kretprobe tcpflow_krp_tw_process = {
 	.data_size = sizeof(struct tcpflow_tw_data),
 };
 
-static struct kretprobe tcpflow_krp_accept = {
-	.kp.symbol_name = "inet_csk_accept",
-	.handler = tcpflow_accept_ret,
-};
-
 static struct kretprobe *tcpflow_kretprobes[] = {
 	&tcpflow_krp_twsk_alloc,
 	&tcpflow_krp_tw_process,
-	&tcpflow_krp_accept,
 };
 
 static struct kprobe tcpflow_kp_twsk_destructor = {
 	.symbol_name = "tcp_twsk_destructor",
 	.pre_handler = tcpflow_twsk_destructor,
+};
+
+static struct kprobe tcpflow_kp_sock_graft = {
+	.symbol_name = "security_sock_graft",
+	.pre_handler = tcpflow_sock_graft,
+};
+
+static struct kprobe *tcpflow_kprobes[] = {
+	&tcpflow_kp_twsk_destructor,
+	&tcpflow_kp_sock_graft,
 };
 
 static struct tracepoint *tcpflow_tp_state;
@@ -312,7 +326,7 @@ static void tcpflow_find_tracepoint(struct tracepoint *tp, void *priv)
 /*
  * Missed probe hits (no free kretprobe instance, or a probe hit while
  * another ran on the CPU) of the probes that record events are lost
- * events: readers see them counted.  A missed accept() only loses the
+ * events: readers see them counted.  A missed sock_graft() only loses the
  * owner, which the next transition in the owner's context supplies; it
  * is not an event, so it is not counted as one.
  */
@@ -321,12 +335,9 @@ u64 tcpflow_hooks_missed(void)
 	u64 n = tcpflow_kp_twsk_destructor.nmissed;
 	int i;
 
-	for (i = 0; i < ARRAY_SIZE(tcpflow_kretprobes); i++) {
-		if (tcpflow_kretprobes[i] == &tcpflow_krp_accept)
-			continue;
+	for (i = 0; i < ARRAY_SIZE(tcpflow_kretprobes); i++)
 		n += tcpflow_kretprobes[i]->nmissed +
 		     tcpflow_kretprobes[i]->kp.nmissed;
-	}
 	return n;
 }
 
@@ -348,35 +359,33 @@ int tcpflow_hooks_init(void)
 	}
 
 	/*
-	 * The timewait probes never sleep, so a few instances per CPU
-	 * cover nesting; accept() sleeps until a connection arrives and
-	 * holds its instance meanwhile, one per blocked accepter.
+	 * The timewait probes never sleep and run with bottom halves off,
+	 * so a few instances per CPU cover what nests (an interrupt).
 	 */
 	for (i = 0; i < ARRAY_SIZE(tcpflow_kretprobes); i++)
 		tcpflow_kretprobes[i]->maxactive = 4 * num_possible_cpus();
-	tcpflow_krp_accept.maxactive = max(256U, 64 * num_possible_cpus());
 	err = register_kretprobes(tcpflow_kretprobes,
 				  ARRAY_SIZE(tcpflow_kretprobes));
 	if (err) {
 		pr_err("cannot register kretprobes: %d\n", err);
 		return err;
 	}
-	err = register_kprobe(&tcpflow_kp_twsk_destructor);
+	err = register_kprobes(tcpflow_kprobes, ARRAY_SIZE(tcpflow_kprobes));
 	if (err) {
-		pr_err("cannot register kprobe %s: %d\n",
-		       tcpflow_kp_twsk_destructor.symbol_name, err);
+		pr_err("cannot register kprobes (%s needs CONFIG_SECURITY_NETWORK): %d\n",
+		       tcpflow_kp_sock_graft.symbol_name, err);
 		goto err_unregister_kretprobes;
 	}
 	err = tracepoint_probe_register(tcpflow_tp_state, tcpflow_probe_state,
 					NULL);
 	if (err) {
 		pr_err("cannot attach to sock:inet_sock_set_state: %d\n", err);
-		goto err_unregister_kprobe;
+		goto err_unregister_kprobes;
 	}
 	return 0;
 
-err_unregister_kprobe:
-	unregister_kprobe(&tcpflow_kp_twsk_destructor);
+err_unregister_kprobes:
+	unregister_kprobes(tcpflow_kprobes, ARRAY_SIZE(tcpflow_kprobes));
 err_unregister_kretprobes:
 	unregister_kretprobes(tcpflow_kretprobes,
 			      ARRAY_SIZE(tcpflow_kretprobes));
@@ -391,20 +400,23 @@ err_unregister_kretprobes:
 void tcpflow_hooks_exit(void)
 {
 	struct kretprobe *rp;
+	struct kprobe *kp;
 	int i;
 
 	tracepoint_probe_unregister(tcpflow_tp_state, tcpflow_probe_state,
 				    NULL);
 	tracepoint_synchronize_unregister();
-	unregister_kprobe(&tcpflow_kp_twsk_destructor);
+	unregister_kprobes(tcpflow_kprobes, ARRAY_SIZE(tcpflow_kprobes));
 	unregister_kretprobes(tcpflow_kretprobes,
 			      ARRAY_SIZE(tcpflow_kretprobes));
 
 	/* Which probe lost hits, for whoever saw a loss counted. */
-	if (tcpflow_kp_twsk_destructor.nmissed)
-		pr_info("probe %s missed %lu hits\n",
-			tcpflow_kp_twsk_destructor.symbol_name,
-			tcpflow_kp_twsk_destructor.nmissed);
+	for (i = 0; i < ARRAY_SIZE(tcpflow_kprobes); i++) {
+		kp = tcpflow_kprobes[i];
+		if (kp->nmissed)
+			pr_info("probe %s missed %lu hits\n", kp->symbol_name,
+				kp->nmissed);
+	}
 	for (i = 0; i < ARRAY_SIZE(tcpflow_kretprobes); i++) {
 		rp = tcpflow_kretprobes[i];
 		if (rp->nmissed || rp->kp.nmissed)
