@@ -135,8 +135,12 @@ in_order() {
 	# 120 closed entries, 21 live ones (a listener and 10 pairs held
 	# open), 80 closed ones: the live ones lie past the first read.
 	[ "$(in_churn tcpflow-sock churn-abort 60 127.0.0.1 9207)" = "connected=60 failed=0" ]
-	in_churn tcpflow-sock listen 127.0.0.1 9208 $(for i in $(seq 10); do echo connect 127.0.0.1 9208; done) touch /tmp/bd.held hold 3>&- &
-	wait_for 10 test -e /tmp/bd.held
+	in_churn tcpflow-sock listen 127.0.0.1 9208 hold 3>&- &
+	wait_for 10 tcp_listening 9208 churn
+	for i in $(seq 10); do
+		in_churn tcpflow-sock connect 127.0.0.1 9208 touch /tmp/bd.held.$i hold 3>&- &
+		wait_for 10 test -e /tmp/bd.held.$i
+	done
 	[ "$(in_churn tcpflow-sock churn-abort 40 127.0.0.1 9207)" = "connected=40 failed=0" ]
 	in_churn cat /proc/tcpflow | awk '/^conn / && $6 != "CLOSE" { print $2 }' | sort -n >/tmp/bd.live
 	[ "$(wc -l </tmp/bd.live)" = 22 ]

@@ -55,12 +55,19 @@ counters_match_proc() {
 @test "the snapshot holds every connection with its events, then SYNC" {
 	conn 9302
 	id=$(tf_conn 39302 9302 | awk '{ print $2 }')
-	run tcpflow-devtest open snapshot
+	# The same history in /proc before and after the snapshot (a stray
+	# ACK can still draw a RST that ends the TIME_WAIT: then again).
+	for try in 1 2 3; do
+		before=$(tf_state 39302 9302; tf_history 39302 9302)
+		run tcpflow-devtest open snapshot
+		[ "$before" = "$(tf_state 39302 9302; tf_history 39302 9302)" ] && break
+	done
 	[ "$status" -eq 0 ]
 	[ "${lines[-1]}" = SYNC ]
 	events=$(printf '%s\n' "${lines[@]}" | awk -v id="$id" '$1 == "EVENT" && $2 == id { printf "%s%s", sep, $3; sep = " " }')
 	[ "$events" = "$(tf_history 39302 9302)" ]
-	printf '%s\n' "${lines[@]}" | grep -qx "CONN $id TIME_WAIT 39302 9302"
+	printf '%s\n' "${lines[@]}" | grep -qx "CONN $id $(tf_state 39302 9302) 39302 9302"
+	[[ $events == *FIN_WAIT2\>TIME_WAIT* ]]
 }
 
 @test "events before open come in the snapshot, after it in the live stream, each once" {
