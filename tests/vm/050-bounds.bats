@@ -15,6 +15,7 @@ teardown() {
 	tf_dump_on_failure
 	pkill -f tcpflow-sock || true
 	pkill -f tcpflow-devtest || true
+	[[ -n ${BATS_TEST_COMPLETED:-} ]] || grep -h '^conn\|^CONN\|^read' /tmp/bd.before /tmp/bd.dev.out 2>/dev/null | head -n 80 | sed 's/^/# /' >&3
 	rm -f /tmp/bd.*
 	ip netns del churn 2>/dev/null || true
 	tf_unload
@@ -144,6 +145,7 @@ in_order() {
 	[ "$(in_churn tcpflow-sock churn-abort 40 127.0.0.1 9207)" = "connected=40 failed=0" ]
 	in_churn cat /proc/tcpflow | awk '/^conn / && $6 != "CLOSE" { print $2 }' | sort -n >/tmp/bd.live
 	[ "$(wc -l </tmp/bd.live)" = 22 ]
+	in_churn cat /proc/tcpflow >/tmp/bd.before
 
 	# Both readers stop after one read(), holding a place in the table.
 	in_churn tcpflow-devtest open read 4096 touch /tmp/bd.dev wait /tmp/bd.go snapshot >/tmp/bd.dev.out 3>&- &
@@ -167,6 +169,7 @@ in_order() {
 	grep -qx SYNC /tmp/bd.dev.out
 	sed -i '/^SYNC$/q' /tmp/bd.dev.out
 	in_order /tmp/bd.dev.out CONN
+	diff <(ids /tmp/bd.dev.out CONN) <(tail -n +2 /tmp/bd.live) | sed 's/^/# /' >&3 || true
 	[ "$(ids /tmp/bd.dev.out CONN)" = "$(tail -n +2 /tmp/bd.live)" ]
 	# /proc: what it showed before the pause (recycled since: gone from the
 	# table now), then every entry the table holds now, in id order.
