@@ -21,7 +21,7 @@ teardown() {
 	ip netns del bi 2>/dev/null || true
 	[ -e /dev/tcpflow ] && chmod 0600 /dev/tcpflow
 	tf_unload
-	rm -f /tmp/bi.*
+	rm -rf /tmp/bi.*
 }
 
 # Traffic in netns bi until /tmp/bi.stop exists.
@@ -182,7 +182,7 @@ trinity_on() {
 		trinity -q -l off -C 2 -V "$1" \
 		--disable-fds=sockets,pipes,perf,epoll,eventfd,pseudo,timerfd,testfile,memfd,drm \
 		-c read -c readv -c pread64 -c ioctl -c poll -c lseek -c write -c mmap \
-		-c fcntl -c fstat -c close -c dup -c splice -c sendfile
+		-c fcntl -c newfstat -c close -c dup -c splice -c sendfile
 	echo "$output" | tail -n 6 | sed 's/^/# /' >&3
 	[[ $output != *"Sorry"* ]]
 	syscalls=$(sed -n 's/.*Ran \([0-9]*\) syscalls.*/\1/p' <<<"$output" | tail -n 1)
