@@ -20,7 +20,7 @@ teardown() {
 	grep -q 'tcp_twsk_destructor' /sys/kernel/debug/kprobes/list
 	grep -q 'inet_twsk_alloc' /sys/kernel/debug/kprobes/list
 	grep -q 'tcp_timewait_state_process' /sys/kernel/debug/kprobes/list
-	grep -q 'inet_csk_accept' /sys/kernel/debug/kprobes/list
+	grep -q 'security_sock_graft' /sys/kernel/debug/kprobes/list
 }
 
 @test "rmmod removes /proc/tcpflow and every probe" {
@@ -28,7 +28,7 @@ teardown() {
 	rmmod tcpflow
 	[ ! -e /proc/tcpflow ]
 	run grep -c -e tcp_twsk_destructor -e inet_twsk_alloc \
-		-e tcp_timewait_state_process -e inet_csk_accept \
+		-e tcp_timewait_state_process -e security_sock_graft \
 		/sys/kernel/debug/kprobes/list
 	[ "$output" = 0 ]
 }
