@@ -126,10 +126,11 @@ events_are() {
 	tcpflow-devtest open filter 1 "$ns" 0 0 snapshot touch /tmp/hp.r2 poll-loop >/tmp/hp.poll 3>&- &
 	wait_for 10 test -e /tmp/hp.r1 -a -e /tmp/hp.r2
 	ip netns exec hp tcpflow-sock listen 127.0.0.1 9801 serve 3000 3>&- &
+	srv=$!
 	wait_for 10 tcp_listening 9801 hp
 	run ip netns exec hp tcpflow-sock churn-abort 3000 127.0.0.1 9801
 	[ "$output" = "connected=3000 failed=0" ]
-	wait
+	wait "$srv"	# not the readers: they read until killed
 	ip netns exec hp cat /proc/tcpflow >/tmp/hp.proc
 	want=$(grep -c '^  +' /tmp/hp.proc)
 	[ "$(grep -c '^conn ' /tmp/hp.proc)" = 6001 ]

@@ -162,15 +162,17 @@ in_order() {
 	touch /tmp/bd.go
 	wait "$dev" "$proc"
 
-	# The device: the rest of its snapshot is exactly the live entries
-	# after the listener its first read held (the closed ones were
+	# The device: its first read (printed too) and then, once resumed,
+	# exactly the live entries newer than that read (the closed ones were
 	# recycled, the new ones are the live stream's), in order, then SYNC
 	# (the live stream may follow in the same read).
 	grep -qx SYNC /tmp/bd.dev.out
 	sed -i '/^SYNC$/q' /tmp/bd.dev.out
 	in_order /tmp/bd.dev.out CONN
-	diff <(ids /tmp/bd.dev.out CONN) <(tail -n +2 /tmp/bd.live) | sed 's/^/# /' >&3 || true
-	[ "$(ids /tmp/bd.dev.out CONN)" = "$(tail -n +2 /tmp/bd.live)" ]
+	first=$(comm -23 <(ids /tmp/bd.dev.out CONN | sort) <(ids /tmp/bd.now conn | sort) | sort -n)
+	[ -n "$first" ]
+	[ "$(ids /tmp/bd.dev.out CONN)" = "$(sort -n -u <(echo "$first") /tmp/bd.live)" ]
+	[ "$(tail -n 1 <<<"$first")" -lt "$(sed -n 2p /tmp/bd.live)" ]
 	# /proc: what it showed before the pause (recycled since: gone from the
 	# table now), then every entry the table holds now, in id order.
 	in_order /tmp/bd.proc.out conn
