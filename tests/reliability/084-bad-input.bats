@@ -176,7 +176,9 @@ read 1" ]
 }
 
 # trinity_on PATH SECS: trinity as nobody on one victim path (it takes
-# one), file system calls only; prints its last lines, fails unless it ran.
+# one), file system calls only; prints its last lines, fails unless it ran
+# (under emulation it makes a few hundred calls in 15 s, most of the time
+# going to its own start-up).
 trinity_on() {
 	run timeout -k 10 -s INT "$2" setpriv --reuid 65534 --regid 65534 --clear-groups \
 		trinity -q -l off -C 2 -V "$1" \
@@ -186,10 +188,10 @@ trinity_on() {
 	echo "$output" | tail -n 6 | sed 's/^/# /' >&3
 	[[ $output != *"Sorry"* ]]
 	syscalls=$(sed -n 's/.*Ran \([0-9]*\) syscalls.*/\1/p' <<<"$output" | tail -n 1)
-	[ "${syscalls:-0}" -gt 1000 ]
+	[ "${syscalls:-0}" -gt 200 ]
 }
 
-@test "trinity as an unprivileged user on /dev/tcpflow (15 s) and /proc/tcpflow (10 s)" {
+@test "trinity as an unprivileged user on /dev/tcpflow (40 s) and /proc/tcpflow (20 s)" {
 	tf_load
 	churn_bg
 	# The device is root-only: open it up for the fuzzer, which refuses to
@@ -198,8 +200,8 @@ trinity_on() {
 	mkdir -p /tmp/bi.trinity
 	chown 65534:65534 /tmp/bi.trinity
 	cd /tmp/bi.trinity
-	trinity_on /dev/tcpflow 15
-	trinity_on /proc/tcpflow 10
+	trinity_on /dev/tcpflow 40
+	trinity_on /proc/tcpflow 20
 	chmod 0600 /dev/tcpflow
 	touch /tmp/bi.stop
 	sleep 0.2
