@@ -234,7 +234,7 @@ int main(int argc, char **argv)
 			if (bind(fd, (struct sockaddr *)&ss, len))
 				die(op, strerror(errno));
 			if (!strcmp(op, "listen")) {
-				if (listen(fd, 128))
+				if (listen(fd, SOMAXCONN))
 					die(op, strerror(errno));
 				lsn = fd;
 			} else {
