@@ -130,7 +130,7 @@ events_are() {
 	wait_for 10 tcp_listening 9801 hp
 	run ip netns exec hp tcpflow-sock churn-abort 3000 127.0.0.1 9801
 	[ "$output" = "connected=3000 failed=0" ]
-	tf_wait 60 "$srv"	# not the readers: they read until killed
+	tf_serve_done 9801 "$srv"	# not the readers: they read until killed
 	ip netns exec hp cat /proc/tcpflow >/tmp/hp.proc
 	want=$(grep -c '^  +' /tmp/hp.proc)
 	[ "$(grep -c '^conn ' /tmp/hp.proc)" = 6001 ]

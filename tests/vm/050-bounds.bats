@@ -66,7 +66,7 @@ live_at_most() {
 	wait_for 10 tcp_listening 9201 churn
 	run in_churn tcpflow-sock churn-abort "$n" 127.0.0.1 9201
 	[ "$output" = "connected=$n failed=0" ]
-	tf_wait 60 "$srv"
+	tf_serve_done 9201 "$srv"
 
 	# 2n+1 connections seen: n clients, n children, the listener.
 	[ "$(tf_header_count connections)" = "$max" ]
@@ -92,7 +92,7 @@ live_at_most() {
 	wait_for 10 tcp_listening 9204 churn
 	run in_churn tcpflow-sock churn-abort 2000 127.0.0.1 9204
 	[ "$output" = "connected=2000 failed=0" ]
-	tf_wait 60 "$srv"
+	tf_serve_done 9204 "$srv"
 	[ "$(churn_conns)" = $((2000 + 4001)) ]
 	[ "$(churn_live)" = 0 ]
 	[ "$(tf_header_count untracked)" = 0 ]

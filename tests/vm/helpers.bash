@@ -39,6 +39,26 @@ tf_wait() {
 	done
 }
 
+# server_idle PORT: no connection on local port PORT is still open (only
+# its listener, or nothing).
+server_idle() {
+	[ "$(awk -v p="$1" '/^conn / { n = split($4, l, ":")
+		if (l[n] == p && $6 != "CLOSE" && $6 != "LISTEN") print }' /proc/tcpflow | wc -l)" = 0 ]
+}
+
+# tf_serve_done PORT PID: wait until the server on PORT (background job PID,
+# a "tcpflow-sock listen ... serve N") has closed every connection it
+# accepted, then stop it.  Under churn-abort it may wait forever for its
+# Nth: on two CPUs a client's RST can overtake the handshake's final ACK
+# and end the request before there is a child to accept (both sides'
+# histories show it).
+tf_serve_done() {
+	wait_for 60 server_idle "$1"
+	pkill -f "tcpflow-sock listen [^ ]* $1 serve" || true
+	wait_for 10 pid_done "$2"
+	wait "$2" || true	# served all, or stopped here
+}
+
 # Succeeds once something listens on TCP port $1 (optionally in netns $2).
 tcp_listening() {
 	local port=$1 ns=${2:-}
