@@ -100,7 +100,15 @@ client_closes_first() {
 @test "listen then close without accept: the unaccepted child is reset" {
 	tcpflow-sock listen 127.0.0.1 8084 touch /tmp/l8084 wait /tmp/c8084 close-listener 3>&- &
 	wait_for 10 test -e /tmp/l8084
-	tcpflow-sock bind 127.0.0.1 40005 connect 127.0.0.1 8084 touch /tmp/c8084 recv-eof close || true
+	tcpflow-sock bind 127.0.0.1 40005 connect 127.0.0.1 8084 touch /tmp/e8084 recv-eof close 3>&- &
+	cli=$!
+	# The client is established when the SYN-ACK arrives; the server's
+	# child only when the final ACK does, maybe later on the other CPU.
+	# Closing the listener before that resets the request: no child.
+	wait_for 10 test -e /tmp/e8084
+	wait_for 10 ss_has established 'sport = :8084'
+	touch /tmp/c8084
+	wait "$cli" || true
 	wait
 	wait_for 10 tf_state_is 8084 40005 CLOSE
 	wait_for 10 tf_state_is 40005 8084 CLOSE
@@ -110,7 +118,7 @@ client_closes_first() {
 	[ "$(tf_history 8084 0)" = "$(tf_trace_history TCP 8084 0)" ]
 	[ "$(tf_history 8084 40005)" = "$(tf_trace_history TCP 8084 40005)" ]
 	[ "$(tf_history 40005 8084)" = "$(tf_trace_history TCP 40005 8084)" ]
-	rm -f /tmp/l8084 /tmp/c8084
+	rm -f /tmp/l8084 /tmp/c8084 /tmp/e8084
 }
 
 @test "an AF_INET6 socket talking IPv4 shows the v4-mapped address" {
