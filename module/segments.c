@@ -83,7 +83,8 @@ static unsigned int tcpflow_tcp_flags(const struct tcphdr *th)
 /*
  * A pure ACK or data segment leaving from a full socket.  Data is never
  * recorded; a pure ACK is when it can complete the handshake (a client's
- * first ACK, sent in ESTABLISHED before anything was received) or
+ * first ACK, sent in ESTABLISHED before anything was received and when
+ * only the SYN is acknowledged: later ones are window probes) or
  * acknowledge the peer's FIN (RCV_SHUTDOWN is set before that ACK goes).
  */
 static bool tcpflow_tx_boring(const struct sock *sk, unsigned int paylen)
@@ -96,7 +97,8 @@ static bool tcpflow_tx_boring(const struct sock *sk, unsigned int paylen)
 		return false;
 	switch (READ_ONCE(sk->sk_state)) {
 	case TCP_ESTABLISHED:
-		return READ_ONCE(tcp_sk(sk)->bytes_received) != 0;
+		return READ_ONCE(tcp_sk(sk)->bytes_received) != 0 ||
+		       READ_ONCE(tcp_sk(sk)->bytes_acked) > 1;
 	case TCP_SYN_SENT:
 	case TCP_SYN_RECV:
 		return false;
