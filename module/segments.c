@@ -296,6 +296,19 @@ static void tcpflow_segment(const struct net *net, const struct sock *sk,
 		 */
 		goto unlock;
 	}
+	if (dir == TCPFLOW_DIR_RX && p->e.len &&
+	    !(flags & (TCPFLOW_TCP_SYN | TCPFLOW_TCP_FIN | TCPFLOW_TCP_RST)) &&
+	    (!sk || sk->sk_state == TCP_NEW_SYN_RECV ||
+	     sk->sk_state == TCP_SYN_RECV) &&
+	    !(tcpflow_conn_is_request(c) && !c->req_acked)) {
+		/*
+		 * In a passive open data is recorded only when it may complete
+		 * the handshake (its ACK was lost).  After the final ACK, data
+		 * can still reach the request, or the child in SYN_RECV, while
+		 * that ACK makes or finishes the child on another CPU.
+		 */
+		goto unlock;
+	}
 
 	if (!c->info.sport && dir == TCPFLOW_DIR_TX) {
 		/* A failed connect() releases its port before the tracepoint
@@ -313,6 +326,7 @@ static void tcpflow_segment(const struct net *net, const struct sock *sk,
 
 			h->c = c;
 			h->id = c->info.id;
+			c->req_acked = 1;
 		}
 	}
 unlock:

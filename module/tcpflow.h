@@ -85,6 +85,7 @@ struct tcpflow_conn {
 	u8 tw_pending;			/* tcp_time_wait(sk, state) seen */
 	u8 in_tw;			/* history continues on a timewait sock */
 	u8 embryo;			/* a request never adopted */
+	u8 req_acked;			/* it has had its final ACK */
 	struct tcpflow_conn_info info;
 	struct tcpflow_kevent ev[];	/* tcpflow_table.max_events */
 };
