@@ -22,15 +22,6 @@ teardown() {
 	tf_unload
 }
 
-# Bytes the module holds in vmalloc space (its pool, hash and ring).
-tf_vmalloc_bytes() {
-	awk '/\[tcpflow\]/ { n += $2 } END { print n + 0 }' /proc/vmallocinfo
-}
-
-netns_inode() {
-	stat -L -c %i "/run/netns/$1"
-}
-
 # netstat_ext NS FIELD: a TcpExt counter of namespace NS.
 netstat_ext() {
 	ip netns exec "$1" awk -v f="$2" '
@@ -53,12 +44,6 @@ event_lines() {
 
 counters_total() {
 	tcpflow-devtest open counters | sed 's/.*total=//'
-}
-
-# live_at_most N: the header counts N live connections or fewer (only its
-# first line is generated: cheap with 200,000 entries held).
-live_at_most() {
-	[ "$(tf_header_count live)" -le "$1" ]
 }
 
 @test "100000 short connections (10000 on the debug kernel): each recorded whole, counters exact, memory flat" {

@@ -22,10 +22,6 @@ nobody() {
 	setpriv --reuid 65534 --regid 65534 --clear-groups "$@"
 }
 
-netns_inode() {
-	stat -L -c %i "/run/netns/$1"
-}
-
 # Some traffic, IPv4 and IPv6, in the initial netns and in sa.
 traffic() {
 	local ns

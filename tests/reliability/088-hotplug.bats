@@ -31,10 +31,6 @@ teardown() {
 	tf_unload
 }
 
-netns_inode() {
-	stat -L -c %i "/run/netns/$1"
-}
-
 # check_histories FILE: every connection's state changes chain (each old
 # state is the previous new state) and start as its role starts, and no
 # event goes back in time; prints the first offence and fails.

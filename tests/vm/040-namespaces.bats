@@ -31,10 +31,6 @@ teardown() {
 	tf_unload
 }
 
-netns_inode() {
-	stat -L -c %i "/run/netns/$1"
-}
-
 connect_across() {
 	ip netns exec nsb tcpflow-sock listen 10.99.0.2 9101 accept recv-eof close 3>&- &
 	wait_for 10 tcp_listening 9101 nsb

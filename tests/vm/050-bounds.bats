@@ -21,11 +21,6 @@ teardown() {
 	tf_unload
 }
 
-# Bytes the module holds in vmalloc space (its pool and hash).
-tf_vmalloc_bytes() {
-	awk '/\[tcpflow\]/ { n += $2 } END { print n + 0 }' /proc/vmallocinfo
-}
-
 in_churn() {
 	ip netns exec churn "$@"
 }
@@ -46,10 +41,6 @@ tf_load_room() {
 	seeded=$(tf_header_count connections)
 	rmmod tcpflow
 	tf_load max_conns=$((seeded + $1))
-}
-
-live_at_most() {
-	[ "$(tf_header_count live)" -le "$1" ]
 }
 
 @test "20000 aborted connections (2000 on the debug kernel) in a small table: oldest closed evicted, nothing lost, memory flat" {

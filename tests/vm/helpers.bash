@@ -19,6 +19,24 @@ wait_for() {
 	done
 }
 
+# tf_vmalloc_bytes: bytes the module holds in vmalloc space (its pool, hash
+# and ring).
+tf_vmalloc_bytes() {
+	awk '/\[tcpflow\]/ { n += $2 } END { print n + 0 }' /proc/vmallocinfo
+}
+
+# live_at_most N: the header counts N live connections or fewer (only its
+# first line is generated: cheap with 200,000 entries held).
+live_at_most() {
+	[ "$(tf_header_count live)" -le "$1" ]
+}
+
+# netns_inode NAME: the inode of network namespace NAME, as /proc/tcpflow
+# shows it (netns=).
+netns_inode() {
+	stat -L -c %i "/run/netns/$1"
+}
+
 # pid_done PID: the process has exited (a zombie counts).
 pid_done() {
 	[[ ! -e /proc/$1/stat ]] || [[ $(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) == Z ]]
