@@ -42,21 +42,6 @@ pid_done() {
 	[[ ! -e /proc/$1/stat ]] || [[ $(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) == Z ]]
 }
 
-# tf_wait SECS PID...: wait for background processes, SECS seconds at most
-# each: a server still waiting for a connection that never came fails the
-# test instead of hanging the suite.
-tf_wait() {
-	local secs=$1 p
-	shift
-	for p in "$@"; do
-		wait_for "$secs" pid_done "$p" || {
-			echo "tf_wait: still running: $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" >&2
-			return 1
-		}
-		wait "$p"
-	done
-}
-
 # server_idle PORT: no connection on local port PORT is still open (only
 # its listener, or nothing).
 server_idle() {
