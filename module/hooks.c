@@ -54,17 +54,30 @@ static void tcpflow_conn_start(struct tcpflow_conn *c, int old, int new)
  * carries the listener's cookie, which names the parent; the child gets its
  * own cookie right after this event.  Usually the request that began with
  * the SYN (segments.c) is waiting for it.
+ *
+ * Two races on two CPUs leave that request otherwise:
+ *  - the client's reset was recorded, and closed the request, between its
+ *    final ACK and this clone: the child still belongs to the connection
+ *    (the kernel destroys it at once if the reset removed the request
+ *    first);
+ *  - two segments completed the handshake at once (the final ACK and the
+ *    client's FIN or data right behind it) and another CPU's child has
+ *    adopted the request: the kernel keeps only the first child it hashes
+ *    and destroys the other.  This one gets a history of its own, marked
+ *    duplicate; the two swap sockets if it turns out to be the one kept
+ *    (tcpflow_conn_claim_pending()).
  */
 static void tcpflow_child_new(const struct sock *sk)
 {
-	struct tcpflow_conn *c, *l;
+	struct tcpflow_conn *c, *l, *req;
 	unsigned long flags;
 	u64 now;
 
 	spin_lock_irqsave(&tcpflow_table.lock, flags);
 	now = ktime_get_ns();
-	c = tcpflow_request_take(sk);
-	if (c) {
+	req = tcpflow_request_take(sk);
+	if (req && req->embryo) {
+		c = req;
 		tcpflow_conn_adopt(c);
 	} else {
 		c = tcpflow_conn_new(sk);
@@ -74,6 +87,11 @@ static void tcpflow_child_new(const struct sock *sk)
 		}
 		c->info.role = TCPFLOW_ROLE_SERVER;
 		c->info.first_ns = now;
+		if (req) {
+			c->info.flags |= TCPFLOW_CONN_DUPLICATE;
+			if (req->pending_sk)	/* still its first child's */
+				tcpflow_conn_set_twins(req, c);
+		}
 	}
 	l = tcpflow_conn_lookup(atomic64_read(&sk->sk_cookie));
 	if (l && l->info.role == TCPFLOW_ROLE_LISTENER)
@@ -112,7 +130,7 @@ static void tcpflow_probe_state(void *data, const struct sock *sk,
 		c = NULL;
 	}
 	if (!c)
-		c = tcpflow_conn_claim_pending(sk, cookie);
+		c = tcpflow_conn_claim_pending(sk, cookie, newstate);
 	if (!c) {
 		c = tcpflow_conn_new(sk);
 		if (!c) {

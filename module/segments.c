@@ -247,6 +247,31 @@ static bool tcpflow_syn_belongs(const struct tcpflow_conn *c,
 	       c->info.isn_remote == p->e.seq;
 }
 
+/*
+ * An rx segment without SYN, FIN or RST that reached a request socket (or
+ * none), or a child still in SYN_RECV, only because it raced the child
+ * socket that the handshake's final ACK was making or finishing on another
+ * CPU: it belongs to the child, not to the handshake.  A pure ACK there is
+ * the handshake's only when it reaches a request entry; data only when it
+ * reaches a request that has not had its final ACK (that ACK was lost, and
+ * the data completes the handshake instead).
+ */
+static bool tcpflow_rx_races_child(const struct sock *sk,
+				   const struct tcpflow_conn *c,
+				   const struct tcpflow_pkt *p)
+{
+	int state = sk ? READ_ONCE(sk->sk_state) : TCP_NEW_SYN_RECV;
+	bool request = tcpflow_conn_is_request(c);
+
+	if (p->e.a != TCPFLOW_DIR_RX ||
+	    (p->e.flags & (TCPFLOW_TCP_SYN | TCPFLOW_TCP_FIN | TCPFLOW_TCP_RST)))
+		return false;
+	if (!p->e.len)
+		return state == TCP_NEW_SYN_RECV && !request;
+	return (state == TCP_NEW_SYN_RECV || state == TCP_SYN_RECV) &&
+	       !(request && !c->req_acked);
+}
+
 static void tcpflow_segment(const struct net *net, const struct sock *sk,
 			    struct tcpflow_pkt *p)
 {
@@ -259,6 +284,10 @@ static void tcpflow_segment(const struct net *net, const struct sock *sk,
 
 	spin_lock_irqsave(&tcpflow_table.lock, irqflags);
 	p->e.t_ns = ktime_get_ns();	/* under the lock, as in hooks.c */
+	if (dir == TCPFLOW_DIR_RX) {
+		/* Only the segment just before a child's clone may name it. */
+		this_cpu_ptr(&tcpflow_ack_hint)->c = NULL;
+	}
 	if (cookie)
 		c = tcpflow_conn_lookup(cookie);
 	if (!c)
@@ -284,31 +313,8 @@ static void tcpflow_segment(const struct net *net, const struct sock *sk,
 	}
 	if (!c)
 		goto unlock;	/* not a connection tcpflow follows */
-	if (dir == TCPFLOW_DIR_RX && !(flags & (TCPFLOW_TCP_SYN |
-						TCPFLOW_TCP_FIN |
-						TCPFLOW_TCP_RST)) &&
-	    (!sk || sk->sk_state == TCP_NEW_SYN_RECV) &&
-	    !tcpflow_conn_is_request(c)) {
-		/*
-		 * It reached a request socket (or none) only because it raced
-		 * the child socket that the request's final ACK was making
-		 * on another CPU: data for the child, not a handshake's ACK.
-		 */
+	if (tcpflow_rx_races_child(sk, c, p))
 		goto unlock;
-	}
-	if (dir == TCPFLOW_DIR_RX && p->e.len &&
-	    !(flags & (TCPFLOW_TCP_SYN | TCPFLOW_TCP_FIN | TCPFLOW_TCP_RST)) &&
-	    (!sk || sk->sk_state == TCP_NEW_SYN_RECV ||
-	     sk->sk_state == TCP_SYN_RECV) &&
-	    !(tcpflow_conn_is_request(c) && !c->req_acked)) {
-		/*
-		 * In a passive open data is recorded only when it may complete
-		 * the handshake (its ACK was lost).  After the final ACK, data
-		 * can still reach the request, or the child in SYN_RECV, while
-		 * that ACK makes or finishes the child on another CPU.
-		 */
-		goto unlock;
-	}
 
 	if (!c->info.sport && dir == TCPFLOW_DIR_TX) {
 		/* A failed connect() releases its port before the tracepoint
@@ -322,6 +328,7 @@ static void tcpflow_segment(const struct net *net, const struct sock *sk,
 			c->info.state = TCP_CLOSE;
 			tcpflow_conn_close(c);
 		} else if (dir == TCPFLOW_DIR_RX && !(flags & TCPFLOW_TCP_SYN)) {
+			/* A child may be cloned next: tcpflow_request_take(). */
 			struct tcpflow_ack_hint *h = this_cpu_ptr(&tcpflow_ack_hint);
 
 			h->c = c;
@@ -335,9 +342,15 @@ unlock:
 
 /*
  * Called with tcpflow_table.lock held from the LISTEN -> SYN_RECV of a
- * child socket: the request whose final ACK this CPU has just recorded, if
- * it is on the child's port in the child's namespace.  The child's peer
- * address is not set yet at that point, hence the hint.
+ * child socket: the request entry whose final ACK this CPU has just
+ * recorded, if it is on the child's port in the child's namespace, or NULL.
+ * The child's peer address is not set yet at that point, hence the hint,
+ * which only the rx segment processed last on this CPU sets: the child is
+ * cloned from within that segment's processing.
+ *
+ * The entry is returned whatever became of it since: a reset on another
+ * CPU may have closed it, or another CPU's child may have adopted it
+ * (tcpflow_child_new() tells the cases apart).
  */
 struct tcpflow_conn *tcpflow_request_take(const struct sock *child)
 {
@@ -346,7 +359,7 @@ struct tcpflow_conn *tcpflow_request_take(const struct sock *child)
 
 	lockdep_assert_held(&tcpflow_table.lock);
 	h->c = NULL;
-	if (!c || c->info.id != h->id || !tcpflow_conn_is_request(c) ||
+	if (!c || c->info.id != h->id ||
 	    c->net_cookie != sock_net(child)->net_cookie ||
 	    c->info.sport != child->sk_num)
 		return NULL;

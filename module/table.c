@@ -15,6 +15,7 @@
 #include <linux/jhash.h>
 #include <linux/ktime.h>
 #include <linux/log2.h>
+#include <linux/minmax.h>
 #include <linux/nsproxy.h>
 #include <linux/capability.h>
 #include <linux/sched.h>
@@ -327,14 +328,24 @@ bool tcpflow_conn_is_request(const struct tcpflow_conn *c)
 	return c->embryo && !(c->info.flags & TCPFLOW_CONN_CLOSED);
 }
 
-/* The handshake completed: the request becomes the accepted socket's. */
+/*
+ * The handshake completed: the request becomes the child socket's.  A
+ * request a reset closed in the meantime lives again, for as long as the
+ * child does.
+ */
 void tcpflow_conn_adopt(struct tcpflow_conn *c)
 {
-	lockdep_assert_held(&tcpflow_table.lock);
+	struct tcpflow_table *t = &tcpflow_table;
+
+	lockdep_assert_held(&t->lock);
 	list_del_init(&c->lnode);
 	c->embryo = 0;
-	c->info.flags &= ~TCPFLOW_CONN_REQUEST;
-	tcpflow_table.nembryos--;
+	t->nembryos--;
+	if (c->info.flags & TCPFLOW_CONN_CLOSED) {
+		t->nclosed--;
+		t->nlive++;
+	}
+	c->info.flags &= ~(TCPFLOW_CONN_REQUEST | TCPFLOW_CONN_CLOSED);
 }
 
 void tcpflow_conn_hash(struct tcpflow_conn *c, u64 cookie)
@@ -355,14 +366,49 @@ void tcpflow_conn_set_pending(struct tcpflow_conn *c, const struct sock *sk)
 	list_add_tail(&c->lnode, &tcpflow_table.pending);
 }
 
+/*
+ * Two children cloned for one handshake (tcpflow_child_new()): the first
+ * adopted the request, the other is a duplicate.  Which of them the kernel
+ * keeps is decided only later, when each tries to replace the request in
+ * the established hash; the loser moves to CLOSE at once.
+ */
+void tcpflow_conn_set_twins(struct tcpflow_conn *a, struct tcpflow_conn *b)
+{
+	a->twin = b;
+	a->twin_id = b->info.id;
+	b->twin = a;
+	b->twin_id = a->info.id;
+}
+
+/*
+ * While both twins wait for their next transition, the first to make it
+ * says which child is which: the child that moves to CLOSE lost and is the
+ * duplicate, the other carries on the connection and its request's
+ * history.  Give @c's socket to its twin if it belongs there.
+ */
+static struct tcpflow_conn *tcpflow_conn_twin_pick(struct tcpflow_conn *c,
+						   int newstate)
+{
+	struct tcpflow_conn *t = c->twin;
+	bool dup = c->info.flags & TCPFLOW_CONN_DUPLICATE;
+	bool lost = newstate == TCP_CLOSE;
+
+	if (!t || t->info.id != c->twin_id || !t->pending_sk || dup == lost)
+		return c;
+	swap(c->pending_sk, t->pending_sk);
+	return t;
+}
+
+/* The pending entry of this child socket, now found by its cookie. */
 struct tcpflow_conn *tcpflow_conn_claim_pending(const struct sock *sk,
-						u64 cookie)
+						u64 cookie, int newstate)
 {
 	struct tcpflow_conn *c;
 
 	lockdep_assert_held(&tcpflow_table.lock);
 	list_for_each_entry(c, &tcpflow_table.pending, lnode) {
 		if (c->pending_sk == sk) {
+			c = tcpflow_conn_twin_pick(c, newstate);
 			list_del_init(&c->lnode);
 			c->pending_sk = NULL;
 			tcpflow_conn_hash(c, cookie);

@@ -78,6 +78,8 @@ struct tcpflow_conn {
 	struct list_head node;		/* table.all (id order) or table.free */
 	struct list_head lnode;		/* table.closed, .pending or .embryos */
 	const void *pending_sk;		/* identity only: never dereferenced */
+	struct tcpflow_conn *twin;	/* the other child of its handshake, */
+	u64 twin_id;			/* if it still has this id */
 	u64 net_cookie;			/* which netns may see it */
 	struct tcpflow_key key;
 	struct tcpflow_sent sent[2][TCPFLOW_SENT_MAX];	/* [dir][kind] */
@@ -148,8 +150,9 @@ void tcpflow_key_set_addr(struct in6_addr *dst, u16 family, const void *a);
 void tcpflow_conn_unhash(struct tcpflow_conn *c);
 void tcpflow_conn_hash(struct tcpflow_conn *c, u64 cookie);
 void tcpflow_conn_set_pending(struct tcpflow_conn *c, const struct sock *sk);
+void tcpflow_conn_set_twins(struct tcpflow_conn *a, struct tcpflow_conn *b);
 struct tcpflow_conn *tcpflow_conn_claim_pending(const struct sock *sk,
-						u64 cookie);
+						u64 cookie, int newstate);
 void tcpflow_conn_fill_tuple(struct tcpflow_conn *c, const struct sock *sk);
 void tcpflow_conn_set_lport(struct tcpflow_conn *c, u16 port);
 void tcpflow_conn_set_owner(struct tcpflow_conn *c);

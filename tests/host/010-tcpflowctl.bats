@@ -82,9 +82,10 @@ END
 	[ "$(jq -s length <<<"$output")" -eq 13 ]
 	run jq -c 'select(.id == 2) | [.cookie, .netns, .family, .saddr, .sport,
 		.daddr, .dport, .role, .state, .state_age_ns, .pid, .comm,
-		.preexisting, .closed, .partial, .parent_id, .dropped_events,
+		.preexisting, .closed, .partial, .request, .duplicate,
+		.parent_id, .dropped_events,
 		.handshake_ns, (.events | length)]' <<<"$output"
-	[ "$output" = '[8194,4026531840,"inet","127.0.0.1",40001,"127.0.0.1",8080,"client","TIME_WAIT",9989690000,143,"tcpflow-sock",false,false,false,0,0,80000,5]' ]
+	[ "$output" = '[8194,4026531840,"inet","127.0.0.1",40001,"127.0.0.1",8080,"client","TIME_WAIT",9989690000,143,"tcpflow-sock",false,false,false,false,false,0,0,80000,5]' ]
 }
 
 @test "list -j: IPv6, pre-existing, closed, escaped comm, events" {

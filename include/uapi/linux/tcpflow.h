@@ -29,7 +29,12 @@
  *   A passive open is tracked from the SYN its listener answered: the entry
  *   is a server with TCPFLOW_CONN_REQUEST set and state SYN_RECV until the
  *   handshake completes and the accepted socket takes it over (the flag is
- *   then cleared).  A request that never completes keeps the flag.
+ *   then cleared).  A request that never completes keeps the flag.  When
+ *   two segments complete one handshake at once on two CPUs (the final ACK
+ *   and a FIN or data right behind it), the kernel clones two children,
+ *   keeps the first it can hash and destroys the other: that one is a
+ *   history of its own, LISTEN -> SYN_RECV -> CLOSE with the connection's
+ *   tuple, marked TCPFLOW_CONN_DUPLICATE.
  *
  * States
  *   The kernel's values (include/net/tcp_states.h).  TCPFLOW_TIME_WAIT is
@@ -115,6 +120,7 @@ enum tcpflow_dir {
 #define TCPFLOW_CONN_REQUEST		(1U << 3) /* a SYN answered, no socket yet */
 #define TCPFLOW_CONN_ISN_LOCAL		(1U << 4) /* isn_local is known */
 #define TCPFLOW_CONN_ISN_REMOTE		(1U << 5) /* isn_remote is known */
+#define TCPFLOW_CONN_DUPLICATE		(1U << 6) /* a destroyed 2nd child */
 
 struct tcpflow_event {
 	__u64 t_ns;
