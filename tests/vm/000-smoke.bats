@@ -38,15 +38,7 @@ teardown() {
 }
 
 @test "veth pair between two network namespaces comes up" {
-	ip netns add smoke-a
-	ip netns add smoke-b
-	ip link add va type veth peer name vb
-	ip link set va netns smoke-a
-	ip link set vb netns smoke-b
-	ip -n smoke-a addr add 10.99.0.1/24 dev va
-	ip -n smoke-b addr add 10.99.0.2/24 dev vb
-	ip -n smoke-a link set va up
-	ip -n smoke-b link set vb up
+	tf_veth_pair smoke-a smoke-b 10.99.0.1 10.99.0.2
 	run ip netns exec smoke-a ip link show va
 	[[ $output == *"state UP"* ]] || wait_for 5 bash -c 'ip -n smoke-a link show va | grep -q "state UP"'
 	wait_for 5 bash -c 'ip -n smoke-b link show vb | grep -q "state UP"'
@@ -54,15 +46,7 @@ teardown() {
 }
 
 @test "TCP across the veth pair with socat" {
-	ip netns add smoke-a
-	ip netns add smoke-b
-	ip link add va type veth peer name vb
-	ip link set va netns smoke-a
-	ip link set vb netns smoke-b
-	ip -n smoke-a addr add 10.99.0.1/24 dev va
-	ip -n smoke-b addr add 10.99.0.2/24 dev vb
-	ip -n smoke-a link set va up
-	ip -n smoke-b link set vb up
+	tf_veth_pair smoke-a smoke-b 10.99.0.1 10.99.0.2
 	ip netns exec smoke-b socat -u TCP-LISTEN:5001,reuseaddr "OPEN:$TMP/got,creat" 3>&- &
 	BG_PID=$!
 	wait_for 5 tcp_listening 5001 smoke-b

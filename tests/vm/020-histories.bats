@@ -10,9 +10,7 @@ setup() {
 }
 
 teardown() {
-	tf_dump_on_failure
-	tf_trace_stop
-	pkill -f tcpflow-sock || true
+	tf_end_test
 	tf_unload
 }
 

@@ -5,8 +5,7 @@
 load helpers
 
 teardown() {
-	tf_dump_on_failure
-	pkill -f tcpflow-sock || true
+	tf_end_test
 	tf_unload
 }
 

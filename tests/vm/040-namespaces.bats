@@ -12,20 +12,11 @@ load helpers
 
 setup() {
 	tf_load
-	ip netns add nsa
-	ip netns add nsb
-	ip link add va netns nsa type veth peer name vb netns nsb
-	ip -n nsa addr add 10.99.0.1/24 dev va
-	ip -n nsb addr add 10.99.0.2/24 dev vb
-	ip -n nsa link set va up
-	ip -n nsb link set vb up
-	ip -n nsa link set lo up
-	ip -n nsb link set lo up
+	tf_veth_pair nsa nsb 10.99.0.1 10.99.0.2
 }
 
 teardown() {
-	tf_dump_on_failure
-	pkill -f tcpflow-sock || true
+	tf_end_test
 	ip netns del nsa 2>/dev/null || true
 	ip netns del nsb 2>/dev/null || true
 	tf_unload

@@ -5,29 +5,21 @@
 #
 #   netns ea                          netns eb
 #   +------------------+   veth      +------------------+
-#   | ea0 10.98.0.1/24 |-------------| eb0 10.98.0.2/24 |
+#   | va 10.98.0.1/24  |-------------| vb 10.98.0.2/24  |
 #   +------------------+  netem 100ms each way          +
 
 load helpers
 
 setup() {
-	ip netns add ea
-	ip netns add eb
-	ip link add ea0 netns ea type veth peer name eb0 netns eb
-	ip -n ea addr add 10.98.0.1/24 dev ea0
-	ip -n eb addr add 10.98.0.2/24 dev eb0
-	ip -n ea link set ea0 up
-	ip -n eb link set eb0 up
-	ip netns exec ea tc qdisc add dev ea0 root netem delay 100ms
-	ip netns exec eb tc qdisc add dev eb0 root netem delay 100ms
+	tf_veth_pair ea eb 10.98.0.1 10.98.0.2
+	ip netns exec ea tc qdisc add dev va root netem delay 100ms
+	ip netns exec eb tc qdisc add dev vb root netem delay 100ms
 	tf_load
 	tf_trace_start
 }
 
 teardown() {
-	tf_dump_on_failure
-	tf_trace_stop
-	pkill -f tcpflow-sock || true
+	tf_end_test
 	ip netns del ea 2>/dev/null || true
 	ip netns del eb 2>/dev/null || true
 	rm -f /tmp/edge.*
@@ -66,8 +58,8 @@ teardown() {
 }
 
 @test "connect timeout: SYNs dropped by the peer, SYN_SENT > CLOSE after the retries" {
-	ip netns exec eb tc qdisc add dev eb0 ingress
-	ip netns exec eb tc filter add dev eb0 parent ffff: matchall action drop
+	ip netns exec eb tc qdisc add dev vb ingress
+	ip netns exec eb tc filter add dev vb parent ffff: matchall action drop
 	run ip netns exec ea tcpflow-sock bind 10.98.0.1 42504 syncnt 1 connect-fail 10.98.0.2 9504
 	[ "$output" = "Connection timed out" ]
 	[ "$(tf_history 42504 9504)" = "CLOSE>SYN_SENT SYN_SENT>CLOSE" ]

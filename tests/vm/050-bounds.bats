@@ -12,9 +12,7 @@ setup() {
 }
 
 teardown() {
-	tf_dump_on_failure
-	pkill -f tcpflow-sock || true
-	pkill -f tcpflow-devtest || true
+	tf_end_test
 	[[ -n ${BATS_TEST_COMPLETED:-} ]] || grep -h '^conn\|^CONN\|^read' /tmp/bd.before /tmp/bd.dev.out 2>/dev/null | head -n 80 | sed 's/^/# /' >&3
 	rm -f /tmp/bd.*
 	ip netns del churn 2>/dev/null || true

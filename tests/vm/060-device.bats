@@ -9,9 +9,7 @@ setup() {
 }
 
 teardown() {
-	tf_dump_on_failure
-	pkill -f tcpflow-sock || true
-	pkill -f tcpflow-devtest || true
+	tf_end_test
 	rm -f /tmp/dt.*
 	tf_unload
 }

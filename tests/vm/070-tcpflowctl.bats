@@ -8,8 +8,7 @@ setup() {
 }
 
 teardown() {
-	tf_dump_on_failure
-	pkill -f tcpflow-sock || true
+	tf_end_test
 	pkill -f 'tcpflowctl follow' || true
 	tf_unload
 }

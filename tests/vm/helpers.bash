@@ -45,8 +45,7 @@ pid_done() {
 # server_idle PORT: no connection on local port PORT is still open (only
 # its listener, or nothing).
 server_idle() {
-	[ "$(awk -v p="$1" '/^conn / { n = split($4, l, ":")
-		if (l[n] == p && $6 != "CLOSE" && $6 != "LISTEN") print }' /proc/tcpflow | wc -l)" = 0 ]
+	[ -z "$(tf_conn "$1" "" | awk '$6 != "CLOSE" && $6 != "LISTEN"')" ]
 }
 
 # tf_serve_done PORT PID: wait until the server on PORT (background job PID,
@@ -91,23 +90,28 @@ tf_unload() {
 	fi
 }
 
+# TF_AWK_PORTS: an awk function for the readers of /proc/tcpflow below:
+# ports(lp, rp) is true on a "conn" line whose local port is lp and peer
+# port rp (any peer when rp is empty).
+TF_AWK_PORTS='
+	function ports(lp, rp,   l, r, n, m) {
+		n = split($4, l, ":"); m = split($5, r, ":")
+		return l[n] == lp && (rp == "" || r[m] == rp)
+	}'
+
 # tf_conn LPORT RPORT [FILE]: the "conn" lines of /proc/tcpflow (or FILE)
 # whose local and peer ports are these, oldest first.
 tf_conn() {
-	awk -v lp="$1" -v rp="$2" '
-		/^conn / {
-			n = split($4, l, ":"); m = split($5, r, ":")
-			if (l[n] == lp && r[m] == rp) print
-		}' "${3:-/proc/tcpflow}"
+	awk -v lp="$1" -v rp="$2" "$TF_AWK_PORTS"'
+		/^conn / && ports(lp, rp)' "${3:-/proc/tcpflow}"
 }
 
 # tf_history LPORT RPORT [FILE]: the newest such connection's transitions,
 # as OLD>NEW words on one line.
 tf_history() {
-	awk -v lp="$1" -v rp="$2" '
+	awk -v lp="$1" -v rp="$2" "$TF_AWK_PORTS"'
 		/^conn / {
-			n = split($4, l, ":"); m = split($5, r, ":")
-			cur = (l[n] == lp && r[m] == rp)
+			cur = ports(lp, rp)
 			if (cur) h = ""
 			next
 		}
@@ -209,6 +213,15 @@ tf_dump_on_failure() {
 	} | sed 's/^/# /' >&3
 }
 
+# tf_end_test: how a teardown begins: the dump of a failed test, then no
+# tracing and no test program left running.
+tf_end_test() {
+	tf_dump_on_failure
+	tf_trace_stop
+	pkill -f tcpflow-sock || true
+	pkill -f tcpflow-devtest || true
+}
+
 # ss_has STATE FILTER: ss lists a TCP socket in STATE matching FILTER.
 ss_has() {
 	[ -n "$(ss -tanH state "$1" "$2")" ]
@@ -257,10 +270,9 @@ tf_veth_pair() {
 # "DIR FLAGS SEQ ACK LEN RETRANS" lines, SEQ and ACK "-" where /proc shows
 # none (read it with absolute_seq=1 to compare with a capture).
 tf_segments() {
-	awk -v lp="$1" -v rp="$2" '
+	awk -v lp="$1" -v rp="$2" "$TF_AWK_PORTS"'
 		/^conn / {
-			n = split($4, l, ":"); m = split($5, r, ":")
-			cur = (l[n] == lp && r[m] == rp)
+			cur = ports(lp, rp)
 			if (cur) out = ""
 			next
 		}
