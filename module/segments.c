@@ -248,6 +248,20 @@ static bool tcpflow_syn_belongs(const struct tcpflow_conn *c,
 }
 
 /*
+ * An rx segment that reaches a request socket (or, with a SYN cookie, no
+ * socket) may complete the handshake and clone a child.  The connection it
+ * is for, found by its tuple, is then either still a request or was
+ * adopted by a child cloned on another CPU a moment ago: a live entry, not
+ * in TIME_WAIT (the only older connection a new handshake can share its
+ * tuple with).
+ */
+static bool tcpflow_conn_in_handshake(const struct tcpflow_conn *c)
+{
+	return !(c->info.flags & TCPFLOW_CONN_CLOSED) && !c->in_tw &&
+	       c->info.state != TCP_TIME_WAIT;
+}
+
+/*
  * An rx segment without SYN, FIN or RST that reached a request socket (or
  * none), or a child still in SYN_RECV, only because it raced the child
  * socket that the handshake's final ACK was making or finishing on another
@@ -313,6 +327,16 @@ static void tcpflow_segment(const struct net *net, const struct sock *sk,
 	}
 	if (!c)
 		goto unlock;	/* not a connection tcpflow follows */
+	if (dir == TCPFLOW_DIR_RX &&
+	    !(flags & (TCPFLOW_TCP_SYN | TCPFLOW_TCP_RST)) &&
+	    (!sk || sk->sk_state == TCP_NEW_SYN_RECV) &&
+	    tcpflow_conn_in_handshake(c)) {
+		/* Its processing may clone a child: tcpflow_request_take(). */
+		struct tcpflow_ack_hint *h = this_cpu_ptr(&tcpflow_ack_hint);
+
+		h->c = c;
+		h->id = c->info.id;
+	}
 	if (tcpflow_rx_races_child(sk, c, p))
 		goto unlock;
 
@@ -328,11 +352,6 @@ static void tcpflow_segment(const struct net *net, const struct sock *sk,
 			c->info.state = TCP_CLOSE;
 			tcpflow_conn_close(c);
 		} else if (dir == TCPFLOW_DIR_RX && !(flags & TCPFLOW_TCP_SYN)) {
-			/* A child may be cloned next: tcpflow_request_take(). */
-			struct tcpflow_ack_hint *h = this_cpu_ptr(&tcpflow_ack_hint);
-
-			h->c = c;
-			h->id = c->info.id;
 			c->req_acked = 1;
 		}
 	}
@@ -342,15 +361,15 @@ unlock:
 
 /*
  * Called with tcpflow_table.lock held from the LISTEN -> SYN_RECV of a
- * child socket: the request entry whose final ACK this CPU has just
- * recorded, if it is on the child's port in the child's namespace, or NULL.
- * The child's peer address is not set yet at that point, hence the hint,
- * which only the rx segment processed last on this CPU sets: the child is
- * cloned from within that segment's processing.
+ * child socket: the entry of the handshake that the segment this CPU has
+ * just processed completes, if it is on the child's port in the child's
+ * namespace, or NULL.  The child's peer address is not set yet at that
+ * point, hence the hint, which only the rx segment processed last on this
+ * CPU sets: the child is cloned from within that segment's processing.
  *
  * The entry is returned whatever became of it since: a reset on another
- * CPU may have closed it, or another CPU's child may have adopted it
- * (tcpflow_child_new() tells the cases apart).
+ * CPU may have closed it, or another CPU's child may have adopted it, even
+ * before this segment arrived (tcpflow_child_new() tells the cases apart).
  */
 struct tcpflow_conn *tcpflow_request_take(const struct sock *child)
 {
