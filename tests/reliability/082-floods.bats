@@ -107,8 +107,9 @@ counters_total() {
 	echo "# $dup duplicate children" >&3
 	if ((dup > 0)); then
 		# One of them beside its connection, for the record.
-		read -r l r < <(duplicate_tuples /tmp/fl.all)
-		awk -v l="$l" -v r="$r" '/^conn / { keep = $4 == l && $5 == r } keep' /tmp/fl.all |
+		read -r id l r < <(grep -m 1 '^conn .* duplicate' /tmp/fl.all | cut -d ' ' -f 2,4,5)
+		awk -v id="$id" -v l="$l" -v r="$r" '/^conn / {
+			keep = $4 == l && $5 == r && $2 - id <= 2 && id - $2 <= 2 } keep' /tmp/fl.all |
 			sed 's/^/# /' >&3
 	fi
 	cl="client: CLOSE>SYN_SENT SYN_SENT>ESTABLISHED ESTABLISHED>FIN_WAIT1 FIN_WAIT1>FIN_WAIT2"
