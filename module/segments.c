@@ -32,6 +32,7 @@
 #include <linux/ip.h>
 #include <linux/ipv6.h>
 #include <linux/ktime.h>
+#include <linux/math.h>
 #include <linux/moduleparam.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter_ipv4.h>
@@ -469,6 +470,19 @@ static unsigned int tcpflow_nf_tcp(struct sk_buff *skb,
 	p.e.type = TCPFLOW_EV_SEGMENT;
 	p.e.flags = tcpflow_tcp_flags(th);
 	p.e.seq = ntohl(th->seq);
+	if (dir == TCPFLOW_DIR_TX && (tcp_flag_word(th) & TCP_FLAG_FIN) &&
+	    skb_is_gso(skb) && paylen) {
+		/*
+		 * A TSO/GSO packet leaves as several segments of gso_size and
+		 * only the last carries the FIN: record that one, as the peer
+		 * and any capture past the segmentation see it.
+		 */
+		unsigned int off = rounddown(paylen - 1,
+					     skb_shinfo(skb)->gso_size);
+
+		p.e.seq += off;
+		paylen -= off;
+	}
 	p.e.ack = ntohl(th->ack_seq);
 	p.e.win = ntohs(th->window);
 	p.e.len = min_t(unsigned int, paylen, U16_MAX);
