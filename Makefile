@@ -19,7 +19,7 @@ TOOLS := tcpflowctl tcpflow-sock tcpflow-devtest
 TOOL_BINS := $(addprefix $(TOOLS_DIR)/,$(TOOLS))
 
 .PHONY: all modules module tools clean modules_install install check \
-	check-host check-debug check-reliability demo style sparse warn-check check-kdir
+	check-host check-debug check-reliability demo bench style sparse warn-check check-kdir
 
 all: module tools
 	@cp $(MOD_DIR)/tcpflow.ko $(CURDIR)/tcpflow.ko
@@ -76,6 +76,11 @@ check:
 	else \
 	  echo "make check: the debug kernel is not built on this machine: skipped (make check-debug builds it, about 25 minutes)"; \
 	fi
+
+# What tcpflow costs bulk transfers and connection churn, as ratios measured
+# in one boot (see README, Overhead).  Not a test: nothing fails on a ratio.
+bench:
+	scripts/bench.sh
 
 # The reliability suite (rmmod under load, floods, bad input, security,
 # hotplug and wake-ups) on both kernels: 10-15 minutes per kernel under

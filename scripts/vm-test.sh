@@ -14,7 +14,7 @@
 # Env: TCPFLOW_VM_TIMEOUT (default 1800 s, 5400 s for debug), TCPFLOW_CACHE (see lib.sh),
 #      TCPFLOW_VM_NO_MAKE=1 to skip both make calls and use what is already
 #      in TCPFLOW_VM_BUILD_DIR (default $TCPFLOW_REPO/build): <rel>/tcpflow.ko
-#      and tools/*.
+#      and tools/*.  TCPFLOW_BENCH_* variables are passed to the guest.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -302,7 +302,7 @@ install_tests() {
 		name=${p##*/}
 		[[ -e $ROOT/tests/$name ]] && tcpflow_die "two test paths are both named '$name'"
 		if [[ -d $p ]]; then
-			cp -a "$p" "$ROOT/tests/$name"
+			cp -aL "$p" "$ROOT/tests/$name"	# helpers may be links
 		else
 			cp "$p" "$ROOT/tests/$name"
 			# Helpers next to a lone .bats file (load helpers.bash).
@@ -316,7 +316,7 @@ install_tests() {
 
 # write_init REL KMEMLEAK: KMEMLEAK=1 checks for leaks after the tests.
 write_init() {
-	local rel=$1 kmemleak=$2 tests
+	local rel=$1 kmemleak=$2 tests v
 	printf -v tests '%q ' "${GUEST_TESTS[@]}"
 	cat >"$ROOT/init" <<EOF
 #!/bin/bash
@@ -328,6 +328,10 @@ export TCPFLOW_KERNEL=$(printf '%q' "$rel")
 TESTS=($tests)
 KMEMLEAK=$kmemleak
 EOF
+	# The benchmark's knobs reach the guest (tests/bench/bench.bats).
+	for v in ${!TCPFLOW_BENCH_@}; do
+		printf 'export %s=%q\n' "$v" "${!v}"
+	done >>"$ROOT/init"
 	cat >>"$ROOT/init" <<'EOF'
 
 mark() { echo "tcpflow-vm: $* at $(cut -d' ' -f1 /proc/uptime)s" >/dev/console; }

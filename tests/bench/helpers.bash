@@ -1,0 +1,1 @@
+../vm/helpers.bash
