@@ -6,4 +6,4 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/setup.sh
-exec scripts/vm-test.sh --kernel "${TCPFLOW_BENCH_KERNEL:-all}" tests/bench/bench.bats
+exec scripts/vm-test.sh --plain --kernel "${TCPFLOW_BENCH_KERNEL:-all}" tests/bench/bench.bats

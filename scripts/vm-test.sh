@@ -2,14 +2,16 @@
 # Build tcpflow, boot each Debian kernel under QEMU with a generated
 # initramfs, run bats tests in the guest and judge the result.
 #
-#   scripts/vm-test.sh [--kernel 6.1|6.12|all|debug] [--timeout SECS] [PATH...]
+#   scripts/vm-test.sh [--kernel 6.1|6.12|all|debug] [--timeout SECS] [--plain] [PATH...]
 #
 # PATH: .bats files or directories of them (default: tests/vm). A kernel
 # passes when bats exits 0 in the guest and the kernel console shows no
 # BUG/WARNING/Oops/KFENCE/... line. Exit 0 only if every kernel passed.
 # "all" is 6.1 and 6.12; "debug" is the lockdep/KASAN/kmemleak kernel that
 # scripts/debug-kernel.sh builds (make check-debug), which also fails a run
-# on any leak kmemleak finds after the tests.
+# on any leak kmemleak finds after the tests. The stock kernels boot with
+# slab debugging (slub_debug, init_on_free, kfence); --plain boots them as
+# a production host does, for benchmarks.
 #
 # Env: TCPFLOW_VM_TIMEOUT (default 1800 s, 5400 s for debug), TCPFLOW_CACHE (see lib.sh),
 #      TCPFLOW_VM_NO_MAKE=1 to skip both make calls and use what is already
@@ -62,6 +64,7 @@ usage() {
 parse_args() {
 	KERNEL_ARG=all
 	TIMEOUT=${TCPFLOW_VM_TIMEOUT:-}
+	PLAIN=0
 	TEST_PATHS=()
 	while (($#)); do
 		case $1 in
@@ -69,6 +72,7 @@ parse_args() {
 		--kernel=*) KERNEL_ARG=${1#*=}; shift ;;
 		--timeout) TIMEOUT=${2:?--timeout needs seconds}; shift 2 ;;
 		--timeout=*) TIMEOUT=${1#*=}; shift ;;
+		--plain) PLAIN=1; shift ;;
 		-h | --help) usage 0 ;;
 		--) shift; TEST_PATHS+=("$@"); break ;;
 		-*) printf 'unknown option: %s\n' "$1" >&2; usage 2 >&2 ;;
@@ -459,6 +463,9 @@ boot_vm() {
 	6.12) cmdline+=" slub_debug=FZPU init_on_free=1 kfence.sample_interval=100" ;;
 	*) cmdline+=" slub_debug=FZPU init_on_free=1" ;;
 	esac
+	# A benchmark measures the kernel as a production host boots it: slab
+	# debugging records a stack trace at every allocation and free.
+	((PLAIN)) && cmdline="console=ttyS0 panic_on_warn=1 oops=panic panic=-1"
 	rm -f "$out/console.log" "$out/verdict" "$out/tap.log" "$out/qemu.pid"
 	: >"$out/verdict"
 	QEMU_PIDFILE="$out/qemu.pid"
