@@ -42,3 +42,28 @@ setup() {
 	[[ $output == *"ok 1 outside-the-repo test runs in the guest"* ]]
 	[[ $output == *"vm-test 6.12 "*": PASS"* ]]
 }
+
+@test "--plain boots without slab debugging; linked helpers and TCPFLOW_BENCH_* reach the guest" {
+	local dir
+	dir=$(mktemp -d)
+	mkdir "$dir/suite"
+	echo 'harness_helper() { echo linked; }' >"$dir/real-helpers.bash"
+	ln -s ../real-helpers.bash "$dir/suite/helpers.bash"
+	# AT_TEST, not the literal: bats would take that line for a test of
+	# this file.
+	sed 's/^AT_TEST/@test/' >"$dir/suite/plain.bats" <<-'BATS'
+	load helpers
+	AT_TEST "plain guest" {
+		[ "$(harness_helper)" = linked ]
+		[ "$TCPFLOW_BENCH_PROBE" = "a b'c" ]
+		[[ $(cat /proc/cmdline) != *slub_debug* ]]
+		[[ $(cat /proc/cmdline) != *init_on_free* ]]
+	}
+	BATS
+	TCPFLOW_BENCH_PROBE="a b'c" run "$VMTEST" --plain --kernel 6.12 --timeout 600 "$dir/suite"
+	rm -rf "$dir"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ $output == *"ok 1 plain guest"* ]]
+	[[ $output == *"vm-test 6.12 "*": PASS"* ]]
+}
