@@ -451,7 +451,7 @@ build_initramfs() {
 # ---------------------------------------------------------------- boot
 # boot_vm REL OUT SERIES KERNEL_IMAGE
 boot_vm() {
-	local rel=$1 out=$2 series=$3 image=$4 cmdline mem=${TCPFLOW_VM_MEM:-1G}
+	local rel=$1 out=$2 series=$3 image=$4 cmdline slab= mem=${TCPFLOW_VM_MEM:-1G}
 	cmdline="console=ttyS0 panic_on_warn=1 oops=panic panic=-1"
 	case $series in
 	debug)
@@ -460,12 +460,13 @@ boot_vm() {
 		cmdline+=" kasan.fault=panic"
 		mem=${TCPFLOW_VM_MEM:-2G}
 		;;
-	6.12) cmdline+=" slub_debug=FZPU init_on_free=1 kfence.sample_interval=100" ;;
-	*) cmdline+=" slub_debug=FZPU init_on_free=1" ;;
+	6.12) slab=" slub_debug=FZPU init_on_free=1 kfence.sample_interval=100" ;;
+	*) slab=" slub_debug=FZPU init_on_free=1" ;;
 	esac
-	# A benchmark measures the kernel as a production host boots it: slab
-	# debugging records a stack trace at every allocation and free.
-	((PLAIN)) && cmdline="console=ttyS0 panic_on_warn=1 oops=panic panic=-1"
+	# A benchmark measures the kernel as a production host boots it
+	# (--plain): slab debugging records a stack trace at every allocation
+	# and free.
+	((PLAIN)) || cmdline+=$slab
 	rm -f "$out/console.log" "$out/verdict" "$out/tap.log" "$out/qemu.pid"
 	: >"$out/verdict"
 	QEMU_PIDFILE="$out/qemu.pid"

@@ -23,10 +23,6 @@ CONNS=${TCPFLOW_BENCH_CONNS:-2000}
 # insmod seeds them: a table this large tracks every one of them.
 MAX_CONNS=$((2 * ROUNDS * 4 * CONNS + 4096))
 
-say() {
-	printf '%s\n' "$@" >&3
-}
-
 setup() {
 	tf_veth_pair bna bnb 10.77.0.1 10.77.0.2
 }
@@ -100,7 +96,7 @@ duplicates() {
 # connection tracked, no event lost.  (This runs in a command substitution,
 # where errexit does not reach: each check returns by hand.)
 measure() {
-	local cost conns made want=2 size=$MB warm=1 c
+	local cost conns made dup want=2 size=$MB warm=1 c
 	if [[ $2 == churn ]]; then
 		want=$((2 * CONNS))
 		size=$CONNS
@@ -120,13 +116,19 @@ measure() {
 		# The listener and the connections it served, and the
 		# duplicate children of any handshake that made two (README).
 		made=$(($(tf_header_count connections) - conns))
-		if ((made != want + 1 + $(duplicates "$3"))); then
-			echo "measure: $made entries made, expected $((want + 1)) and $(duplicates "$3") duplicates" >&2
+		dup=$(duplicates "$3")
+		if ((made != want + 1 + dup)); then
+			echo "measure: $made entries made, expected $((want + 1)) and $dup duplicates" >&2
 			return 1
 		fi
 		tf_unload || return
 	fi
 	echo "$cost"
+}
+
+# ratio A B: A / B.
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", a / b }'
 }
 
 # summary: "MEDIAN (MIN-MAX)" of the ratios on stdin.
@@ -151,8 +153,8 @@ bench() {
 		fi
 		read -r -a off <<<"$off"
 		read -r -a on <<<"$on"
-		tput+=("$(awk -v a="${off[0]}" -v b="${on[0]}" 'BEGIN { printf "%.4f", a / b }')")
-		cpu+=("$(awk -v a="${off[1]}" -v b="${on[1]}" 'BEGIN { printf "%.4f", a / b }')")
+		tput+=("$(ratio "${off[0]}" "${on[0]}")")
+		cpu+=("$(ratio "${off[1]}" "${on[1]}")")
 		say "$(awk -v w="$1" -v i="$i" -v a="${off[0]}" -v b="${on[0]}" \
 			-v ta="${off[1]}" -v tb="${on[1]}" -v n="$4" -v u="$3" \
 			-v r="${tput[-1]}" -v c="${cpu[-1]}" 'BEGIN {

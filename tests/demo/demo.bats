@@ -4,10 +4,6 @@
 
 load helpers
 
-say() {
-	printf '%s\n' "$@" >&3
-}
-
 @test "demo: tcpflow records real connections" {
 	tf_load
 	say "" "# insmod tcpflow.ko; then, on 127.0.0.1 and [::1]:"

@@ -4,6 +4,11 @@
 # holder of its fd 3 to exit, so a leaked one hangs the run until the
 # harness timeout. Kill what you start in teardown.
 
+# say LINE...: print for people, on the terminal (bats's fd 3).
+say() {
+	printf '%s\n' "$@" >&3
+}
+
 # wait_for TIMEOUT_SECS CMD [ARGS...]: run CMD until it succeeds or the
 # timeout passes (then fail, naming CMD). Polls every 50 ms.
 wait_for() {
