@@ -114,11 +114,11 @@ static bool tcpflow_tx_boring(const struct sock *sk, unsigned int paylen)
  * or a socket whose FIN is outstanding and it acknowledges that FIN: the
  * FIN is the last byte of the send queue, so its ACK acks write_seq.
  */
-static bool tcpflow_rx_boring(const struct sock *sk, const struct tcphdr *th)
+static bool tcpflow_rx_boring(const struct sock *sk, int skst,
+			      const struct tcphdr *th)
 {
-	if (!sk_fullsock(sk))
-		return false;	/* a request or a timewait socket: rare */
-	switch (READ_ONCE(sk->sk_state)) {
+	/* A request or a timewait socket (rare) is never boring. */
+	switch (skst) {
 	case TCP_ESTABLISHED:
 	case TCP_CLOSE_WAIT:
 	case TCP_FIN_WAIT2:
@@ -271,24 +271,27 @@ static bool tcpflow_conn_in_handshake(const struct tcpflow_conn *c)
  * reaches a request that has not had its final ACK (that ACK was lost, and
  * the data completes the handshake instead).
  */
-static bool tcpflow_rx_races_child(const struct sock *sk,
+static bool tcpflow_rx_races_child(int skst,
 				   const struct tcpflow_conn *c,
 				   const struct tcpflow_pkt *p)
 {
-	int state = sk ? READ_ONCE(sk->sk_state) : TCP_NEW_SYN_RECV;
 	bool request = tcpflow_conn_is_request(c);
 
 	if (p->e.a != TCPFLOW_DIR_RX ||
 	    (p->e.flags & (TCPFLOW_TCP_SYN | TCPFLOW_TCP_FIN | TCPFLOW_TCP_RST)))
 		return false;
 	if (!p->e.len)
-		return state == TCP_NEW_SYN_RECV && !request;
-	return (state == TCP_NEW_SYN_RECV || state == TCP_SYN_RECV) &&
+		return skst == TCP_NEW_SYN_RECV && !request;
+	return (skst == TCP_NEW_SYN_RECV || skst == TCP_SYN_RECV) &&
 	       !(request && !c->req_acked);
 }
 
+/*
+ * skst is the socket's state as the hook read it, once, before the
+ * table lock: TCP_NEW_SYN_RECV for a request socket or none.
+ */
 static void tcpflow_segment(const struct net *net, const struct sock *sk,
-			    struct tcpflow_pkt *p)
+			    int skst, struct tcpflow_pkt *p)
 {
 	u8 flags = p->e.flags, dir = p->e.a;
 	struct tcpflow_conn *c = NULL;
@@ -330,15 +333,14 @@ static void tcpflow_segment(const struct net *net, const struct sock *sk,
 		goto unlock;	/* not a connection tcpflow follows */
 	if (dir == TCPFLOW_DIR_RX &&
 	    !(flags & (TCPFLOW_TCP_SYN | TCPFLOW_TCP_RST)) &&
-	    (!sk || sk->sk_state == TCP_NEW_SYN_RECV) &&
-	    tcpflow_conn_in_handshake(c)) {
+	    skst == TCP_NEW_SYN_RECV && tcpflow_conn_in_handshake(c)) {
 		/* Its processing may clone a child: tcpflow_request_take(). */
 		struct tcpflow_ack_hint *h = this_cpu_ptr(&tcpflow_ack_hint);
 
 		h->c = c;
 		h->id = c->info.id;
 	}
-	if (tcpflow_rx_races_child(sk, c, p))
+	if (tcpflow_rx_races_child(skst, c, p))
 		goto unlock;
 
 	if (!c->info.sport && dir == TCPFLOW_DIR_TX) {
@@ -428,6 +430,7 @@ static unsigned int tcpflow_nf_tcp(struct sk_buff *skb,
 	struct tcpflow_pkt p;
 	struct tcphdr _th;
 	const struct tcphdr *th;
+	int skst;
 
 	th = skb_header_pointer(skb, thoff, sizeof(_th), &_th);
 	if (!th)
@@ -437,23 +440,25 @@ static unsigned int tcpflow_nf_tcp(struct sk_buff *skb,
 		return NF_ACCEPT;
 	paylen = skb->len - thoff - hlen;
 
+	if (dir == TCPFLOW_DIR_RX && !sk) {
+		ref = tcpflow_rx_lookup(state->net, skb, th, family);
+		sk = ref;
+	}
+	/*
+	 * Read once: a child's state moves on (SYN_RECV to ESTABLISHED) on
+	 * the CPU processing the handshake's final ACK while this segment
+	 * may wait there for the table lock, and a data segment judged by
+	 * two readings could pass as neither boring nor the child's.
+	 */
+	skst = sk ? READ_ONCE(sk->sk_state) : TCP_NEW_SYN_RECV;
 	if (!(tcp_flag_word(th) & (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST))) {
 		/* The hot path: leave as early as possible. */
 		if (dir == TCPFLOW_DIR_TX) {
 			if (tcpflow_tx_boring(sk, paylen))
 				return NF_ACCEPT;
-		} else {
-			if (!sk) {
-				ref = tcpflow_rx_lookup(state->net, skb, th,
-							family);
-				sk = ref;
-			}
-			if (sk && tcpflow_rx_boring(sk, th))
-				goto out;
+		} else if (sk && tcpflow_rx_boring(sk, skst, th)) {
+			goto out;
 		}
-	} else if (dir == TCPFLOW_DIR_RX && !sk) {
-		ref = tcpflow_rx_lookup(state->net, skb, th, family);
-		sk = ref;
 	}
 
 	memset(&p, 0, sizeof(p));
@@ -486,7 +491,7 @@ static unsigned int tcpflow_nf_tcp(struct sk_buff *skb,
 	p.e.ack = ntohl(th->ack_seq);
 	p.e.win = ntohs(th->window);
 	p.e.len = min_t(unsigned int, paylen, U16_MAX);
-	tcpflow_segment(state->net, sk, &p);
+	tcpflow_segment(state->net, sk, skst, &p);
 out:
 	/* The lookup took a reference, as early demux would have. */
 	if (ref)
