@@ -30,6 +30,7 @@
  *   churn N ADDR PORT     N times: connect, close; prints how many
  *                         connected and failed (refused, timed out)
  *   churn-abort N ADDR PORT  the same, closing with SO_LINGER 0 (RST)
+ *   churn-send N ADDR PORT   the same, sending 100 bytes before each close
  *   serve N               accept N connections, each read to EOF and closed
  * Exits 0 when every operation succeeded, 1 with a message otherwise.
  */
@@ -154,12 +155,15 @@ static void op_recv_eof(void)
 		die("recv-eof", strerror(errno));
 }
 
-static void op_churn(char **argv, int i, int abort_close)
+static void op_churn(char **argv, int i)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sockaddr_of(argv[i], argv[i + 2], argv[i + 3], &ss);
 	unsigned long n = number(argv[i], argv[i + 1]), ok = 0, failed = 0;
+	int abort_close = !strcmp(argv[i], "churn-abort");
+	int send_data = !strcmp(argv[i], "churn-send");
 	struct linger l = { 1, 0 };
+	static const char data[100];
 
 	while (n--) {
 		int fd = socket(ss.ss_family, SOCK_STREAM, 0);
@@ -173,6 +177,9 @@ static void op_churn(char **argv, int i, int abort_close)
 			if (abort_close &&
 			    setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l)))
 				die(argv[i], strerror(errno));
+			if (send_data &&
+			    write(fd, data, sizeof(data)) != sizeof(data))
+				die(argv[i], "short write");
 		}
 		close(fd);
 	}
@@ -302,9 +309,10 @@ int main(int argc, char **argv)
 			for (;;)
 				pause();
 		} else if (!strcmp(op, "churn") ||
-			   !strcmp(op, "churn-abort")) {
+			   !strcmp(op, "churn-abort") ||
+			   !strcmp(op, "churn-send")) {
 			need(argc, i, 3, op);
-			op_churn(argv, i, !strcmp(op, "churn-abort"));
+			op_churn(argv, i);
 			i += 3;
 		} else if (!strcmp(op, "serve")) {
 			i = need(argc, i, 1, op);

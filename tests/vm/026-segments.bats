@@ -246,3 +246,57 @@ tx SYN,ACK 0 1 0 1" ]
 	((  $(wc -l <"$T/rec.41112.8112") <= 8 ))
 	[ "$(tf_field 8112 41112 received)" = 5000001 ]
 }
+
+# A client's data right after connect() races the handshake's final ACK:
+# one CPU may still be making the child from that ACK (SYN_RECV, then
+# ESTABLISHED) while the data reaches the child on the other.  The data is
+# the child's; the only data segment ever recorded is one that reached the
+# request first and so completed the handshake itself.
+@test "churn with data sent right after connect: no data segment recorded but one that completed a handshake" {
+	local addr port=8113 n srv c1
+	n=$(tf_scaled 800)
+	for addr in 127.0.0.1 ::1; do
+		tcpflow-sock listen "$addr" "$port" serve $((2 * n)) 3>&- &
+		srv=$!
+		wait_for 10 tcp_listening "$port"
+		tcpflow-sock churn-send "$n" "$addr" "$port" >"$T/c1.$port" 3>&- &
+		c1=$!
+		tcpflow-sock churn-send "$n" "$addr" "$port" >"$T/c2.$port"
+		wait "$c1"
+		wait "$srv"
+		[ "$(cat "$T/c1.$port" "$T/c2.$port")" = "connected=$n failed=0
+connected=$n failed=0" ]
+		port=$((port + 1))
+	done
+	# Per server history: rx SYN, tx SYN-ACK, then the segment that
+	# completed the handshake (its ACK, or data that overtook it), and no
+	# other data segment.
+	run awk '
+		function flush() {
+			if (!cur) return
+			conns++
+			if (seq !~ /^rx SYN; tx SYN,ACK; rx [A-Z,]*ACK\+?(;|$)/) { print "handshake: " id ": " seq; bad = 1 }
+			first = seq ~ /^rx SYN; tx SYN,ACK; rx [A-Z,]*\+/
+			overtook += first
+			if (data > first) { print "data recorded: " id ": " seq; bad = 1 }
+		}
+		/^conn / {
+			flush()
+			cur = $3 == "server" && $4 ~ /:811[34]$/
+			id = $4 " " $5; seq = ""; data = 0
+			next
+		}
+		cur && /^  \+/ && ($2 == "rx" || $2 == "tx") {
+			d = / len=/ && $3 !~ /SYN|FIN|RST/
+			data += d
+			seq = seq (seq == "" ? "" : "; ") $2 " " $3 (d ? "+" : "")
+		}
+		END {
+			flush()
+			print "servers=" conns + 0, "overtook=" overtook + 0
+			exit bad
+		}' /proc/tcpflow
+	echo "$output"
+	[ "$status" = 0 ]
+	[ "${lines[-1]%% *}" = "servers=$((4 * n))" ]
+}
