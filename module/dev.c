@@ -185,9 +185,51 @@ static void tcpflow_fill_live(struct tcpflow_reader *r, size_t limit)
 	}
 }
 
-static bool tcpflow_reader_ready(const struct tcpflow_reader *r)
+/* Hidden events passed over per hold of the table lock. */
+#define TCPFLOW_SKIP_BATCH	256
+
+/*
+ * Is there a record for this reader?  An event its filter or its
+ * namespace hides is not one: poll() must not report input that read()
+ * would not return, nor tell a reader in one namespace when another one
+ * is busy.  Such events are passed over for good, as tcpflow_fill_live()
+ * would, a batch per hold of the table lock (interrupts are off), up to the
+ * head seen on entry: a later event wakes the caller again.
+ *
+ * Safe beside a read() of the same file in progress, whose r->lock this
+ * does not take: next_seq only moves forward, and only under the table
+ * lock, past events this reader does not want; a wanted one, or a loss to
+ * report, stops the scan where fill_live() starts.
+ */
+static bool tcpflow_reader_ready(struct tcpflow_reader *r)
 {
-	return !r->synced || READ_ONCE(r->next_seq) != tcpflow_ring_head();
+	const struct tcpflow_slot *s;
+	unsigned long flags;
+	bool ready = false, more;
+	u64 head;
+	int n;
+
+	if (!READ_ONCE(r->synced))
+		return true;	/* the snapshot ends with a SYNC record */
+	head = tcpflow_ring_head();
+	if (READ_ONCE(r->next_seq) == head)
+		return false;
+	do {
+		spin_lock_irqsave(&tcpflow_table.lock, flags);
+		if (r->next_seq < tcpflow_ring_oldest())
+			ready = true;	/* a LOSS record */
+		for (n = 0; !ready && n < TCPFLOW_SKIP_BATCH &&
+		     r->next_seq < head; n++) {
+			s = tcpflow_ring_slot(r->next_seq);
+			if (tcpflow_reader_wants(r, s->net_cookie, &s->info))
+				ready = true;
+			else
+				r->next_seq++;
+		}
+		more = !ready && r->next_seq < head;
+		spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	} while (more);
+	return ready;
 }
 
 static void tcpflow_fill(struct tcpflow_reader *r, size_t limit)

@@ -51,10 +51,6 @@ event_lines() {
 	grep -c '^  +' "$1"
 }
 
-counters_total() {
-	tcpflow-devtest open counters | sed 's/.*total=//'
-}
-
 @test "100000 short connections (10000 on the debug kernel): each recorded whole, counters exact, memory flat" {
 	local n
 	n=$(tf_scaled 100000)

@@ -94,11 +94,13 @@ counters_match_proc() {
 	! grep -q '^LOSS' /tmp/dt.out
 }
 
+# The readers below filter on their test's port: a TIME_WAIT of an earlier
+# test may end meanwhile, and its event is not the one waited for.
 @test "O_NONBLOCK gives EAGAIN when caught up; a blocking reader wakes on a new event" {
-	run tcpflow-devtest open-nb snapshot read 4096
+	run tcpflow-devtest open-nb filter 2 0 9305 0 snapshot read 4096
 	[ "${lines[-1]}" = "read EAGAIN" ]
 
-	tcpflow-devtest open snapshot touch /tmp/dt.synced next 2 >/tmp/dt.out 3>&- &
+	tcpflow-devtest open filter 2 0 9305 0 snapshot touch /tmp/dt.synced next 2 >/tmp/dt.out 3>&- &
 	reader=$!
 	wait_for 10 test -e /tmp/dt.synced
 	tcpflow-sock listen 127.0.0.1 9305 close-listener
@@ -106,12 +108,18 @@ counters_match_proc() {
 	[ "$(sed '1,/^SYNC$/d' /tmp/dt.out | sed -n 2p)" = "EVENT $(tf_conn 9305 0 | awk '{ print $2 }') CLOSE>LISTEN" ]
 }
 
-@test "poll times out when caught up and is ready after an event" {
-	run tcpflow-devtest open snapshot poll 200
+@test "poll times out when caught up, is not woken by events its filter hides, and is ready after its own" {
+	run tcpflow-devtest open filter 2 0 9306 0 snapshot poll 200
 	[ "${lines[-1]}" = "poll timeout" ]
-	tcpflow-devtest open snapshot touch /tmp/dt.synced poll 20000 >/tmp/dt.out 3>&- &
+	tcpflow-devtest open filter 2 0 9306 0 snapshot touch /tmp/dt.synced poll 60000 >/tmp/dt.out 3>&- &
 	reader=$!
 	wait_for 10 test -e /tmp/dt.synced
+	# A whole connection on another port: events, but not input for it.
+	t0=$(counters_total)
+	conn 9326
+	(($(counters_total) - t0 >= 12))
+	kill -0 "$reader"
+	! grep -q '^poll' /tmp/dt.out
 	tcpflow-sock listen 127.0.0.1 9306 close-listener
 	wait "$reader"
 	[ "$(tail -n 1 /tmp/dt.out)" = "poll ready" ]
@@ -209,7 +217,7 @@ version-huge-cmd ENOTTY" ]
 }
 
 @test "rmmod fails with EBUSY while a reader is blocked in read, and works after" {
-	tcpflow-devtest open snapshot touch /tmp/dt.synced next 1 >/tmp/dt.out 3>&- &
+	tcpflow-devtest open filter 2 0 9325 0 snapshot touch /tmp/dt.synced next 1 >/tmp/dt.out 3>&- &
 	reader=$!
 	wait_for 10 test -e /tmp/dt.synced
 	run rmmod tcpflow

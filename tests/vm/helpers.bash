@@ -88,6 +88,11 @@ tf_load() {
 	insmod "$TCPFLOW_KO" "$@"
 }
 
+# counters_total: events recorded since load, from the device's counters.
+counters_total() {
+	tcpflow-devtest open counters | sed 's/.*total=//'
+}
+
 # tf_unload: unload it if loaded (safe in teardown).
 tf_unload() {
 	if grep -q '^tcpflow ' /proc/modules; then
