@@ -23,6 +23,9 @@ teardown() {
 	tcpflow-sock mptcp bind 127.0.0.1 40095 connect 127.0.0.1 8095 send 10 close
 	wait
 	wait_for 10 tf_state_is 8095 40095 CLOSE
+	# The client subflow's move to TIME_WAIT can come after the server's
+	# CLOSE: its ACK of the server's FIN leaves before it.
+	wait_for 10 tf_history_has 40095 8095 'FIN_WAIT2>TIME_WAIT'
 	# The kernel reported the meta sockets' transitions ...
 	[[ $(tf_trace_history MPTCP 40095 8095) == *ESTABLISHED* ]]
 	# ... and the subflows' as TCP, which tcpflow recorded, once each: one

@@ -28,6 +28,9 @@ connect_across() {
 	ip netns exec nsa tcpflow-sock bind 10.99.0.1 42001 connect 10.99.0.2 9101 send 10 close
 	wait
 	wait_for 10 tf_state_is 9101 42001 CLOSE
+	# The client's move to TIME_WAIT can come after the server's CLOSE:
+	# its ACK of the server's FIN leaves before it.
+	wait_for 10 tf_history_has 42001 9101 'FIN_WAIT2>TIME_WAIT'
 }
 
 @test "a connection over veth is recorded on both ends with their netns" {

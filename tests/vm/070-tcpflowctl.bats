@@ -63,6 +63,9 @@ leak() {
 	tcpflow-sock bind 127.0.0.1 41402 connect 127.0.0.1 9402 close
 	wait
 	wait_for 10 tf_state_is 9402 41402 CLOSE
+	# The client's move to TIME_WAIT can come after the server's CLOSE:
+	# its ACK of the server's FIN leaves before it.
+	wait_for 10 tf_history_has 41402 9402 'FIN_WAIT2>TIME_WAIT'
 	cid=$(tf_conn 41402 9402 | awk '{ print $2 }')
 	sid=$(tf_conn 9402 41402 | awk '{ print $2 }')
 	run tcpflowctl show "$cid"
