@@ -68,6 +68,9 @@ client_closes_first() {
 	tcpflow-sock bind 127.0.0.1 40002 connect 127.0.0.1 8081 recv-eof close
 	wait
 	wait_for 10 tf_state_is 8081 40002 TIME_WAIT
+	# Its TIME_WAIT is recorded before it sends the ACK that closes the
+	# client.
+	wait_for 10 tf_state_is 40002 8081 CLOSE
 
 	[ "$(tf_history 8081 40002)" = "LISTEN>SYN_RECV SYN_RECV>ESTABLISHED ESTABLISHED>FIN_WAIT1 FIN_WAIT1>FIN_WAIT2 FIN_WAIT2>TIME_WAIT" ]
 	[ "$(tf_history 40002 8081)" = "CLOSE>SYN_SENT SYN_SENT>ESTABLISHED ESTABLISHED>CLOSE_WAIT CLOSE_WAIT>LAST_ACK LAST_ACK>CLOSE" ]
@@ -144,6 +147,8 @@ client_closes_first() {
 
 	kill "$srv"	# the server's close sends its FIN
 	wait_for 10 tf_state_is 40007 8086 TIME_WAIT
+	# ... before it sends the ACK that closes the server.
+	wait_for 10 tf_state_is 8086 40007 CLOSE
 	[ "$(tf_history 40007 8086)" = "$CLIENT_ACTIVE_CLOSE" ]
 	ss -tanH state time-wait "sport = :40007" | grep -q .
 	[ "$(tf_history 8086 40007)" = "$SERVER_PASSIVE_CLOSE" ]
@@ -187,6 +192,8 @@ conn_events() {
 	tcpflow-sock bind 127.0.0.1 40009 connect 127.0.0.1 8088 close
 	wait "$srv"
 	wait_for 10 tf_state_is 8088 40009 CLOSE
+	# The follower has printed up to the last event before it is stopped.
+	wait_for 10 grep -q '"old":"LAST_ACK"' "$BATS_TEST_TMPDIR/follow"
 	kill "$fpid"
 	wait "$fpid" || true
 	id=$(tf_conn 8088 40009 | awk '{ print $2 }')

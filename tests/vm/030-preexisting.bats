@@ -24,8 +24,9 @@ teardown() {
 	tcpflow-sock listen 127.0.0.1 9003 accept recv-eof close 3>&- &
 	wait_for 10 tcp_listening 9003
 	tcpflow-sock bind 127.0.0.1 41003 connect 127.0.0.1 9003 close
-	wait_for 10 ss_has time-wait 'sport = :41003'
-	wait_for 10 ss_has close-wait 'sport = :9001'
+	# Up to 30 s: the debug kernel once took over 10 s here.
+	wait_for 30 ss_has time-wait 'sport = :41003'
+	wait_for 30 ss_has close-wait 'sport = :9001'
 
 	tf_load
 	[[ $(tf_conn 9001 0) == "conn "*" listener 127.0.0.1:9001 0.0.0.0:0 LISTEN "*" preexisting"* ]]
@@ -69,6 +70,10 @@ teardown() {
 	pkill -f 'tcpflow-sock listen 127.0.0.1 9011'
 	pkill -f 'tcpflow-sock bind 127.0.0.1 41012'
 	wait_for 10 ss_none close-wait 'sport = :9011'
+	# Each client moves to TIME_WAIT after it acknowledged the FIN that
+	# closed its server: wait for both, not only the servers.
+	wait_for 10 ss_has time-wait 'sport = :41011'
+	wait_for 10 ss_has time-wait 'sport = :41012'
 
 	tf_load
 	[[ $(tf_conn 41011 9011) == *" TIME_WAIT "*" preexisting"* ]]

@@ -22,6 +22,9 @@ leak() {
 	wait_for 10 tcp_listening "$1"
 	tcpflow-sock bind 127.0.0.1 $(($1 + 32000)) connect 127.0.0.1 "$1" close
 	wait_for 10 tf_state_is "$1" $(($1 + 32000)) CLOSE_WAIT
+	# The server's ACK of that FIN is delayed (up to 40 ms): the client
+	# is in FIN_WAIT2 once it was sent and recorded.
+	wait_for 10 tf_state_is $(($1 + 32000)) "$1" FIN_WAIT2
 }
 
 @test "leaks finds a CLOSE_WAIT leak with the process that holds it" {
