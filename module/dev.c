@@ -8,9 +8,14 @@
  * delivered from the histories (the snapshot), the others from the ring, so
  * none is delivered twice or skipped in between.
  *
- * Records are built under tcpflow_table.lock into the reader's own page,
- * then copied to user space with the lock dropped: copy_to_user() may
- * fault and sleep.  read() calls on one file are serialized by its mutex.
+ * The snapshot walks the table with a cursor and copies one connection at
+ * a time into the reader's own buffer (table.c), then makes its records
+ * from that copy with no lock held, across as many read()s as it takes:
+ * a history that goes on changing meanwhile is neither skipped nor sent
+ * twice.  The live stream's records are built under tcpflow_table.lock
+ * into the reader's own page, a bounded batch of ring slots per hold, then
+ * copied to user space with the lock dropped: copy_to_user() may fault
+ * and sleep.  read() calls on one file are serialized by its mutex.
  * The file holds a reference on the module (fops.owner), so rmmod fails
  * with EBUSY while any reader has the device open.
  */
@@ -33,12 +38,13 @@
 struct tcpflow_reader {
 	struct mutex lock;		/* one read() at a time */
 	struct tcpflow_viewer view;
-	struct tcpflow_filter filter;
+	struct tcpflow_filter filter;	/* written under both locks */
 	u64 start_seq;			/* first event of the live stream */
 	u64 next_seq;			/* next live event to deliver */
-	u64 snap_id;			/* next connection of the snapshot */
-	struct tcpflow_mark snap_at;	/* the last one it took */
-	u32 snap_ev;			/* next event of connection snap_id */
+	struct tcpflow_cursor cur;	/* the snapshot's place in the table */
+	struct tcpflow_conn *copy;	/* the connection it is sending */
+	u32 snap_ev;			/* next event of copy to send */
+	bool snap_have;			/* copy holds a connection */
 	bool snap_conn_sent;		/* its CONN record is out */
 	bool synced;			/* the SYNC record is out */
 	bool full;			/* the last fill ran out of room */
@@ -96,49 +102,50 @@ static bool tcpflow_reader_wants(const struct tcpflow_reader *r,
 	       tcpflow_filter_match(&r->filter, ci);
 }
 
-static struct tcpflow_conn *tcpflow_snap_next(struct tcpflow_reader *r)
+/* In the snapshot: visible, wanted, and not born after the open. */
+static bool tcpflow_snap_wants(const struct tcpflow_conn *c, const void *arg)
 {
-	struct tcpflow_conn *c = tcpflow_conn_seek(r->snap_id, &r->snap_at);
+	const struct tcpflow_reader *r = arg;
 
-	if (!c)
-		return NULL;
-	list_for_each_entry_from(c, &tcpflow_table.all, node) {
-		if (!tcpflow_reader_wants(r, c->net_cookie, &c->info))
-			continue;
-		/* Born after the open: the live stream tells all of it. */
-		if (c->total_events && c->ev[0].gseq >= r->start_seq)
-			continue;
-		tcpflow_mark_set(&r->snap_at, c);
-		return c;
-	}
-	return NULL;
+	if (!tcpflow_reader_wants(r, c->net_cookie, &c->info))
+		return false;
+	/* Born after the open: the live stream tells all of it. */
+	return !(c->total_events && c->ev[0].gseq >= r->start_seq);
 }
 
-/* The snapshot: each connection, then its events older than the stream. */
+/*
+ * The snapshot: each connection, then its events older than the stream,
+ * from the reader's copy.  The copy is the connection as it was when the
+ * cursor took it, so the events it sends are in order, each once, however
+ * many read()s it takes and whatever the history does meanwhile.
+ */
 static void tcpflow_fill_snapshot(struct tcpflow_reader *r, size_t limit)
 {
+	const struct tcpflow_conn *c = r->copy;
 	const struct tcpflow_kevent *ke;
-	struct tcpflow_conn *c;
 	struct tcpflow_sync sync;
 
 	while (!r->synced) {
-		c = tcpflow_snap_next(r);
-		if (!c) {
-			sync.now_ns = ktime_get_ns();
-			if (!tcpflow_emit(r, limit, TCPFLOW_REC_SYNC, 0, &sync,
-					  sizeof(sync)))
+		if (!r->snap_have) {
+			if (!tcpflow_cursor_next(&r->cur, tcpflow_snap_wants, r,
+						 r->copy)) {
+				sync.now_ns = ktime_get_ns();
+				if (!tcpflow_emit(r, limit, TCPFLOW_REC_SYNC, 0,
+						  &sync, sizeof(sync)))
+					return;
+				r->synced = true;
 				return;
-			r->synced = true;
-			return;
+			}
+			r->snap_have = true;
+			r->snap_conn_sent = false;
+			r->snap_ev = 0;
 		}
-		if (c->info.id != r->snap_id || !r->snap_conn_sent) {
+		if (!r->snap_conn_sent) {
 			if (!tcpflow_emit(r, limit, TCPFLOW_REC_CONN,
 					  c->info.id, &c->info,
 					  sizeof(c->info)))
 				return;
-			r->snap_id = c->info.id;
 			r->snap_conn_sent = true;
-			r->snap_ev = 0;
 		}
 		for (; r->snap_ev < tcpflow_conn_nevents(c); r->snap_ev++) {
 			ke = tcpflow_conn_event(c, r->snap_ev);
@@ -148,12 +155,19 @@ static void tcpflow_fill_snapshot(struct tcpflow_reader *r, size_t limit)
 					  c->info.id, &ke->e, sizeof(ke->e)))
 				return;
 		}
-		r->snap_id = c->info.id + 1;
-		r->snap_conn_sent = false;
+		r->snap_have = false;
 	}
 }
 
-/* The live stream: each event with its connection, or what was lost. */
+/*
+ * The live stream: each event with its connection, or what was lost, a
+ * batch of TCPFLOW_WALK_BATCH slots per hold of the table lock, wanted or
+ * not, up to the head seen on entry.
+ *
+ * next_seq moves only under the table lock: tcpflow_reader_ready() may
+ * move it too, past events this reader does not want, from a poll() that
+ * does not take r->lock.
+ */
 static void tcpflow_fill_live(struct tcpflow_reader *r, size_t limit)
 {
 	const size_t pair = 2 * sizeof(struct tcpflow_rec_hdr) +
@@ -161,32 +175,41 @@ static void tcpflow_fill_live(struct tcpflow_reader *r, size_t limit)
 			    sizeof(struct tcpflow_event);
 	const struct tcpflow_slot *s;
 	struct tcpflow_loss loss;
-	u64 oldest = tcpflow_ring_oldest(), head = tcpflow_ring_head();
+	u64 oldest, head = tcpflow_ring_head();
+	unsigned long flags;
+	unsigned int n;
+	bool more;
 
-	if (r->next_seq < oldest) {
-		loss.events = oldest - r->next_seq;
-		if (!tcpflow_emit(r, limit, TCPFLOW_REC_LOSS, 0, &loss,
-				  sizeof(loss)))
-			return;
-		r->next_seq = oldest;
-	}
-	for (; r->next_seq < head; r->next_seq++) {
-		s = tcpflow_ring_slot(r->next_seq);
-		if (!tcpflow_reader_wants(r, s->net_cookie, &s->info))
-			continue;
-		if (tcpflow_reader_room(r, limit) < pair) {
-			r->full = true;
-			return;
+	do {
+		spin_lock_irqsave(&tcpflow_table.lock, flags);
+		oldest = tcpflow_ring_oldest();
+		if (r->next_seq < oldest) {
+			loss.events = oldest - r->next_seq;
+			if (!tcpflow_emit(r, limit, TCPFLOW_REC_LOSS, 0, &loss,
+					  sizeof(loss)))
+				goto unlock;
+			r->next_seq = oldest;
 		}
-		tcpflow_emit(r, limit, TCPFLOW_REC_CONN, s->info.id, &s->info,
-			     sizeof(s->info));
-		tcpflow_emit(r, limit, TCPFLOW_REC_EVENT, s->info.id, &s->e,
-			     sizeof(s->e));
-	}
+		for (n = 0; n < TCPFLOW_WALK_BATCH && r->next_seq < head;
+		     n++, r->next_seq++) {
+			s = tcpflow_ring_slot(r->next_seq);
+			if (!tcpflow_reader_wants(r, s->net_cookie, &s->info))
+				continue;
+			if (tcpflow_reader_room(r, limit) < pair) {
+				r->full = true;
+				break;
+			}
+			tcpflow_emit(r, limit, TCPFLOW_REC_CONN, s->info.id,
+				     &s->info, sizeof(s->info));
+			tcpflow_emit(r, limit, TCPFLOW_REC_EVENT, s->info.id,
+				     &s->e, sizeof(s->e));
+		}
+		tcpflow_walk_note(n);
+unlock:
+		more = !r->full && r->next_seq < head;
+		spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	} while (more);
 }
-
-/* Hidden events passed over per hold of the table lock. */
-#define TCPFLOW_SKIP_BATCH	256
 
 /*
  * Is there a record for this reader?  An event its filter or its
@@ -199,7 +222,8 @@ static void tcpflow_fill_live(struct tcpflow_reader *r, size_t limit)
  * Safe beside a read() of the same file in progress, whose r->lock this
  * does not take: next_seq only moves forward, and only under the table
  * lock, past events this reader does not want; a wanted one, or a loss to
- * report, stops the scan where fill_live() starts.
+ * report, stops the scan where fill_live() starts.  The filter it tests
+ * is only written with the table lock held too, so it is never torn.
  */
 static bool tcpflow_reader_ready(struct tcpflow_reader *r)
 {
@@ -218,7 +242,7 @@ static bool tcpflow_reader_ready(struct tcpflow_reader *r)
 		spin_lock_irqsave(&tcpflow_table.lock, flags);
 		if (r->next_seq < tcpflow_ring_oldest())
 			ready = true;	/* a LOSS record */
-		for (n = 0; !ready && n < TCPFLOW_SKIP_BATCH &&
+		for (n = 0; !ready && n < TCPFLOW_WALK_BATCH &&
 		     r->next_seq < head; n++) {
 			s = tcpflow_ring_slot(r->next_seq);
 			if (tcpflow_reader_wants(r, s->net_cookie, &s->info))
@@ -226,6 +250,7 @@ static bool tcpflow_reader_ready(struct tcpflow_reader *r)
 			else
 				r->next_seq++;
 		}
+		tcpflow_walk_note(n);
 		more = !ready && r->next_seq < head;
 		spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 	} while (more);
@@ -234,13 +259,9 @@ static bool tcpflow_reader_ready(struct tcpflow_reader *r)
 
 static void tcpflow_fill(struct tcpflow_reader *r, size_t limit)
 {
-	unsigned long flags;
-
-	spin_lock_irqsave(&tcpflow_table.lock, flags);
 	tcpflow_fill_snapshot(r, limit);
-	if (r->synced)
+	if (r->synced && !r->full)
 		tcpflow_fill_live(r, limit);
-	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 }
 
 static ssize_t tcpflow_dev_read(struct file *file, char __user *ubuf,
@@ -249,6 +270,8 @@ static ssize_t tcpflow_dev_read(struct file *file, char __user *ubuf,
 	struct tcpflow_reader *r = file->private_data;
 	ssize_t ret;
 
+	if (!count)
+		return 0;	/* as read(2) says */
 	if (mutex_lock_interruptible(&r->lock))
 		return -ERESTARTSYS;
 	for (;;) {
@@ -303,6 +326,7 @@ static long tcpflow_ioc_counters(void __user *arg)
 	c.evicted = t->cnt.evicted;
 	c.events_dropped = t->cnt.events_dropped;
 	c.events_total = t->cnt.events_total;
+	c.walk_max = t->cnt.walk_max;
 	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 	c.events_dropped += tcpflow_hooks_missed();
 	return copy_to_user(arg, &c, sizeof(c)) ? -EFAULT : 0;
@@ -312,6 +336,7 @@ static long tcpflow_ioc_set_filter(struct tcpflow_reader *r,
 				   const void __user *arg)
 {
 	struct tcpflow_filter f;
+	unsigned long flags;
 
 	if (copy_from_user(&f, arg, sizeof(f)))
 		return -EFAULT;
@@ -321,7 +346,9 @@ static long tcpflow_ioc_set_filter(struct tcpflow_reader *r,
 	if ((f.flags & TCPFLOW_FILTER_STATE) && !f.state_mask)
 		return -EINVAL;
 	mutex_lock(&r->lock);
+	spin_lock_irqsave(&tcpflow_table.lock, flags);
 	r->filter = f;
+	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 	mutex_unlock(&r->lock);
 	return 0;
 }
@@ -352,22 +379,32 @@ static int tcpflow_dev_open(struct inode *inode, struct file *file)
 	BUILD_BUG_ON(sizeof(*r) + TCPFLOW_REC_MAX_SIZE +
 		     sizeof(struct tcpflow_rec_hdr) +
 		     sizeof(struct tcpflow_event) > PAGE_SIZE);
-	r = kzalloc(PAGE_SIZE, GFP_KERNEL);
+	r = kzalloc(PAGE_SIZE, GFP_KERNEL_ACCOUNT);
 	if (!r)
 		return -ENOMEM;
+	r->copy = tcpflow_conn_copy_alloc();
+	if (!r->copy) {
+		kfree(r);
+		return -ENOMEM;
+	}
 	mutex_init(&r->lock);
 	tcpflow_viewer_init(&r->view, file);
 	spin_lock_irqsave(&tcpflow_table.lock, flags);
 	r->start_seq = tcpflow_ring_head();
 	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 	r->next_seq = r->start_seq;
+	tcpflow_cursor_init(&r->cur);
 	file->private_data = r;
 	return stream_open(inode, file);
 }
 
 static int tcpflow_dev_release(struct inode *inode, struct file *file)
 {
-	kfree(file->private_data);
+	struct tcpflow_reader *r = file->private_data;
+
+	tcpflow_cursor_del(&r->cur);
+	kvfree(r->copy);
+	kfree(r);
 	return 0;
 }
 

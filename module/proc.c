@@ -4,11 +4,13 @@
  *
  * A reader sees the connections of the network namespace it opened the file
  * in; a reader in the initial namespace with CAP_NET_ADMIN sees them all.
- * The walk holds tcpflow_table.lock from ->start to ->stop, which seq_file
- * calls around a buffer's worth of ->show, none of which sleeps.  Between
- * two read()s the lock is dropped and entries may be evicted, so ->start
- * resumes at the id where ->next stopped rather than at a count of entries:
- * an entry is shown once, or not at all if it went away meanwhile.
+ * Any local user may read this file, so a read must not hold up the hooks:
+ * ->start and ->next walk the table with a cursor (table.c), a bounded
+ * batch per hold of tcpflow_table.lock, and copy the one entry they return
+ * into the reader's own buffer, which ->show formats with no lock held.
+ * Entries go on changing between two read()s; the cursor stays between the
+ * entries shown and the others, so each is shown once, in id order, or not
+ * at all if it went away meanwhile.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -16,6 +18,7 @@
 #include <linux/moduleparam.h>
 #include <linux/proc_fs.h>
 #include <linux/seq_file.h>
+#include <linux/slab.h>
 #include <linux/socket.h>
 #include <net/net_namespace.h>
 
@@ -23,10 +26,9 @@
 
 struct tcpflow_proc_iter {
 	struct tcpflow_viewer view;
-	loff_t next_pos;	/* position ->next reached ... */
-	u64 next_id;		/* ... and the id it found there */
-	struct tcpflow_mark at;	/* ... in that entry */
-	unsigned long flags;	/* irq state while the lock is held */
+	struct tcpflow_cursor cur;
+	loff_t pos;			/* seq_file position of the copy */
+	struct tcpflow_conn *copy;	/* the entry at pos, as taken */
 };
 
 static const char *const tcpflow_state_names[TCPFLOW_STATE_MAX] = {
@@ -78,63 +80,65 @@ static const char *tcpflow_state_name(unsigned int s)
 	return "?";
 }
 
-static bool tcpflow_visible(const struct tcpflow_proc_iter *it,
-			    const struct tcpflow_conn *c)
+static bool tcpflow_visible(const struct tcpflow_conn *c, const void *arg)
 {
-	return tcpflow_viewer_sees(&it->view, c->net_cookie);
+	const struct tcpflow_viewer *view = arg;
+
+	return tcpflow_viewer_sees(view, c->net_cookie);
 }
 
+/* The next visible entry into it->copy, at position *pos + 1. */
+static void *tcpflow_seq_fetch(struct tcpflow_proc_iter *it, loff_t *pos)
+{
+	++*pos;
+	if (!tcpflow_cursor_next(&it->cur, tcpflow_visible, &it->view,
+				 it->copy))
+		return NULL;
+	it->pos = *pos;
+	return it->copy;
+}
+
+/*
+ * seq_file asks for the header at 0, then for the record at the position
+ * ->next last returned: again (the buffer was full, or the next read()
+ * continues there: as the entry is now, or the next one if it went away)
+ * or the one after it.  Anything else (a read at another offset) walks
+ * from the start.
+ */
 static void *tcpflow_seq_start(struct seq_file *m, loff_t *pos)
-	__acquires(&tcpflow_table.lock)
 {
 	struct tcpflow_proc_iter *it = m->private;
-	struct tcpflow_conn *c;
-	loff_t n = *pos;
+	loff_t want = *pos, at = 0;
+	void *v = NULL;
 
-	spin_lock_irqsave(&tcpflow_table.lock, it->flags);
-	if (!n)
-		return SEQ_START_TOKEN;
-	if (n == it->next_pos) {
-		c = tcpflow_conn_seek(it->next_id, &it->at);
-		if (!c)
-			return NULL;
-		list_for_each_entry_from(c, &tcpflow_table.all, node)
-			if (tcpflow_visible(it, c))
-				return c;
-		return NULL;
+	if (want && want == it->pos) {
+		if (tcpflow_cursor_refresh(&it->cur, tcpflow_visible,
+					   &it->view, it->copy))
+			return it->copy;
+		at = want - 1;
+		return tcpflow_seq_fetch(it, &at);
 	}
-	list_for_each_entry(c, &tcpflow_table.all, node)
-		if (tcpflow_visible(it, c) && !--n)
-			return c;
-	return NULL;
+	if (want && want == it->pos + 1) {
+		at = it->pos;
+		return tcpflow_seq_fetch(it, &at);
+	}
+	tcpflow_cursor_rewind(&it->cur);
+	it->pos = 0;
+	if (!want)
+		return SEQ_START_TOKEN;
+	while (at < want && (v = tcpflow_seq_fetch(it, &at)))
+		;
+	*pos = at;
+	return v;
 }
 
 static void *tcpflow_seq_next(struct seq_file *m, void *v, loff_t *pos)
 {
-	struct tcpflow_proc_iter *it = m->private;
-	struct tcpflow_conn *c = v;
-
-	++*pos;
-	if (v == SEQ_START_TOKEN)
-		c = list_entry(&tcpflow_table.all, struct tcpflow_conn, node);
-	it->next_pos = *pos;
-	list_for_each_entry_continue(c, &tcpflow_table.all, node) {
-		if (tcpflow_visible(it, c)) {
-			it->next_id = c->info.id;
-			tcpflow_mark_set(&it->at, c);
-			return c;
-		}
-	}
-	it->next_id = U64_MAX;
-	return NULL;
+	return tcpflow_seq_fetch(m->private, pos);
 }
 
 static void tcpflow_seq_stop(struct seq_file *m, void *v)
-	__releases(&tcpflow_table.lock)
 {
-	struct tcpflow_proc_iter *it = m->private;
-
-	spin_unlock_irqrestore(&tcpflow_table.lock, it->flags);
 }
 
 static void tcpflow_show_secs(struct seq_file *m, u64 ns)
@@ -155,13 +159,20 @@ static void tcpflow_show_addr(struct seq_file *m, u16 family, const u8 *a,
 static void tcpflow_show_header(struct seq_file *m)
 {
 	const struct tcpflow_table *t = &tcpflow_table;
+	unsigned int nlive, nclosed;
+	struct tcpflow_kcounters cnt;
+	unsigned long flags;
 
+	spin_lock_irqsave(&tcpflow_table.lock, flags);
+	nlive = t->nlive;
+	nclosed = t->nclosed;
+	cnt = t->cnt;
+	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 	seq_printf(m,
 		   "tcpflow %s abi %d: %u connections (%u live, %u closed) of %u, %llu untracked, %llu evicted, %llu events dropped\n",
-		   TCPFLOW_VERSION, TCPFLOW_ABI_VERSION,
-		   t->nlive + t->nclosed, t->nlive, t->nclosed, t->max_conns,
-		   t->cnt.untracked, t->cnt.evicted,
-		   t->cnt.events_dropped + tcpflow_hooks_missed());
+		   TCPFLOW_VERSION, TCPFLOW_ABI_VERSION, nlive + nclosed, nlive,
+		   nclosed, t->max_conns, cnt.untracked, cnt.evicted,
+		   cnt.events_dropped + tcpflow_hooks_missed());
 }
 
 /* A sequence number relative to an ISN, when it is known. */
@@ -282,20 +293,40 @@ static const struct seq_operations tcpflow_seq_ops = {
 
 static int tcpflow_proc_open(struct inode *inode, struct file *file)
 {
+	struct tcpflow_conn *copy = tcpflow_conn_copy_alloc();
 	struct tcpflow_proc_iter *it;
 
-	it = __seq_open_private(file, &tcpflow_seq_ops, sizeof(*it));
-	if (!it)
+	if (!copy)
 		return -ENOMEM;
+	it = __seq_open_private(file, &tcpflow_seq_ops, sizeof(*it));
+	if (!it) {
+		kvfree(copy);
+		return -ENOMEM;
+	}
+	it->copy = copy;
 	tcpflow_viewer_init(&it->view, file);
+	tcpflow_cursor_init(&it->cur);
 	return 0;
+}
+
+/*
+ * Also called by proc_remove() for files still open at rmmod, before the
+ * table goes (main.c): the cursor leaves the list while it exists.
+ */
+static int tcpflow_proc_release(struct inode *inode, struct file *file)
+{
+	struct tcpflow_proc_iter *it = ((struct seq_file *)file->private_data)->private;
+
+	tcpflow_cursor_del(&it->cur);
+	kvfree(it->copy);
+	return seq_release_private(inode, file);
 }
 
 static const struct proc_ops tcpflow_proc_ops = {
 	.proc_open = tcpflow_proc_open,
 	.proc_read = seq_read,
 	.proc_lseek = seq_lseek,
-	.proc_release = seq_release_private,
+	.proc_release = tcpflow_proc_release,
 };
 
 static struct proc_dir_entry *tcpflow_proc;

@@ -17,6 +17,8 @@
 #include <linux/log2.h>
 #include <linux/minmax.h>
 #include <linux/nsproxy.h>
+#include <linux/random.h>
+#include <linux/slab.h>
 #include <linux/capability.h>
 #include <linux/sched.h>
 #include <linux/sock_diag.h>
@@ -28,6 +30,12 @@
 #include <net/sock.h>
 
 #include "tcpflow.h"
+
+/*
+ * The tuple hash's key: addresses and ports are the peer's choice, so a
+ * seed it cannot know keeps it from aiming every request at one chain.
+ */
+static u32 tcpflow_key_seed __read_mostly;
 
 struct tcpflow_table tcpflow_table = {
 	.lock = __SPIN_LOCK_UNLOCKED(tcpflow_table.lock),
@@ -68,6 +76,7 @@ int tcpflow_table_init(unsigned int max_conns, unsigned int max_events)
 	INIT_LIST_HEAD(&t->free);
 	for (i = 0; i < max_conns; i++)
 		list_add_tail(&tcpflow_entry(i)->node, &t->free);
+	tcpflow_key_seed = get_random_u32();
 	t->next_id = 1;
 	t->load_ns = ktime_get_ns();
 	return 0;
@@ -128,7 +137,8 @@ void tcpflow_key_set_addr(struct in6_addr *dst, u16 family, const void *a)
 
 static struct hlist_head *tcpflow_key_bucket(const struct tcpflow_key *k)
 {
-	u32 h = jhash2((const u32 *)k, sizeof(*k) / sizeof(u32), 0);
+	u32 h = jhash2((const u32 *)k, sizeof(*k) / sizeof(u32),
+		       tcpflow_key_seed);
 
 	return &tcpflow_table.thash[hash_32(h, tcpflow_table.hash_bits)];
 }
@@ -431,34 +441,133 @@ u32 tcpflow_conn_nevents(const struct tcpflow_conn *c)
 	return min(c->total_events, tcpflow_table.max_events);
 }
 
-void tcpflow_mark_set(struct tcpflow_mark *m, const struct tcpflow_conn *c)
+/*
+ * Readers walk tcpflow_table.all with a cursor: a node of their own that
+ * sits after the last entry they took.  The hooks never walk this list;
+ * they only unlink an entry (tcpflow_conn_alloc() recycling it) and add
+ * entries at the tail, which leaves every cursor where it is.  So a reader
+ * resumes in O(1) however the table changed since its last read(), and
+ * walks the table once, in id order: an entry recycled behind a cursor
+ * joins the tail again, with a new id, and is met once more as the new
+ * connection it now holds.
+ *
+ * A reader never holds the table lock (interrupts off, every probe of
+ * every CPU waiting) for more than TCPFLOW_WALK_BATCH nodes, whether or
+ * not it may see them, plus one copy of the entry it takes; it formats that
+ * copy with the lock dropped.  All of a cursor's moves are under the lock.
+ */
+static bool tcpflow_node_is_entry(const struct list_head *pos)
 {
-	m->c = c;
-	m->id = c->info.id;
+	const void *p = pos, *pool = tcpflow_table.pool;
+
+	return p >= pool &&
+	       p < pool + (size_t)tcpflow_table.max_conns *
+			  tcpflow_table.entry_size;
+}
+
+void tcpflow_cursor_init(struct tcpflow_cursor *cur)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&tcpflow_table.lock, flags);
+	list_add(&cur->node, &tcpflow_table.all);
+	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+}
+
+void tcpflow_cursor_rewind(struct tcpflow_cursor *cur)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&tcpflow_table.lock, flags);
+	list_move(&cur->node, &tcpflow_table.all);
+	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+}
+
+void tcpflow_cursor_del(struct tcpflow_cursor *cur)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&tcpflow_table.lock, flags);
+	list_del(&cur->node);
+	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+}
+
+/* The longest walk under the lock, for TCPFLOW_IOC_COUNTERS. */
+void tcpflow_walk_note(unsigned int n)
+{
+	lockdep_assert_held(&tcpflow_table.lock);
+	if (n > tcpflow_table.cnt.walk_max)
+		tcpflow_table.cnt.walk_max = n;
 }
 
 /*
- * The first entry with an id of @id or more, or NULL.  tcpflow_table.all
- * stays in id order: an entry joins its tail when allocated, with the next
- * id, and leaves it only inside tcpflow_conn_alloc(), to join it again.
- * So a mark that still holds its id is on the list, and the search can
- * start there instead of at the head: a reader going through the table
- * batch by batch walks it once, not once per batch.
+ * Copy the next entry after @cur that @want accepts (called under the
+ * lock) into @copy, a buffer from tcpflow_conn_copy_alloc(), and move the
+ * cursor past it.  False at the end of the table.  Sleeps between batches:
+ * process context only, no lock held.
  */
-struct tcpflow_conn *tcpflow_conn_seek(u64 id, const struct tcpflow_mark *m)
+bool tcpflow_cursor_next(struct tcpflow_cursor *cur, tcpflow_want_fn want,
+			 const void *arg, struct tcpflow_conn *copy)
 {
-	struct tcpflow_table *t = &tcpflow_table;
-	struct tcpflow_conn *c;
+	struct list_head *all = &tcpflow_table.all, *pos;
+	const struct tcpflow_conn *c;
+	unsigned long flags;
+	unsigned int n;
 
-	lockdep_assert_held(&t->lock);
-	if (m->c && m->c->info.id == m->id && m->id <= id)
-		c = (struct tcpflow_conn *)m->c;
-	else
-		c = list_first_entry(&t->all, struct tcpflow_conn, node);
-	list_for_each_entry_from(c, &t->all, node)
-		if (c->info.id >= id)
-			return c;
-	return NULL;
+	for (;;) {
+		spin_lock_irqsave(&tcpflow_table.lock, flags);
+		pos = cur->node.next;
+		for (n = 0; pos != all && n < TCPFLOW_WALK_BATCH;
+		     pos = pos->next, n++) {
+			if (!tcpflow_node_is_entry(pos))
+				continue;	/* another reader's cursor */
+			c = list_entry(pos, struct tcpflow_conn, node);
+			if (want(c, arg)) {
+				memcpy(copy, c, tcpflow_table.entry_size);
+				cur->last = c;
+				list_move(&cur->node, pos);
+				tcpflow_walk_note(n + 1);
+				spin_unlock_irqrestore(&tcpflow_table.lock,
+						       flags);
+				return true;
+			}
+		}
+		/* Park the cursor after the nodes walked: before pos. */
+		list_move_tail(&cur->node, pos);
+		tcpflow_walk_note(n);
+		spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+		if (pos == all)
+			return false;
+		cond_resched();
+	}
+}
+
+/*
+ * Copy again the entry the cursor took last, if it still holds the same
+ * connection and @want still accepts it.  Pool entries are never freed
+ * while the module is loaded, so cur->last is safe to read under the lock
+ * whatever became of it.
+ */
+bool tcpflow_cursor_refresh(const struct tcpflow_cursor *cur,
+			    tcpflow_want_fn want, const void *arg,
+			    struct tcpflow_conn *copy)
+{
+	const struct tcpflow_conn *c = cur->last;
+	unsigned long flags;
+	bool same;
+
+	spin_lock_irqsave(&tcpflow_table.lock, flags);
+	same = c && c->info.id == copy->info.id && want(c, arg);
+	if (same)
+		memcpy(copy, c, tcpflow_table.entry_size);
+	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	return same;
+}
+
+/* A reader's private copy of one entry, history included. */
+struct tcpflow_conn *tcpflow_conn_copy_alloc(void)
+{
+	return kvmalloc(tcpflow_table.entry_size, GFP_KERNEL_ACCOUNT);
 }
 
 /*

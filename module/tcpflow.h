@@ -88,6 +88,7 @@ struct tcpflow_conn {
 	u8 in_tw;			/* history continues on a timewait sock */
 	u8 embryo;			/* a request never adopted */
 	u8 req_acked;			/* it has had its final ACK */
+	u8 after_close;			/* segments recorded once closed */
 	struct tcpflow_conn_info info;
 	struct tcpflow_kevent ev[];	/* tcpflow_table.max_events */
 };
@@ -98,6 +99,7 @@ struct tcpflow_kcounters {
 	u64 evicted;		/* closed histories reused for new ones */
 	u64 events_dropped;	/* events lost: overflow or untracked */
 	u64 events_total;	/* events recorded; the next one's gseq */
+	u64 walk_max;		/* most nodes a reader walked in one hold */
 };
 
 struct tcpflow_table {
@@ -105,7 +107,7 @@ struct tcpflow_table {
 	struct hlist_head *hash;	/* entries by socket cookie */
 	struct hlist_head *thash;	/* entries by tcpflow_key, newest first */
 	unsigned int hash_bits;
-	struct list_head all;		/* every tracked entry, in id order */
+	struct list_head all;		/* entries in id order; cursors */
 	struct list_head closed;	/* closed entries, oldest first */
 	struct list_head pending;	/* new children without a cookie yet */
 	struct list_head embryos;	/* requests, oldest first */
@@ -126,15 +128,18 @@ struct tcpflow_table {
 extern struct tcpflow_table tcpflow_table;
 
 /*
- * Where a reader of tcpflow_table.all stopped: an entry and the id it had
- * then.  Pool entries live as long as the module, so a mark is safe to
- * read under the table lock even after its entry was recycled; a recycled
- * entry has a new id, and the mark is then ignored.
+ * A reader's place in tcpflow_table.all: a list node of its own, between
+ * the entries it has walked and those it has not (see table.c).
  */
-struct tcpflow_mark {
-	const struct tcpflow_conn *c;
-	u64 id;
+struct tcpflow_cursor {
+	struct list_head node;
+	const struct tcpflow_conn *last;	/* the entry it took last */
 };
+
+/* Nodes a reader walks per hold of tcpflow_table.lock, visible or not. */
+#define TCPFLOW_WALK_BATCH	64
+
+typedef bool (*tcpflow_want_fn)(const struct tcpflow_conn *c, const void *arg);
 
 int tcpflow_table_init(unsigned int max_conns, unsigned int max_events);
 void tcpflow_table_exit(void);
@@ -164,8 +169,16 @@ void tcpflow_conn_close(struct tcpflow_conn *c);
 const struct tcpflow_kevent *tcpflow_conn_event(const struct tcpflow_conn *c,
 						u32 i);
 u32 tcpflow_conn_nevents(const struct tcpflow_conn *c);
-struct tcpflow_conn *tcpflow_conn_seek(u64 id, const struct tcpflow_mark *m);
-void tcpflow_mark_set(struct tcpflow_mark *m, const struct tcpflow_conn *c);
+void tcpflow_cursor_init(struct tcpflow_cursor *cur);
+void tcpflow_cursor_rewind(struct tcpflow_cursor *cur);
+void tcpflow_cursor_del(struct tcpflow_cursor *cur);
+bool tcpflow_cursor_next(struct tcpflow_cursor *cur, tcpflow_want_fn want,
+			 const void *arg, struct tcpflow_conn *copy);
+bool tcpflow_cursor_refresh(const struct tcpflow_cursor *cur,
+			    tcpflow_want_fn want, const void *arg,
+			    struct tcpflow_conn *copy);
+struct tcpflow_conn *tcpflow_conn_copy_alloc(void);
+void tcpflow_walk_note(unsigned int n);
 u32 tcpflow_conn_head(void);
 
 u64 tcpflow_sock_cookie(const struct sock *sk);

@@ -13,6 +13,9 @@
  *   poll MS       poll() for input: "poll ready" or "poll timeout"
  *   version       TCPFLOW_IOC_VERSION
  *   counters      TCPFLOW_IOC_COUNTERS
+ *   walk          its walk_max: "walk_max N"
+ *   bufsize N     snapshot, drain and next read N bytes at a time
+ *   times         print events with their time: "... t=NS"
  *   filter FLAGS NETNS PORT STATEMASK [RESERVED]  TCPFLOW_IOC_SET_FILTER
  *   ioctl-bad     unknown command, NULL and bad pointers, bad filters
  *   ioctl-fuzz N SEED  N ioctls with random commands (magic 0xf1 and
@@ -56,6 +59,8 @@ static const char *const states[TCPFLOW_STATE_MAX] = {
 static const char *dev = "/dev/tcpflow";
 static int fd = -1;
 static char buf[65536];
+static size_t rdsz = sizeof(buf);	/* what snapshot/drain/next read */
+static int times;			/* print t_ns with events */
 
 static const char *errname(int e)
 {
@@ -117,6 +122,10 @@ static int print_records(size_t len, int *synced)
 			else
 				printf("EVENT %llu type=%u\n",
 				       (unsigned long long)h->conn_id, e->type);
+			if (times)	/* on the line just printed */
+				printf("TIME %llu t=%llu\n",
+				       (unsigned long long)h->conn_id,
+				       (unsigned long long)e->t_ns);
 			break;
 		}
 		case TCPFLOW_REC_SYNC:
@@ -418,7 +427,7 @@ int main(int argc, char **argv)
 			need_fd();
 			synced = 0;
 			while (!(snap && synced)) {
-				n = read(fd, buf, sizeof(buf));
+				n = read(fd, buf, rdsz);
 				if (n < 0) {
 					if (!snap && errno == EAGAIN)
 						break;
@@ -432,7 +441,7 @@ int main(int argc, char **argv)
 
 			need_fd();
 			while (want > 0) {
-				n = read(fd, buf, sizeof(buf));
+				n = read(fd, buf, rdsz);
 				if (n < 0) {
 					printf("read %s\n", errname(errno));
 					return 1;
@@ -455,6 +464,21 @@ int main(int argc, char **argv)
 				printf("version %s\n", errname(errno));
 			else
 				printf("version %u\n", v);
+		} else if (!strcmp(op, "bufsize") && i + 1 < argc) {
+			rdsz = num(argv[++i]);
+			if (rdsz > sizeof(buf))
+				rdsz = sizeof(buf);
+		} else if (!strcmp(op, "times")) {
+			times = 1;
+		} else if (!strcmp(op, "walk")) {
+			struct tcpflow_counters c;
+
+			need_fd();
+			if (ioctl(fd, TCPFLOW_IOC_COUNTERS, &c))
+				printf("walk %s\n", errname(errno));
+			else
+				printf("walk_max %llu\n",
+				       (unsigned long long)c.walk_max);
 		} else if (!strcmp(op, "counters")) {
 			struct tcpflow_counters c;
 

@@ -199,7 +199,12 @@ struct tcpflow_counters {
 	__u64 evicted;
 	__u64 events_dropped;
 	__u64 events_total;		/* events recorded since load */
-	__u64 reserved[4];
+	/* The most table entries or ring slots a reader walked in one hold
+	 * of the module's lock, whether it could see them or not: readers
+	 * never hold up the hooks for longer (a small constant).
+	 */
+	__u64 walk_max;
+	__u64 reserved[3];
 };
 
 /* struct tcpflow_filter.flags: which fields apply */
