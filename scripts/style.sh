@@ -1,5 +1,9 @@
 #!/usr/bin/env bash
-# checkpatch.pl --strict on the kernel code and the UAPI header.
+# checkpatch.pl --strict on the kernel code and the UAPI header, then a
+# check of the bats tests: no .bats or .bash file under tests/ may hold a
+# bare `! cmd` line (bash exempts a negated pipeline from set -e, so such a
+# line asserts nothing unless it is the last of its test or function; write
+# `run ! cmd` or `! cmd || false`). Each offender is printed as file:line.
 # checkpatch comes from Debian's linux-source-6.12 package: downloaded (not
 # installed) and the three files it needs extracted into the cache.
 set -euo pipefail
@@ -32,3 +36,19 @@ cd "$TCPFLOW_REPO"
 	--ignore FILE_PATH_CHANGES,SPDX_LICENSE_TAG \
 	-f module/*.c module/*.h include/uapi/linux/tcpflow.h tools/*.c
 echo "style: checkpatch --strict clean"
+
+# A negated command at the start of a line, or after && or ||, unless the
+# line ends in `|| false`. Comment lines are skipped.
+# shellcheck disable=SC2016 # an awk program, not shell
+bang=$(find tests \( -name '*.bats' -o -name '*.bash' \) -type f -print0 |
+	sort -z | xargs -0 -r awk '
+		/^[[:space:]]*#/ { next }
+		(/^[[:space:]]*![[:space:]]/ || /(&&|\|\|)[[:space:]]*![[:space:]]/) &&
+		    !/\|\|[[:space:]]*false[[:space:]]*$/ {
+			print FILENAME ":" FNR ": " $0
+		}')
+if [[ -n $bang ]]; then
+	printf '%s\n' "$bang" >&2
+	tcpflow_die "bare '! cmd' lines in tests never fail under set -e: write 'run ! cmd' or '! cmd || false'"
+fi
+echo "style: no bare '! cmd' line in tests"

@@ -36,7 +36,7 @@ churn_bg() {
 }
 
 nobody_gone() {
-	! pgrep -u 65534 >/dev/null
+	! pgrep -u 65534 >/dev/null || false
 }
 
 nothing_left() {

@@ -44,7 +44,7 @@ teardown() {
 		dmesg -C
 		run insmod "$TCPFLOW_KO" "$bad"
 		[ "$status" -ne 0 ]
-		! grep -q '^tcpflow ' /proc/modules
+		run ! grep -q '^tcpflow ' /proc/modules
 		run dmesg
 		[[ $output == *"tcpflow: ${bad%%=*}=${bad#*=}: must be an integer from "* ]]
 	done

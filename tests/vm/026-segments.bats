@@ -328,5 +328,5 @@ connected=$n failed=0" ]
 
 # ns_timewait_gone INODE: no connection of that netns is in TIME_WAIT.
 ns_timewait_gone() {
-	! grep -qE "^conn .* TIME_WAIT [0-9.]+s netns=$1 " /proc/tcpflow
+	! grep -qE "^conn .* TIME_WAIT [0-9.]+s netns=$1 " /proc/tcpflow || false
 }

@@ -51,8 +51,8 @@ connect_across() {
 	[ "$(grep -c '^conn ' /tmp/nsb.txt)" = 2 ]
 	[ -n "$(tf_conn 9101 42001 /tmp/nsb.txt)" ]
 	[ -n "$(tf_conn 9101 0 /tmp/nsb.txt)" ]
-	! grep -q "netns=$(netns_inode nsb)" /tmp/nsa.txt
-	! grep -q "netns=$(netns_inode nsa)" /tmp/nsb.txt
+	run ! grep -q "netns=$(netns_inode nsb)" /tmp/nsa.txt
+	run ! grep -q "netns=$(netns_inode nsa)" /tmp/nsb.txt
 }
 
 @test "without CAP_NET_ADMIN the initial netns sees only its own connections" {
@@ -70,6 +70,6 @@ connect_across() {
 
 @test "no kernel address appears in /proc/tcpflow" {
 	connect_across
-	! grep -Eq 'ffff[0-9a-f]{8,}' /proc/tcpflow
-	! grep -Eq '0x[0-9a-f]{12,}' /proc/tcpflow
+	run ! grep -Eq 'ffff[0-9a-f]{8,}' /proc/tcpflow
+	run ! grep -Eq '0x[0-9a-f]{12,}' /proc/tcpflow
 }

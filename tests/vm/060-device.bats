@@ -91,7 +91,7 @@ counters_match_proc() {
 	[ "$(grep -c "^SEGMENT $after " /tmp/dt.live)" = "$(tf_segments 39304 9304 | wc -l)" ]
 	[ "$(grep -c "^SEGMENT $before " /tmp/dt.snap)" = "$(tf_segments 39303 9303 | wc -l)" ]
 	[ "$(grep -c "^CONN $after " /tmp/dt.live)" = "$(grep -cE "^(EVENT|SEGMENT) $after " /tmp/dt.live)" ]
-	! grep -q '^LOSS' /tmp/dt.out
+	run ! grep -q '^LOSS' /tmp/dt.out
 }
 
 # The readers below filter on their test's port: a TIME_WAIT of an earlier
@@ -119,7 +119,7 @@ counters_match_proc() {
 	conn 9326
 	(($(counters_total) - t0 >= 12))
 	kill -0 "$reader"
-	! grep -q '^poll' /tmp/dt.out
+	run ! grep -q '^poll' /tmp/dt.out
 	tcpflow-sock listen 127.0.0.1 9306 close-listener
 	wait "$reader"
 	[ "$(tail -n 1 /tmp/dt.out)" = "poll ready" ]

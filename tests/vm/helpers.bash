@@ -3,6 +3,13 @@
 # Start background processes with `3>&-` (cmd 3>&- &): bats waits for every
 # holder of its fd 3 to exit, so a leaked one hangs the run until the
 # harness timeout. Kill what you start in teardown.
+#
+# A bare `! cmd` line asserts nothing: bash exempts a negated pipeline from
+# set -e, so it fails a test only as the last command of the test or of a
+# function. Write `run ! cmd` in a test and `! cmd || false` in a helper
+# (scripts/style.sh rejects the bare form).
+
+bats_require_minimum_version 1.5.0	# run ! CMD
 
 # say LINE...: print for people, on the terminal (bats's fd 3).
 say() {
@@ -238,7 +245,7 @@ ss_has() {
 }
 
 ss_none() {
-	! ss_has "$@"
+	! ss_has "$@" || false
 }
 
 # has_open PID PATH: process PID has PATH open.
