@@ -287,6 +287,28 @@ static bool tcpflow_rx_races_child(int skst,
 }
 
 /*
+ * Segments a history still takes once it is closed: the reset close()
+ * sends right after the move to CLOSE, and what the peer had in flight
+ * then.  A closed entry stays findable by its tuple until it is reused, and
+ * what the peer sends it after that would let the peer write on, into a
+ * history that ended and into every reader's live stream: such segments
+ * are counted as dropped events, not recorded.
+ */
+#define TCPFLOW_AFTER_CLOSE	4
+
+static bool tcpflow_closed_takes(struct tcpflow_conn *c)
+{
+	if (!(c->info.flags & TCPFLOW_CONN_CLOSED))
+		return true;
+	if (c->after_close >= TCPFLOW_AFTER_CLOSE) {
+		tcpflow_table.cnt.events_dropped++;
+		return false;
+	}
+	c->after_close++;
+	return true;
+}
+
+/*
  * skst is the socket's state as the hook read it, once, before the
  * table lock: TCP_NEW_SYN_RECV for a request socket or none.
  */
@@ -340,7 +362,7 @@ static void tcpflow_segment(const struct net *net, const struct sock *sk,
 		h->c = c;
 		h->id = c->info.id;
 	}
-	if (tcpflow_rx_races_child(skst, c, p))
+	if (tcpflow_rx_races_child(skst, c, p) || !tcpflow_closed_takes(c))
 		goto unlock;
 
 	if (!c->info.sport && dir == TCPFLOW_DIR_TX) {
@@ -510,6 +532,31 @@ static unsigned int tcpflow_nf_ipv4(void *priv, struct sk_buff *skb,
 			      skb_network_offset(skb) + iph->ihl * 4, AF_INET);
 }
 
+/*
+ * The first fragment of an IPv6 packet reaching LOCAL_IN: IPv6 reassembles
+ * after this hook (unless conntrack's defragmentation runs before it), so
+ * the whole segment, its length and any FIN, is never seen here.  IPv4
+ * reassembles before LOCAL_IN and both fragment after LOCAL_OUT.  Rather
+ * than record a segment with a wrong length, one that would have been
+ * recorded is counted as a dropped event.
+ */
+static unsigned int tcpflow_nf_fragment(struct sk_buff *skb,
+					unsigned int thoff)
+{
+	const struct tcphdr *th;
+	struct tcphdr _th;
+	unsigned long flags;
+
+	th = skb_header_pointer(skb, thoff, sizeof(_th), &_th);
+	if (th && (tcp_flag_word(th) &
+		   (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST))) {
+		spin_lock_irqsave(&tcpflow_table.lock, flags);
+		tcpflow_table.cnt.events_dropped++;
+		spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	}
+	return NF_ACCEPT;
+}
+
 static unsigned int tcpflow_nf_ipv6(void *priv, struct sk_buff *skb,
 				    const struct nf_hook_state *state)
 {
@@ -524,6 +571,8 @@ static unsigned int tcpflow_nf_ipv6(void *priv, struct sk_buff *skb,
 		if (thoff < 0 || nexthdr != IPPROTO_TCP ||
 		    (frag_off & htons(~0x7)))
 			return NF_ACCEPT;
+		if (frag_off & htons(IP6_MF))
+			return tcpflow_nf_fragment(skb, thoff);
 	}
 	return tcpflow_nf_tcp(skb, state, thoff, AF_INET6);
 }

@@ -32,11 +32,14 @@
  *   churn-abort N ADDR PORT  the same, closing with SO_LINGER 0 (RST)
  *   churn-send N ADDR PORT   the same, sending 100 bytes before each close
  *   serve N               accept N connections, each read to EOF and closed
+ *   frag6-syn SRC SPORT DST DPORT  send, through a raw socket, a SYN with
+ *                         16 bytes of data cut into two IPv6 fragments
  * Exits 0 when every operation succeeded, 1 with a message otherwise.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/ip6.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -214,6 +217,81 @@ static void op_send(unsigned long n)
 	}
 }
 
+static unsigned int csum_add(unsigned int sum, const void *p, size_t len)
+{
+	const unsigned char *b = p;
+	size_t i;
+
+	for (i = 0; i + 1 < len; i += 2)
+		sum += b[i] << 8 | b[i + 1];
+	if (len & 1)
+		sum += b[len - 1] << 8;
+	return sum;
+}
+
+/*
+ * A SYN carrying 16 bytes, as two IPv6 fragments: the first holds the TCP
+ * header and 4 bytes, the second the other 12.  The receiver reassembles
+ * it after netfilter's LOCAL_IN, which sees each fragment on its own.
+ */
+static void op_frag6_syn(char **argv, int i)
+{
+	struct sockaddr_storage ss_src, ss_dst;
+	struct sockaddr_in6 src, dst;
+	unsigned char seg[36] = { 0 }, pkt[40 + 8 + 24];
+	struct ip6_hdr *ip = (void *)pkt;
+	struct ip6_frag *fh = (void *)(pkt + 40);
+	struct tcphdr *th = (void *)seg;
+	unsigned int sum, frag, id = (unsigned int)time(NULL);
+	unsigned char pseudo[8] = { 0, 0, 0, sizeof(seg), 0, 0, 0, IPPROTO_TCP };
+	int fd;
+
+	sockaddr_of("frag6-syn", argv[i + 1], argv[i + 2], &ss_src);
+	sockaddr_of("frag6-syn", argv[i + 3], argv[i + 4], &ss_dst);
+	if (ss_src.ss_family != AF_INET6 || ss_dst.ss_family != AF_INET6)
+		die("frag6-syn", "needs IPv6 addresses");
+	memcpy(&src, &ss_src, sizeof(src));
+	memcpy(&dst, &ss_dst, sizeof(dst));
+	th->th_sport = src.sin6_port;
+	th->th_dport = dst.sin6_port;
+	th->th_seq = htonl(id);
+	th->th_off = 5;
+	th->th_flags = TH_SYN;
+	th->th_win = htons(65535);
+	memset(seg + 20, 'x', 16);
+	sum = csum_add(0, &src.sin6_addr, 16);
+	sum = csum_add(sum, &dst.sin6_addr, 16);
+	sum = csum_add(sum, pseudo, sizeof(pseudo));
+	sum = csum_add(sum, seg, sizeof(seg));
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	th->th_sum = htons(~sum & 0xffff);
+
+	fd = socket(AF_INET6, SOCK_RAW, IPPROTO_RAW);
+	if (fd < 0)
+		die("frag6-syn", strerror(errno));
+	dst.sin6_port = 0;
+	for (frag = 0; frag < 2; frag++) {
+		size_t off = frag ? 24 : 0, len = frag ? 12 : 24;
+
+		memset(pkt, 0, sizeof(pkt));
+		ip->ip6_flow = htonl(6U << 28);
+		ip->ip6_plen = htons(sizeof(*fh) + len);
+		ip->ip6_nxt = IPPROTO_FRAGMENT;
+		ip->ip6_hlim = 64;
+		ip->ip6_src = src.sin6_addr;
+		ip->ip6_dst = dst.sin6_addr;
+		fh->ip6f_nxt = IPPROTO_TCP;
+		fh->ip6f_offlg = htons(off | (frag ? 0 : 1));
+		fh->ip6f_ident = htonl(id);
+		memcpy(pkt + 48, seg + off, len);
+		if (sendto(fd, pkt, 48 + len, 0, (struct sockaddr *)&dst,
+			   sizeof(dst)) < 0)
+			die("frag6-syn", strerror(errno));
+	}
+	close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	struct sockaddr_storage ss;
@@ -314,6 +392,10 @@ int main(int argc, char **argv)
 			need(argc, i, 3, op);
 			op_churn(argv, i);
 			i += 3;
+		} else if (!strcmp(op, "frag6-syn")) {
+			need(argc, i, 4, op);
+			op_frag6_syn(argv, i);
+			i += 4;
 		} else if (!strcmp(op, "serve")) {
 			i = need(argc, i, 1, op);
 			op_serve(op, number(op, argv[i]));

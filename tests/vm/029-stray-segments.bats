@@ -1,0 +1,75 @@
+#!/usr/bin/env bats
+# Segments that are not part of a connection's life as TCP saw it: a peer
+# writing to a connection that ended, and IPv6 fragments, which netfilter's
+# LOCAL_IN sees one at a time, before IPv6 reassembles them.
+
+load helpers
+
+setup() {
+	ip netns add sg
+	ip -n sg link set lo up
+	tf_load
+}
+
+teardown() {
+	tf_end_test
+	pkill -f hping3 || true
+	ip netns del sg 2>/dev/null || true
+	tf_unload
+}
+
+# post_close LPORT RPORT: that connection's event lines after its CLOSE.
+post_close() {
+	awk -v lp="$1" -v rp="$2" "$TF_AWK_PORTS"'
+		/^conn / { cur = ports(lp, rp); closed = 0; next }
+		cur && closed && /^  \+/ { $1 = ""; print substr($0, 2) }
+		cur && / -> CLOSE$/ { closed = 1 }' /proc/tcpflow
+}
+
+# recorded_since T0 N: N events were recorded since the total was T0.
+recorded_since() {
+	(($(counters_total) - $1 >= $2))
+}
+
+@test "a connection that ended records at most 4 more segments; what the peer sends after that is counted, not recorded" {
+	ip netns exec sg tcpflow-sock listen 127.0.0.1 9601 accept close-listener touch "$BATS_TEST_TMPDIR/acc" hold 3>&- &
+	wait_for 10 tcp_listening 9601 sg
+	# The client aborts: its RST follows its own move to CLOSE.
+	ip netns exec sg tcpflow-sock bind 127.0.0.1 39601 connect 127.0.0.1 9601 wait "$BATS_TEST_TMPDIR/acc" linger0 close
+	wait_for 10 tf_state_is 9601 39601 CLOSE
+	wait_for 10 tf_state_is 39601 9601 CLOSE
+	[ "$(post_close 39601 9601)" = "tx RST,ACK seq=1 ack=1" ]
+	[ -z "$(post_close 9601 39601)" ]
+	[ "$(tf_header_count events)" = 0 ]
+	t0=$(counters_total)
+	echo 1 >/sys/module/tcpflow/parameters/absolute_seq
+
+	# The peer goes on: 10 FINs to the port nobody listens on, each
+	# answered by a RST from no socket.
+	ip netns exec sg hping3 -q -F -A -s 39601 -k -p 9601 -M 7 -L 9 -i u10000 -c 10 127.0.0.1 2>/dev/null || true
+	# Each end's history takes 4 segments in all after its close; the
+	# other 16 of the server's and 17 of the client's are counted.
+	wait_for 10 recorded_since "$t0" 7
+	[ "$(post_close 9601 39601)" = "rx FIN,ACK seq=7 ack=9
+tx RST seq=9
+rx FIN,ACK seq=7 ack=9 retrans=1
+tx RST seq=9" ]
+	[ "$(post_close 39601 9601 | wc -l)" = 4 ]
+	[ "$(($(counters_total) - t0))" = 7 ]
+	[ "$(tf_header_count events)" = 33 ]
+}
+
+@test "the first fragment of an IPv6 SYN is counted as dropped, not recorded with a wrong length" {
+	ip netns exec sg tcpflow-sock listen ::1 9602 hold 3>&- &
+	wait_for 10 tcp_listening 9602 sg
+	ip netns exec sg tcpflow-sock frag6-syn ::1 39602 ::1 9602
+	# IPv6 reassembled the SYN and the listener answered it: the request
+	# begins with the SYN-ACK, its opening unseen, and ends with the RST
+	# that the SYN-ACK got from a port with no socket.
+	wait_for 10 tf_state_is 9602 39602 CLOSE
+	[ "$(tf_segments 9602 39602 | awk '{ print $1, $2, $5 }')" = "tx SYN,ACK 0
+rx RST 0" ]
+	[[ " $(tf_conn 9602 39602) " == *" partial "* ]]
+	# The first fragment, as it left the raw socket and as it arrived.
+	[ "$(tf_header_count events)" = 2 ]
+}
