@@ -123,6 +123,7 @@ static void tcpflow_fill_snapshot(struct tcpflow_reader *r, size_t limit)
 {
 	const struct tcpflow_conn *c = r->copy;
 	const struct tcpflow_kevent *ke;
+	struct tcpflow_conn_info ci;
 	struct tcpflow_sync sync;
 
 	while (!r->synced) {
@@ -141,9 +142,10 @@ static void tcpflow_fill_snapshot(struct tcpflow_reader *r, size_t limit)
 			r->snap_ev = 0;
 		}
 		if (!r->snap_conn_sent) {
+			ci = c->info;
+			tcpflow_viewer_redact(&r->view, &c->owner, &ci);
 			if (!tcpflow_emit(r, limit, TCPFLOW_REC_CONN,
-					  c->info.id, &c->info,
-					  sizeof(c->info)))
+					  c->info.id, &ci, sizeof(ci)))
 				return;
 			r->snap_conn_sent = true;
 		}
@@ -174,6 +176,7 @@ static void tcpflow_fill_live(struct tcpflow_reader *r, size_t limit)
 			    sizeof(struct tcpflow_conn_info) +
 			    sizeof(struct tcpflow_event);
 	const struct tcpflow_slot *s;
+	struct tcpflow_conn_info ci;
 	struct tcpflow_loss loss;
 	u64 oldest, head = tcpflow_ring_head();
 	unsigned long flags;
@@ -199,8 +202,10 @@ static void tcpflow_fill_live(struct tcpflow_reader *r, size_t limit)
 				r->full = true;
 				break;
 			}
+			ci = s->info;
+			tcpflow_viewer_redact(&r->view, &s->owner, &ci);
 			tcpflow_emit(r, limit, TCPFLOW_REC_CONN, s->info.id,
-				     &s->info, sizeof(s->info));
+				     &ci, sizeof(ci));
 			tcpflow_emit(r, limit, TCPFLOW_REC_EVENT, s->info.id,
 				     &s->e, sizeof(s->e));
 		}
@@ -311,24 +316,15 @@ static __poll_t tcpflow_dev_poll(struct file *file, poll_table *wait)
 	return tcpflow_reader_ready(r) ? EPOLLIN | EPOLLRDNORM : 0;
 }
 
-static long tcpflow_ioc_counters(void __user *arg)
+static long tcpflow_ioc_counters(const struct tcpflow_reader *r,
+				 void __user *arg)
 {
-	const struct tcpflow_table *t = &tcpflow_table;
-	struct tcpflow_counters c = {};
+	struct tcpflow_counters c;
 	unsigned long flags;
 
 	spin_lock_irqsave(&tcpflow_table.lock, flags);
-	c.conns = t->nlive + t->nclosed;
-	c.live = t->nlive;
-	c.closed = t->nclosed;
-	c.max_conns = t->max_conns;
-	c.untracked = t->cnt.untracked;
-	c.evicted = t->cnt.evicted;
-	c.events_dropped = t->cnt.events_dropped;
-	c.events_total = t->cnt.events_total;
-	c.walk_max = t->cnt.walk_max;
+	tcpflow_viewer_counters(&r->view, &c);
 	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
-	c.events_dropped += tcpflow_hooks_missed();
 	return copy_to_user(arg, &c, sizeof(c)) ? -EFAULT : 0;
 }
 
@@ -363,7 +359,7 @@ static long tcpflow_dev_ioctl(struct file *file, unsigned int cmd,
 	case TCPFLOW_IOC_VERSION:
 		return put_user((u32)TCPFLOW_ABI_VERSION, (u32 __user *)uarg);
 	case TCPFLOW_IOC_COUNTERS:
-		return tcpflow_ioc_counters(uarg);
+		return tcpflow_ioc_counters(r, uarg);
 	case TCPFLOW_IOC_SET_FILTER:
 		return tcpflow_ioc_set_filter(r, uarg);
 	default:
@@ -404,6 +400,7 @@ static int tcpflow_dev_release(struct inode *inode, struct file *file)
 
 	tcpflow_cursor_del(&r->cur);
 	kvfree(r->copy);
+	tcpflow_viewer_release(&r->view);
 	kfree(r);
 	return 0;
 }

@@ -82,7 +82,7 @@ static void tcpflow_child_new(const struct sock *sk)
 	} else {
 		c = tcpflow_conn_new(sk);
 		if (!c) {
-			tcpflow_table.cnt.events_dropped++;
+			tcpflow_count_dropped(sock_net(sk)->net_cookie);
 			goto unlock;
 		}
 		c->info.role = TCPFLOW_ROLE_SERVER;
@@ -134,7 +134,7 @@ static void tcpflow_probe_state(void *data, const struct sock *sk,
 	if (!c) {
 		c = tcpflow_conn_new(sk);
 		if (!c) {
-			tcpflow_table.cnt.events_dropped++;
+			tcpflow_count_dropped(sock_net(sk)->net_cookie);
 			goto unlock;
 		}
 		tcpflow_conn_hash(c, cookie);

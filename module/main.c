@@ -2,9 +2,10 @@
 /*
  * tcpflow: records the life of every TCP connection on the host.
  *
- * This file only sequences: the table first (hooks write to it), then the
- * reader interfaces, then the hooks, then the walk of connections that
- * existed before load.  Exit undoes it in reverse.
+ * This file only sequences: the table first (hooks write to it) and the
+ * per-namespace counters (view.c: before any hook can see a namespace),
+ * then the reader interfaces, then the hooks, then the walk of connections
+ * that existed before load.  Exit undoes it in reverse.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -80,9 +81,12 @@ static int __init tcpflow_init(void)
 	err = tcpflow_table_init(tcpflow_max_conns, tcpflow_max_events);
 	if (err)
 		return err;
-	err = tcpflow_ring_init(tcpflow_ring_events);
+	err = tcpflow_view_init();
 	if (err)
 		goto err_free_table;
+	err = tcpflow_ring_init(tcpflow_ring_events);
+	if (err)
+		goto err_exit_view;
 	err = tcpflow_proc_init();
 	if (err)
 		goto err_free_ring;
@@ -109,6 +113,8 @@ err_remove_proc:
 	tcpflow_proc_exit();
 err_free_ring:
 	tcpflow_ring_exit();
+err_exit_view:
+	tcpflow_view_exit();
 err_free_table:
 	tcpflow_table_exit();
 	return err;
@@ -126,6 +132,7 @@ static void __exit tcpflow_exit(void)
 	tcpflow_dev_exit();
 	tcpflow_proc_exit();
 	tcpflow_ring_exit();
+	tcpflow_view_exit();
 	tcpflow_table_exit();
 }
 

@@ -3,7 +3,8 @@
  * /proc/tcpflow: the histories as text, for cat.
  *
  * A reader sees the connections of the network namespace it opened the file
- * in; a reader in the initial namespace with CAP_NET_ADMIN sees them all.
+ * in; a reader in the initial namespace with CAP_NET_ADMIN sees them all
+ * (view.c says what else it may see).
  * Any local user may read this file, so a read must not hold up the hooks:
  * ->start and ->next walk the table with a cursor (table.c), a bounded
  * batch per hold of tcpflow_table.lock, and copy the one entry they return
@@ -15,7 +16,6 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/ktime.h>
-#include <linux/moduleparam.h>
 #include <linux/proc_fs.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
@@ -52,16 +52,6 @@ static const char *const tcpflow_role_names[TCPFLOW_ROLE_MAX] = {
 	[TCPFLOW_ROLE_SERVER] = "server",
 	[TCPFLOW_ROLE_LISTENER] = "listener",
 };
-
-/*
- * Segment numbers are shown relative to each side's initial sequence
- * number, as Wireshark does, unless absolute_seq is set (or the ISN was
- * never seen, e.g. for a connection that existed before load).
- */
-static bool tcpflow_absolute_seq;
-module_param_named(absolute_seq, tcpflow_absolute_seq, bool, 0644);
-MODULE_PARM_DESC(absolute_seq,
-		 "show absolute sequence numbers in /proc/tcpflow (default: relative to the ISN)");
 
 /* In the order tcpdump prints them. */
 static const char *const tcpflow_flag_names[] = {
@@ -158,31 +148,18 @@ static void tcpflow_show_addr(struct seq_file *m, u16 family, const u8 *a,
 
 static void tcpflow_show_header(struct seq_file *m)
 {
-	const struct tcpflow_table *t = &tcpflow_table;
-	unsigned int nlive, nclosed;
-	struct tcpflow_kcounters cnt;
+	struct tcpflow_proc_iter *it = m->private;
+	struct tcpflow_counters c;
 	unsigned long flags;
 
 	spin_lock_irqsave(&tcpflow_table.lock, flags);
-	nlive = t->nlive;
-	nclosed = t->nclosed;
-	cnt = t->cnt;
+	tcpflow_viewer_counters(&it->view, &c);
 	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 	seq_printf(m,
-		   "tcpflow %s abi %d: %u connections (%u live, %u closed) of %u, %llu untracked, %llu evicted, %llu events dropped\n",
-		   TCPFLOW_VERSION, TCPFLOW_ABI_VERSION, nlive + nclosed, nlive,
-		   nclosed, t->max_conns, cnt.untracked, cnt.evicted,
-		   cnt.events_dropped + tcpflow_hooks_missed());
-}
-
-/* A sequence number relative to an ISN, when it is known. */
-static u32 tcpflow_rel(const struct tcpflow_conn *c, u32 v, bool local)
-{
-	u32 known = local ? TCPFLOW_CONN_ISN_LOCAL : TCPFLOW_CONN_ISN_REMOTE;
-
-	if (tcpflow_absolute_seq || !(c->info.flags & known))
-		return v;
-	return v - (local ? c->info.isn_local : c->info.isn_remote);
+		   "tcpflow %s abi %d: %llu connections (%llu live, %llu closed) of %llu, %llu untracked, %llu evicted, %llu events dropped\n",
+		   TCPFLOW_VERSION, TCPFLOW_ABI_VERSION, c.conns, c.live,
+		   c.closed, c.max_conns, c.untracked, c.evicted,
+		   c.events_dropped);
 }
 
 /* "tx SYN,ACK seq=0 ack=1 win=65483", like the textbook's ladder. */
@@ -190,7 +167,9 @@ static void tcpflow_show_segment(struct seq_file *m,
 				 const struct tcpflow_conn *c,
 				 const struct tcpflow_event *e)
 {
+	const struct tcpflow_proc_iter *it = m->private;
 	bool tx = e->a == TCPFLOW_DIR_TX;
+	u32 seq = e->seq, ack = e->ack;
 	char sep = ' ';
 	int i;
 
@@ -201,11 +180,13 @@ static void tcpflow_show_segment(struct seq_file *m,
 			sep = ',';
 		}
 	}
-	if (e->len || (e->flags & (TCPFLOW_TCP_SYN | TCPFLOW_TCP_FIN |
-				   TCPFLOW_TCP_RST)))
-		seq_printf(m, " seq=%u", tcpflow_rel(c, e->seq, tx));
-	if (e->flags & TCPFLOW_TCP_ACK)
-		seq_printf(m, " ack=%u", tcpflow_rel(c, e->ack, !tx));
+	if ((e->len || (e->flags & (TCPFLOW_TCP_SYN | TCPFLOW_TCP_FIN |
+				    TCPFLOW_TCP_RST))) &&
+	    tcpflow_viewer_seq(&it->view, &c->info, tx, &seq))
+		seq_printf(m, " seq=%u", seq);
+	if ((e->flags & TCPFLOW_TCP_ACK) &&
+	    tcpflow_viewer_seq(&it->view, &c->info, !tx, &ack))
+		seq_printf(m, " ack=%u", ack);
 	if (e->flags & TCPFLOW_TCP_SYN)
 		seq_printf(m, " win=%u", e->win);
 	if (e->len)
@@ -236,8 +217,10 @@ static void tcpflow_show_event(struct seq_file *m, const struct tcpflow_conn *c,
 
 static int tcpflow_seq_show(struct seq_file *m, void *v)
 {
+	struct tcpflow_proc_iter *it = m->private;
 	const struct tcpflow_conn *c = v;
-	const struct tcpflow_conn_info *ci;
+	struct tcpflow_conn_info info;
+	const struct tcpflow_conn_info *ci = &info;
 	u64 now = ktime_get_ns(), since;
 	u32 i, n;
 
@@ -245,7 +228,8 @@ static int tcpflow_seq_show(struct seq_file *m, void *v)
 		tcpflow_show_header(m);
 		return 0;
 	}
-	ci = &c->info;
+	info = c->info;
+	tcpflow_viewer_redact(&it->view, &c->owner, &info);
 	n = tcpflow_conn_nevents(c);
 	since = n ? tcpflow_conn_event(c, n - 1)->e.t_ns : ci->first_ns;
 
@@ -315,10 +299,12 @@ static int tcpflow_proc_open(struct inode *inode, struct file *file)
  */
 static int tcpflow_proc_release(struct inode *inode, struct file *file)
 {
-	struct tcpflow_proc_iter *it = ((struct seq_file *)file->private_data)->private;
+	struct seq_file *m = file->private_data;
+	struct tcpflow_proc_iter *it = m->private;
 
 	tcpflow_cursor_del(&it->cur);
 	kvfree(it->copy);
+	tcpflow_viewer_release(&it->view);
 	return seq_release_private(inode, file);
 }
 

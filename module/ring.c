@@ -65,6 +65,7 @@ void tcpflow_ring_push(const struct tcpflow_conn *c,
 	lockdep_assert_held(&tcpflow_table.lock);
 	s = &tcpflow_ring.slots[tcpflow_ring.head & tcpflow_ring.mask];
 	s->net_cookie = c->net_cookie;
+	s->owner = c->owner;
 	s->info = c->info;
 	s->e = *e;
 	/* Pairs with the barrier in the reader's prepare_to_wait(). */

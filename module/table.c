@@ -16,10 +16,9 @@
 #include <linux/ktime.h>
 #include <linux/log2.h>
 #include <linux/minmax.h>
-#include <linux/nsproxy.h>
+#include <linux/pid_namespace.h>
 #include <linux/random.h>
 #include <linux/slab.h>
-#include <linux/capability.h>
 #include <linux/sched.h>
 #include <linux/sock_diag.h>
 #include <linux/string.h>
@@ -100,15 +99,6 @@ u64 tcpflow_sock_cookie(const struct sock *sk)
 	 */
 	sock_diag_save_cookie((struct sock *)sk, c);
 	return (u64)c[1] << 32 | c[0];
-}
-
-void tcpflow_viewer_init(struct tcpflow_viewer *v, const struct file *file)
-{
-	struct net *net = current->nsproxy->net_ns;
-
-	v->net_cookie = net->net_cookie;
-	v->all = net_eq(net, &init_net) &&
-		 file_ns_capable(file, &init_user_ns, CAP_NET_ADMIN);
 }
 
 static struct hlist_head *tcpflow_bucket(u64 cookie)
@@ -204,9 +194,20 @@ void tcpflow_conn_fill_tuple(struct tcpflow_conn *c, const struct sock *sk)
 	tcpflow_conn_hash_key(c);
 }
 
+/*
+ * Called in task context, by the process acting on the socket.  Its pid
+ * in the namespace it lives in is taken now, with that namespace's inode
+ * number: a reader there sees that number (view.c), without the probe
+ * holding a reference on anything.
+ */
 void tcpflow_conn_set_owner(struct tcpflow_conn *c)
 {
+	struct pid_namespace *ns = task_active_pid_ns(current);
+
 	c->info.pid = task_tgid_nr(current);
+	c->owner.tgid = c->info.pid;
+	c->owner.ns_tgid = ns ? task_tgid_nr_ns(current, ns) : 0;
+	c->owner.pidns = ns ? ns->ns.inum : 0;
 	strscpy_pad(c->info.comm, current->comm, sizeof(c->info.comm));
 }
 
@@ -216,10 +217,43 @@ void tcpflow_conn_unhash(struct tcpflow_conn *c)
 	hlist_del_init(&c->hnode);
 }
 
-/* Give a closed history or a request's entry back for reuse. */
+/*
+ * Entries held, live and closed, in all and in @c's namespace: its counts
+ * hold @c only if its record existed when @c was made (net_held), and
+ * have gone with its namespace (tcpflow_netcnt_find() finds nothing).
+ */
+static void tcpflow_conn_count(const struct tcpflow_conn *c, int live,
+			       int closed)
+{
+	struct tcpflow_netcnt *n;
+
+	tcpflow_table.nlive += live;
+	tcpflow_table.nclosed += closed;
+	n = c->net_held ? tcpflow_netcnt_find(c->net_cookie) : NULL;
+	if (n) {
+		n->nlive += live;
+		n->nclosed += closed;
+	}
+}
+
+/* An event lost for want of an entry, in a connection of this netns. */
+void tcpflow_count_dropped(u64 net_cookie)
+{
+	struct tcpflow_netcnt *n = tcpflow_netcnt_find(net_cookie);
+
+	tcpflow_table.cnt.events_dropped++;
+	if (n)
+		n->cnt.events_dropped++;
+}
+
+/*
+ * Give a closed history or a request's entry back for reuse: counted as
+ * evicted in its own namespace, whose history it was.
+ */
 static void tcpflow_conn_evict(struct tcpflow_conn *c)
 {
 	struct tcpflow_table *t = &tcpflow_table;
+	struct tcpflow_netcnt *n = tcpflow_netcnt_find(c->net_cookie);
 
 	hlist_del_init(&c->hnode);
 	hlist_del_init(&c->tnode);
@@ -228,10 +262,12 @@ static void tcpflow_conn_evict(struct tcpflow_conn *c)
 	if (c->embryo)
 		t->nembryos--;
 	if (c->info.flags & TCPFLOW_CONN_CLOSED)
-		t->nclosed--;
+		tcpflow_conn_count(c, 0, -1);
 	else
-		t->nlive--;
+		tcpflow_conn_count(c, -1, 0);
 	t->cnt.evicted++;
+	if (n)
+		n->cnt.evicted++;
 }
 
 /*
@@ -244,6 +280,7 @@ static struct tcpflow_conn *tcpflow_conn_alloc(u64 net_cookie, u32 netns,
 					       bool request)
 {
 	struct tcpflow_table *t = &tcpflow_table;
+	struct tcpflow_netcnt *n = tcpflow_netcnt_find(net_cookie);
 	struct tcpflow_conn *c = NULL;
 
 	lockdep_assert_held(&t->lock);
@@ -261,6 +298,8 @@ static struct tcpflow_conn *tcpflow_conn_alloc(u64 net_cookie, u32 netns,
 						     struct tcpflow_conn, lnode);
 		if (!c) {
 			t->cnt.untracked++;
+			if (n)
+				n->cnt.untracked++;
 			return NULL;
 		}
 		tcpflow_conn_evict(c);
@@ -274,8 +313,11 @@ static struct tcpflow_conn *tcpflow_conn_alloc(u64 net_cookie, u32 netns,
 	INIT_HLIST_NODE(&c->tnode);
 	INIT_LIST_HEAD(&c->lnode);
 	list_add_tail(&c->node, &t->all);
-	t->nlive++;
+	c->net_held = !!n;
+	tcpflow_conn_count(c, 1, 0);
 	t->cnt.conns_seen++;
+	if (n)
+		n->cnt.conns_seen++;
 	return c;
 }
 
@@ -351,10 +393,8 @@ void tcpflow_conn_adopt(struct tcpflow_conn *c)
 	list_del_init(&c->lnode);
 	c->embryo = 0;
 	t->nembryos--;
-	if (c->info.flags & TCPFLOW_CONN_CLOSED) {
-		t->nclosed--;
-		t->nlive++;
-	}
+	if (c->info.flags & TCPFLOW_CONN_CLOSED)
+		tcpflow_conn_count(c, 1, -1);
 	c->info.flags &= ~(TCPFLOW_CONN_REQUEST | TCPFLOW_CONN_CLOSED);
 }
 
@@ -590,6 +630,7 @@ void tcpflow_conn_add_event(struct tcpflow_conn *c,
 			    const struct tcpflow_event *e)
 {
 	u32 max = tcpflow_table.max_events, head = tcpflow_conn_head();
+	struct tcpflow_netcnt *nc = tcpflow_netcnt_find(c->net_cookie);
 	u32 n = c->total_events;
 	struct tcpflow_kevent *ke;
 
@@ -599,7 +640,11 @@ void tcpflow_conn_add_event(struct tcpflow_conn *c,
 		ke = &c->ev[head + (n - head) % (max - head)];
 		c->info.dropped_events++;
 		tcpflow_table.cnt.events_dropped++;
+		if (nc)
+			nc->cnt.events_dropped++;
 	}
+	if (nc)
+		nc->cnt.events_total++;
 	ke->gseq = tcpflow_table.cnt.events_total++;
 	ke->e = *e;
 	c->total_events = n + 1;
@@ -640,6 +685,5 @@ void tcpflow_conn_close(struct tcpflow_conn *c)
 		list_add_tail(&c->lnode, &t->closed);
 	}
 	c->info.flags |= TCPFLOW_CONN_CLOSED;
-	t->nlive--;
-	t->nclosed++;
+	tcpflow_conn_count(c, -1, 1);
 }

@@ -16,6 +16,7 @@
 #define TCPFLOW_VERSION "0.1.0"
 
 struct file;
+struct pid_namespace;
 struct sock;
 
 /* An event as held in a history: the global sequence number orders it
@@ -56,10 +57,27 @@ enum {
 	TCPFLOW_SENT_MAX,
 };
 
-/* Who is reading: decided once, when the file is opened. */
+/*
+ * Who is reading, and what it may see (view.c): decided once, when the
+ * file is opened, with the opener's credentials.
+ */
 struct tcpflow_viewer {
 	u64 net_cookie;		/* the reader's network namespace */
 	bool all;		/* initial netns with CAP_NET_ADMIN */
+	bool owners;		/* CAP_NET_ADMIN over its netns: pids, comms */
+	struct pid_namespace *pid_ns;	/* the reader's: a reference */
+};
+
+/*
+ * The process that owns a connection, as it was when it last acted on it,
+ * in enough namespaces for every reader that may see it (view.c): the
+ * probes cannot hold a reference on a struct pid, so the numbers are taken
+ * then.
+ */
+struct tcpflow_owner {
+	u32 tgid;		/* in the initial pid namespace; 0: none */
+	u32 ns_tgid;		/* in its own (innermost) pid namespace */
+	u32 pidns;		/* inode number of that namespace */
 };
 
 /*
@@ -89,6 +107,8 @@ struct tcpflow_conn {
 	u8 embryo;			/* a request never adopted */
 	u8 req_acked;			/* it has had its final ACK */
 	u8 after_close;			/* segments recorded once closed */
+	u8 net_held;			/* in its netns's nlive or nclosed */
+	struct tcpflow_owner owner;
 	struct tcpflow_conn_info info;
 	struct tcpflow_kevent ev[];	/* tcpflow_table.max_events */
 };
@@ -100,6 +120,18 @@ struct tcpflow_kcounters {
 	u64 events_dropped;	/* events lost: overflow or untracked */
 	u64 events_total;	/* events recorded; the next one's gseq */
 	u64 walk_max;		/* most nodes a reader walked in one hold */
+};
+
+/*
+ * The counters of one network namespace (view.c), beside the table's for
+ * all of them: what a reader that sees only its own namespace is shown.
+ */
+struct tcpflow_netcnt {
+	struct hlist_node node;		/* view.c's hash, by net_cookie */
+	u64 net_cookie;
+	unsigned int nlive;
+	unsigned int nclosed;
+	struct tcpflow_kcounters cnt;	/* events_total: only a count */
 };
 
 struct tcpflow_table {
@@ -189,7 +221,21 @@ static inline bool tcpflow_is_tcp(const struct sock *sk)
 	return sk->sk_protocol == IPPROTO_TCP && sk->sk_type == SOCK_STREAM;
 }
 
+void tcpflow_count_dropped(u64 net_cookie);
+
+int tcpflow_view_init(void);
+void tcpflow_view_exit(void);
+struct tcpflow_netcnt *tcpflow_netcnt_find(u64 net_cookie);
 void tcpflow_viewer_init(struct tcpflow_viewer *v, const struct file *file);
+void tcpflow_viewer_release(struct tcpflow_viewer *v);
+void tcpflow_viewer_redact(const struct tcpflow_viewer *v,
+			   const struct tcpflow_owner *o,
+			   struct tcpflow_conn_info *ci);
+bool tcpflow_viewer_seq(const struct tcpflow_viewer *v,
+			const struct tcpflow_conn_info *ci, bool local,
+			u32 *seq);
+void tcpflow_viewer_counters(const struct tcpflow_viewer *v,
+			     struct tcpflow_counters *c);
 static inline bool tcpflow_viewer_sees(const struct tcpflow_viewer *v,
 				       u64 net_cookie)
 {
@@ -199,6 +245,7 @@ static inline bool tcpflow_viewer_sees(const struct tcpflow_viewer *v,
 /* The live stream every /dev/tcpflow reader follows (ring.c). */
 struct tcpflow_slot {
 	u64 net_cookie;
+	struct tcpflow_owner owner;
 	struct tcpflow_conn_info info;	/* as it is after the event */
 	struct tcpflow_event e;
 };
