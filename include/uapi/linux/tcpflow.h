@@ -11,7 +11,8 @@
  *   (never a kernel address), increasing in order of first sighting and never
  *   reused while the module is loaded.  A connection also carries the socket
  *   cookie (the value `ss -e` prints as sk:<hex>), the inode number of its
- *   network namespace, its 4-tuple, its role and its owning process.
+ *   network namespace, its 4-tuple, its role and its owning process (for
+ *   the readers that may see it: see Visibility).
  *
  * Events
  *   A connection's history is an ordered list of struct tcpflow_event.
@@ -55,10 +56,28 @@
  *   ring gets a TCPFLOW_REC_LOSS saying how many events it missed; the
  *   kernel never waits for a reader.  read() blocks until there is
  *   something to read unless O_NONBLOCK (then EAGAIN); poll() works.
- *   A reader sees the connections of the network namespace it opened the
- *   device in, or all of them when it opened it in the initial namespace
- *   with CAP_NET_ADMIN.  While the device is open the module cannot be
- *   unloaded (rmmod fails with EBUSY).
+ *   While the device is open the module cannot be unloaded (rmmod fails
+ *   with EBUSY).
+ *
+ * Visibility
+ *   Decided when a file is opened, with the opener's credentials, the same
+ *   for /proc/tcpflow and /dev/tcpflow:
+ *   - connections: those of the network namespace the reader opened the
+ *     file in, or all of them when it opened it in the initial namespace
+ *     with CAP_NET_ADMIN;
+ *   - owners (pid and comm of struct tcpflow_conn_info): zero unless the
+ *     reader has CAP_NET_ADMIN over its network namespace (in the user
+ *     namespace that owns it), and then the pid is the owner's tgid as the
+ *     reader's pid namespace numbers it: the global tgid in the initial
+ *     pid namespace, the tgid there in the owner's own (innermost) pid
+ *     namespace, and no owner at all (pid and comm zero) in any other;
+ *   - counters (TCPFLOW_IOC_COUNTERS): the whole table's for a reader of
+ *     every namespace, its own namespace's for any other (max_conns is
+ *     always the shared pool's; probe hits the kernel skipped are in
+ *     events_dropped for readers of every namespace only);
+ *   - sequence numbers: the records carry absolute seq, ack and ISNs (the
+ *     device is root's); /proc/tcpflow shows absolute numbers (the
+ *     absolute_seq parameter) only to readers that may see owners.
  */
 #ifndef _UAPI_LINUX_TCPFLOW_H
 #define _UAPI_LINUX_TCPFLOW_H
@@ -139,7 +158,7 @@ struct tcpflow_conn_info {
 	__u64 cookie;
 	__u64 first_ns;			/* t_ns of the first event */
 	__u32 netns;			/* inode of the network namespace */
-	__u32 pid;			/* tgid of the owner, 0 if unknown */
+	__u32 pid;			/* owner's tgid; 0: unknown, hidden */
 	__u8 saddr[16];			/* IPv4 in the first 4 bytes */
 	__u8 daddr[16];
 	__u16 sport;			/* host byte order */
@@ -190,6 +209,7 @@ struct tcpflow_loss {
 #define TCPFLOW_REC_MAX_SIZE \
 	(sizeof(struct tcpflow_rec_hdr) + sizeof(struct tcpflow_conn_info))
 
+/* The table's, or the reader's own namespace's: see Visibility. */
 struct tcpflow_counters {
 	__u64 conns;			/* held now, live and closed */
 	__u64 live;
