@@ -73,8 +73,9 @@
  *     namespace, and no owner at all (pid and comm zero) in any other;
  *   - counters (TCPFLOW_IOC_COUNTERS): the whole table's for a reader of
  *     every namespace, its own namespace's for any other (max_conns is
- *     always the shared pool's; probe hits the kernel skipped are in
- *     events_dropped for readers of every namespace only);
+ *     always the shared pool's; probe hits the kernel skipped, in
+ *     events_dropped, and walk_max are for readers of every namespace
+ *     only);
  *   - sequence numbers: the records carry absolute seq, ack and ISNs (the
  *     device is root's); /proc/tcpflow shows absolute numbers (the
  *     absolute_seq parameter) only to readers that may see owners.
