@@ -279,9 +279,21 @@ static int tcpflow_tw_process_ret(struct kretprobe_instance *ri,
 		return 0;
 	spin_lock_irqsave(&tcpflow_table.lock, flags);
 	c = tcpflow_conn_lookup(d->cookie);
-	if (c && c->in_tw && c->info.state == TCP_FIN_WAIT2)
+	if (!c)
+		goto unlock;
+	if (c->tw_pending == TCP_FIN_WAIT2) {
+		/*
+		 * tcp_time_wait() hashes the timewait socket before its
+		 * tcp_done() reports the CLOSE that moves the history to it:
+		 * the FIN reached the socket in between, on another CPU.
+		 * That CLOSE records the TIME_WAIT.
+		 */
+		c->tw_pending = TCP_TIME_WAIT;
+	} else if (c->in_tw && c->info.state == TCP_FIN_WAIT2) {
 		tcpflow_conn_add_state(c, ktime_get_ns(), TCP_FIN_WAIT2,
 				       TCP_TIME_WAIT);
+	}
+unlock:
 	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 	return 0;
 }
