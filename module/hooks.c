@@ -214,37 +214,86 @@ static int tcpflow_twsk_alloc_ret(struct kretprobe_instance *ri,
 	return 0;
 }
 
+/*
+ * tcp_timewait_state_process() is called by tcp_v4_rcv() and tcp_v6_rcv()
+ * with a reference to the timewait socket, taken by their lookup, and its
+ * return value says whether it is still held when it returns (6.1 and
+ * 6.12 alike):
+ *
+ *   TCP_TW_SUCCESS  the function dropped it: inet_twsk_deschedule_put()
+ *                   for a RST that kills the socket (in FIN_WAIT2, or in
+ *                   TIME_WAIT with the right sequence number), or
+ *                   inet_twsk_put() for a duplicate or in-window ACK, an
+ *                   out-of-window RST, and an out-of-window segment whose
+ *                   ACK is rate-limited.  The socket may be freed by then
+ *                   and, its slab being SLAB_TYPESAFE_BY_RCU, already be
+ *                   another connection's timewait socket: reading it is
+ *                   memory-safe (KASAN says nothing) but may read that
+ *                   other connection's substate and cookie.
+ *   TCP_TW_ACK      still held; the caller sends an ACK, then drops it.
+ *                   The one path that moves FIN_WAIT2 to TIME_WAIT (the
+ *                   peer's FIN) returns this, and so does an out-of-window
+ *                   segment that is answered, the substate unchanged.
+ *   TCP_TW_RST, TCP_TW_SYN  still held; the caller drops it after its
+ *                   reset, or when a listener takes the new SYN.
+ *
+ * So the entry handler, while the caller's reference certainly holds the
+ * socket, takes what the return handler needs (the cookie), and the return
+ * handler reads the socket only after TCP_TW_ACK.  Only that value, which
+ * both kernels have, is relied on: a kernel that returned another one for
+ * the FIN would lose the transition, never read a socket that may be gone.
+ */
+struct tcpflow_tw_process_data {
+	const struct inet_timewait_sock *tw;
+	u64 cookie;
+};
+
 static int tcpflow_tw_process_entry(struct kretprobe_instance *ri,
 				    struct pt_regs *regs)
 {
-	struct tcpflow_tw_data *d = (void *)ri->data;
+	struct tcpflow_tw_process_data *d = (void *)ri->data;
 	const struct inet_timewait_sock *tw;
 
 	tw = (void *)regs_get_kernel_argument(regs, 0);
-	if (tw->tw_substate != TCP_FIN_WAIT2)
+	if (READ_ONCE(tw->tw_substate) != TCP_FIN_WAIT2)
 		return 1;	/* only FIN_WAIT2 -> TIME_WAIT is silent */
-	d->sk = (const struct sock *)tw;
+	d->cookie = atomic64_read(&tw->tw_cookie);
+	if (!d->cookie)
+		return 1;	/* never tracked */
+	d->tw = tw;
 	return 0;
 }
 
-/* The caller of tcp_timewait_state_process() still holds the tw socket. */
 static int tcpflow_tw_process_ret(struct kretprobe_instance *ri,
 				  struct pt_regs *regs)
 {
-	struct tcpflow_tw_data *d = (void *)ri->data;
-	const struct inet_timewait_sock *tw = (const void *)d->sk;
+	struct tcpflow_tw_process_data *d = (void *)ri->data;
 	struct tcpflow_conn *c;
 	unsigned long flags;
-	u64 cookie;
 
-	if (tw->tw_substate != TCP_TIME_WAIT)
+	/* Not TCP_TW_ACK: the socket may be gone, do not touch it. */
+	if ((int)regs_return_value(regs) != TCP_TW_ACK)
 		return 0;
-	cookie = atomic64_read(&tw->tw_cookie);
+	/* Held by the caller.  Still FIN_WAIT2: an out-of-window segment. */
+	if (READ_ONCE(d->tw->tw_substate) != TCP_TIME_WAIT)
+		return 0;
 	spin_lock_irqsave(&tcpflow_table.lock, flags);
-	c = tcpflow_conn_lookup(cookie);
-	if (c && c->in_tw && c->info.state == TCP_FIN_WAIT2)
+	c = tcpflow_conn_lookup(d->cookie);
+	if (!c)
+		goto unlock;
+	if (c->tw_pending == TCP_FIN_WAIT2) {
+		/*
+		 * tcp_time_wait() hashes the timewait socket before its
+		 * tcp_done() reports the CLOSE that moves the history to it:
+		 * the FIN reached the socket in between, on another CPU.
+		 * That CLOSE records the TIME_WAIT.
+		 */
+		c->tw_pending = TCP_TIME_WAIT;
+	} else if (c->in_tw && c->info.state == TCP_FIN_WAIT2) {
 		tcpflow_conn_add_state(c, ktime_get_ns(), TCP_FIN_WAIT2,
 				       TCP_TIME_WAIT);
+	}
+unlock:
 	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 	return 0;
 }
@@ -310,7 +359,7 @@ static struct kretprobe tcpflow_krp_tw_process = {
 	.kp.symbol_name = "tcp_timewait_state_process",
 	.entry_handler = tcpflow_tw_process_entry,
 	.handler = tcpflow_tw_process_ret,
-	.data_size = sizeof(struct tcpflow_tw_data),
+	.data_size = sizeof(struct tcpflow_tw_process_data),
 };
 
 static struct kretprobe *tcpflow_kretprobes[] = {
