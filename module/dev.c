@@ -41,6 +41,10 @@ struct tcpflow_reader {
 	struct tcpflow_filter filter;	/* written under both locks */
 	u64 start_seq;			/* first event of the live stream */
 	u64 next_seq;			/* next live event to deliver */
+	u64 ns_seen;			/* not "all": its netns's last event
+					 * passed (struct tcpflow_slot.ns_seq)
+					 */
+	bool gap;			/* not "all": the ring overtook it */
 	struct tcpflow_cursor cur;	/* the snapshot's place in the table */
 	struct tcpflow_conn *copy;	/* the connection it is sending */
 	u32 snap_ev;			/* next event of copy to send */
@@ -162,13 +166,95 @@ static void tcpflow_fill_snapshot(struct tcpflow_reader *r, size_t limit)
 }
 
 /*
- * The live stream: each event with its connection, or what was lost, a
- * batch of TCPFLOW_WALK_BATCH slots per hold of the table lock, wanted or
- * not, up to the head seen on entry.
+ * The live stream, for fill_live() and reader_ready() alike, under the
+ * table lock: passes over the events this reader does not want, at most
+ * *budget slots, up to @head, and returns the slot at next_seq of the next
+ * one it wants (deliver it, then tcpflow_live_pass()), or NULL with *lost
+ * set to a loss to report first (then tcpflow_live_lost()), or NULL.
  *
- * next_seq moves only under the table lock: tcpflow_reader_ready() may
- * move it too, past events this reader does not want, from a poll() that
- * does not take r->lock.
+ * The ring does not wait for readers: one that falls behind is told how
+ * many events it missed.  A reader of every namespace is told the count
+ * at once.  Any other must not learn how busy other namespaces were, so it
+ * is told only how many of its own namespace's events it missed: each
+ * slot carries its namespace's event number (ns_seq), and the count is
+ * known at the next event of its own namespace still in the ring, or, with
+ * none left, from its namespace's counters once it has caught up.
+ *
+ * next_seq, ns_seen and gap move only under the table lock: a poll() that
+ * does not take r->lock may move them past events this reader does not
+ * want while a read() is in progress; a wanted event, or a loss to report,
+ * stops both where the other would stop.
+ */
+static const struct tcpflow_slot *tcpflow_live_next(struct tcpflow_reader *r,
+						    u64 head, u64 *lost,
+						    unsigned int *budget)
+{
+	const bool all = r->view.all;
+	const struct tcpflow_slot *s;
+	const struct tcpflow_netcnt *n;
+	u64 oldest = tcpflow_ring_oldest();
+
+	lockdep_assert_held(&tcpflow_table.lock);
+	*lost = 0;
+	if (r->next_seq < oldest) {
+		if (all) {
+			*lost = oldest - r->next_seq;
+			return NULL;
+		}
+		r->gap = true;
+		r->next_seq = oldest;
+	}
+	for (; *budget && r->next_seq < head; r->next_seq++, --*budget) {
+		s = tcpflow_ring_slot(r->next_seq);
+		if (!tcpflow_viewer_sees(&r->view, s->net_cookie))
+			continue;
+		if (!all && r->gap) {
+			if (s->ns_seq > r->ns_seen + 1) {
+				*lost = s->ns_seq - r->ns_seen - 1;
+				return NULL;
+			}
+			r->gap = false;
+		}
+		if (tcpflow_filter_match(&r->filter, &s->info))
+			return s;
+		if (!all)
+			r->ns_seen = s->ns_seq;
+	}
+	if (r->gap && r->next_seq == tcpflow_ring_head()) {
+		n = tcpflow_netcnt_find(r->view.net_cookie);
+		if (n && n->cnt.events_total > r->ns_seen) {
+			*lost = n->cnt.events_total - r->ns_seen;
+			return NULL;
+		}
+		r->gap = false;
+	}
+	return NULL;
+}
+
+/* The loss tcpflow_live_next() found is reported. */
+static void tcpflow_live_lost(struct tcpflow_reader *r, u64 lost)
+{
+	if (r->view.all) {
+		r->next_seq += lost;
+	} else {
+		r->ns_seen += lost;
+		r->gap = false;
+	}
+}
+
+/* The event at next_seq is delivered. */
+static void tcpflow_live_pass(struct tcpflow_reader *r,
+			      const struct tcpflow_slot *s)
+{
+	r->next_seq++;
+	if (!r->view.all)
+		r->ns_seen = s->ns_seq;
+}
+
+/*
+ * The live stream's records: each event with its connection, or what was
+ * lost, a batch of TCPFLOW_WALK_BATCH slots per hold of the table lock,
+ * wanted or not, up to the head seen on entry.
  */
 static void tcpflow_fill_live(struct tcpflow_reader *r, size_t limit)
 {
@@ -178,26 +264,24 @@ static void tcpflow_fill_live(struct tcpflow_reader *r, size_t limit)
 	const struct tcpflow_slot *s;
 	struct tcpflow_conn_info ci;
 	struct tcpflow_loss loss;
-	u64 oldest, head = tcpflow_ring_head();
+	u64 head = tcpflow_ring_head();
+	unsigned int budget;
 	unsigned long flags;
-	unsigned int n;
 	bool more;
 
 	do {
 		spin_lock_irqsave(&tcpflow_table.lock, flags);
-		oldest = tcpflow_ring_oldest();
-		if (r->next_seq < oldest) {
-			loss.events = oldest - r->next_seq;
-			if (!tcpflow_emit(r, limit, TCPFLOW_REC_LOSS, 0, &loss,
-					  sizeof(loss)))
-				goto unlock;
-			r->next_seq = oldest;
-		}
-		for (n = 0; n < TCPFLOW_WALK_BATCH && r->next_seq < head;
-		     n++, r->next_seq++) {
-			s = tcpflow_ring_slot(r->next_seq);
-			if (!tcpflow_reader_wants(r, s->net_cookie, &s->info))
+		budget = TCPFLOW_WALK_BATCH;
+		while (!r->full) {
+			s = tcpflow_live_next(r, head, &loss.events, &budget);
+			if (loss.events) {
+				if (tcpflow_emit(r, limit, TCPFLOW_REC_LOSS, 0,
+						 &loss, sizeof(loss)))
+					tcpflow_live_lost(r, loss.events);
 				continue;
+			}
+			if (!s)
+				break;
 			if (tcpflow_reader_room(r, limit) < pair) {
 				r->full = true;
 				break;
@@ -208,10 +292,10 @@ static void tcpflow_fill_live(struct tcpflow_reader *r, size_t limit)
 				     &ci, sizeof(ci));
 			tcpflow_emit(r, limit, TCPFLOW_REC_EVENT, s->info.id,
 				     &s->e, sizeof(s->e));
+			tcpflow_live_pass(r, s);
 		}
-		tcpflow_walk_note(n);
-unlock:
-		more = !r->full && r->next_seq < head;
+		tcpflow_walk_note(TCPFLOW_WALK_BATCH - budget);
+		more = !r->full && !budget && r->next_seq < head;
 		spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 	} while (more);
 }
@@ -223,40 +307,25 @@ unlock:
  * is busy.  Such events are passed over for good, as tcpflow_fill_live()
  * would, a batch per hold of the table lock (interrupts are off), up to the
  * head seen on entry: a later event wakes the caller again.
- *
- * Safe beside a read() of the same file in progress, whose r->lock this
- * does not take: next_seq only moves forward, and only under the table
- * lock, past events this reader does not want; a wanted one, or a loss to
- * report, stops the scan where fill_live() starts.  The filter it tests
- * is only written with the table lock held too, so it is never torn.
  */
 static bool tcpflow_reader_ready(struct tcpflow_reader *r)
 {
-	const struct tcpflow_slot *s;
+	unsigned int budget;
 	unsigned long flags;
-	bool ready = false, more;
-	u64 head;
-	int n;
+	bool ready, more;
+	u64 head, lost;
 
 	if (!READ_ONCE(r->synced))
 		return true;	/* the snapshot ends with a SYNC record */
 	head = tcpflow_ring_head();
-	if (READ_ONCE(r->next_seq) == head)
+	if (READ_ONCE(r->next_seq) == head && !READ_ONCE(r->gap))
 		return false;
 	do {
 		spin_lock_irqsave(&tcpflow_table.lock, flags);
-		if (r->next_seq < tcpflow_ring_oldest())
-			ready = true;	/* a LOSS record */
-		for (n = 0; !ready && n < TCPFLOW_WALK_BATCH &&
-		     r->next_seq < head; n++) {
-			s = tcpflow_ring_slot(r->next_seq);
-			if (tcpflow_reader_wants(r, s->net_cookie, &s->info))
-				ready = true;
-			else
-				r->next_seq++;
-		}
-		tcpflow_walk_note(n);
-		more = !ready && r->next_seq < head;
+		budget = TCPFLOW_WALK_BATCH;
+		ready = tcpflow_live_next(r, head, &lost, &budget) || lost;
+		tcpflow_walk_note(TCPFLOW_WALK_BATCH - budget);
+		more = !ready && !budget && r->next_seq < head;
 		spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 	} while (more);
 	return ready;
@@ -370,6 +439,7 @@ static long tcpflow_dev_ioctl(struct file *file, unsigned int cmd,
 static int tcpflow_dev_open(struct inode *inode, struct file *file)
 {
 	struct tcpflow_reader *r;
+	const struct tcpflow_netcnt *n;
 	unsigned long flags;
 
 	BUILD_BUG_ON(sizeof(*r) + TCPFLOW_REC_MAX_SIZE +
@@ -387,6 +457,8 @@ static int tcpflow_dev_open(struct inode *inode, struct file *file)
 	tcpflow_viewer_init(&r->view, file);
 	spin_lock_irqsave(&tcpflow_table.lock, flags);
 	r->start_seq = tcpflow_ring_head();
+	n = tcpflow_netcnt_find(r->view.net_cookie);
+	r->ns_seen = n ? n->cnt.events_total : 0;
 	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 	r->next_seq = r->start_seq;
 	tcpflow_cursor_init(&r->cur);

@@ -58,13 +58,14 @@ void tcpflow_ring_exit(void)
  * with the history, so the sequence numbers of both agree.
  */
 void tcpflow_ring_push(const struct tcpflow_conn *c,
-		       const struct tcpflow_event *e)
+		       const struct tcpflow_event *e, u64 ns_seq)
 {
 	struct tcpflow_slot *s;
 
 	lockdep_assert_held(&tcpflow_table.lock);
 	s = &tcpflow_ring.slots[tcpflow_ring.head & tcpflow_ring.mask];
 	s->net_cookie = c->net_cookie;
+	s->ns_seq = ns_seq;
 	s->owner = c->owner;
 	s->info = c->info;
 	s->e = *e;

@@ -649,7 +649,7 @@ void tcpflow_conn_add_event(struct tcpflow_conn *c,
 	ke->e = *e;
 	c->total_events = n + 1;
 	c->info.nevents = tcpflow_conn_nevents(c);
-	tcpflow_ring_push(c, e);
+	tcpflow_ring_push(c, e, nc ? nc->cnt.events_total : 0);
 }
 
 void tcpflow_conn_add_state(struct tcpflow_conn *c, u64 t_ns, int old,

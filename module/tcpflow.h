@@ -245,6 +245,7 @@ static inline bool tcpflow_viewer_sees(const struct tcpflow_viewer *v,
 /* The live stream every /dev/tcpflow reader follows (ring.c). */
 struct tcpflow_slot {
 	u64 net_cookie;
+	u64 ns_seq;			/* its netns's events_total, with it */
 	struct tcpflow_owner owner;
 	struct tcpflow_conn_info info;	/* as it is after the event */
 	struct tcpflow_event e;
@@ -253,7 +254,7 @@ struct tcpflow_slot {
 int tcpflow_ring_init(unsigned int size);
 void tcpflow_ring_exit(void);
 void tcpflow_ring_push(const struct tcpflow_conn *c,
-		       const struct tcpflow_event *e);
+		       const struct tcpflow_event *e, u64 ns_seq);
 u64 tcpflow_ring_head(void);
 u64 tcpflow_ring_oldest(void);
 const struct tcpflow_slot *tcpflow_ring_slot(u64 seq);

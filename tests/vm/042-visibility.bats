@@ -23,6 +23,7 @@ teardown() {
 	tf_end_test
 	pkill -f tcpflowctl || true
 	ip netns del sa 2>/dev/null || true
+	ip netns del sb 2>/dev/null || true
 	rm -rf "$VIS"
 	tf_unload
 }
@@ -263,4 +264,70 @@ run_inside() {
 	[ "$all" = $((init + 4)) ]
 	[ "$(hdr "$VIS/all" connections)" = "$all" ]
 	[[ $(tcpflow-devtest open counters) == "conns=$all "* ]]
+}
+
+# listeners NETNS N FIRSTPORT: N listeners opened and closed in NETNS,
+# 2 events each (CLOSE>LISTEN, LISTEN>CLOSE).
+listeners() {
+	local p
+	for p in $(seq "$3" $(($3 + $2 - 1))); do
+		ip netns exec "$1" tcpflow-sock listen 127.0.0.1 "$p" close-listener
+	done
+}
+
+# live_events FILE: the EVENT records after the snapshot's SYNC.
+live_events() {
+	sed '1,/^SYNC$/d' "$1" | grep -c '^EVENT' || true
+}
+
+# reader_loss NETNS: a device reader in NETNS that takes its snapshot, waits
+# for $VIS/go, then reads the live stream to its end (into $VIS/NETNS.out).
+reader_loss() {
+	ip netns exec "$1" tcpflow-devtest open-nb snapshot touch "$VIS/$1.synced" \
+		wait "$VIS/go" drain >"$VIS/$1.out" 3>&- &
+	wait_for 10 test -e "$VIS/$1.synced"
+}
+
+@test "a reader in a child netns that falls behind is told how many of its own netns's events it missed, no more" {
+	tf_unload
+	tf_load ring_events=16
+	ip netns add sa
+	ip netns add sb
+	ip -n sa link set lo up
+	ip -n sb link set lo up
+	reader_loss sa
+	# 40 events of sb, then 4 of sa: the ring keeps the last 16, sa's
+	# among them; sa's reader lost none of its own.
+	listeners sb 20 9230
+	listeners sa 2 9260
+	touch "$VIS/go"
+	wait
+	[ "$(grep -c '^LOSS' "$VIS/sa.out")" = 0 ]
+	[ "$(live_events "$VIS/sa.out")" = 4 ]
+
+	# 10 events of sa, then 40 of sb: every one of sa's is gone, and its
+	# reader is told 10, not 34.
+	rm -f "$VIS/go"
+	reader_loss sa
+	listeners sa 5 9270
+	listeners sb 20 9280
+	touch "$VIS/go"
+	wait
+	[ "$(grep '^LOSS' "$VIS/sa.out")" = "LOSS 10" ]
+	[ "$(live_events "$VIS/sa.out")" = 0 ]
+
+	# A reader of every namespace is told every event it missed: the 50
+	# (and any of an earlier test's TIME_WAIT ending meanwhile) but 16.
+	rm -f "$VIS/go"
+	tcpflow-devtest open-nb counters snapshot touch "$VIS/all.synced" \
+		wait "$VIS/go" drain counters >"$VIS/all.out" 3>&- &
+	wait_for 10 test -e "$VIS/all.synced"
+	listeners sa 5 9300
+	listeners sb 20 9310
+	touch "$VIS/go"
+	wait
+	t0=$(head -n 1 "$VIS/all.out" | sed 's/.*total=//')
+	t1=$(tail -n 1 "$VIS/all.out" | sed 's/.*total=//')
+	[ $((t1 - t0)) -ge 50 ]
+	[ "$(grep '^LOSS' "$VIS/all.out")" = "LOSS $((t1 - t0 - 16))" ]
 }

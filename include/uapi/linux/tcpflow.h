@@ -53,7 +53,9 @@
  *   connection as it is after the event) followed by TCPFLOW_REC_EVENT.
  *   Every event is delivered once: those before the open in the snapshot,
  *   those after it in the stream.  A reader that falls behind the stream's
- *   ring gets a TCPFLOW_REC_LOSS saying how many events it missed; the
+ *   ring gets a TCPFLOW_REC_LOSS saying how many events it missed (a
+ *   reader that sees one namespace only: how many of that namespace's
+ *   events, told before its next event or once it has caught up); the
  *   kernel never waits for a reader.  read() blocks until there is
  *   something to read unless O_NONBLOCK (then EAGAIN); poll() works.
  *   While the device is open the module cannot be unloaded (rmmod fails
