@@ -10,8 +10,10 @@
 
 #include <linux/kernel.h>
 #include <linux/log2.h>
+#include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
+#include <linux/overflow.h>
 
 #include "tcpflow.h"
 
@@ -70,6 +72,43 @@ module_param_cb(ring_events, &tcpflow_param_ops, &tcpflow_ring_events, 0444);
 MODULE_PARM_DESC(ring_events,
 		 "live events buffered for /dev/tcpflow readers (power of two, 16-1048576, default 4096)");
 
+/*
+ * What the parameters make tcpflow_table_init() and tcpflow_ring_init()
+ * allocate, in bytes: the pool of entries with their histories, the two
+ * hashes (by cookie and by tuple, a power of two of buckets each) and the
+ * ring.  At most 1048576 * (344 + 1024 * 32) + 2 * 8 MiB + 1048576 * 176:
+ * no overflow in 64 bits.
+ */
+static u64 tcpflow_footprint(void)
+{
+	u64 entry = struct_size_t(struct tcpflow_conn, ev, tcpflow_max_events);
+	u64 buckets = roundup_pow_of_two(tcpflow_max_conns);
+
+	return entry * tcpflow_max_conns +
+	       2 * buckets * sizeof(struct hlist_head) +
+	       (u64)tcpflow_ring_events * sizeof(struct tcpflow_slot);
+}
+
+/*
+ * Each parameter has its range, but their product is what is allocated,
+ * at once and for as long as the module is loaded: a combination that
+ * would take more than a quarter of RAM is refused before anything is
+ * allocated.  -EINVAL as for a value out of range: nothing failed to
+ * allocate, the parameters ask too much of this machine.
+ */
+static int tcpflow_check_footprint(void)
+{
+	u64 need = tcpflow_footprint();
+	u64 bound = (u64)totalram_pages() << PAGE_SHIFT >> 2;
+
+	if (need <= bound)
+		return 0;
+	pr_err("max_conns=%u max_events=%u ring_events=%u: need %llu KiB, more than a quarter of RAM (%llu KiB)\n",
+	       tcpflow_max_conns, tcpflow_max_events, tcpflow_ring_events,
+	       DIV_ROUND_UP_ULL(need, 1024), bound >> 10);
+	return -EINVAL;
+}
+
 static int __init tcpflow_init(void)
 {
 	int err;
@@ -77,6 +116,9 @@ static int __init tcpflow_init(void)
 	BUILD_BUG_ON(sizeof(struct tcpflow_event) != 24);
 	BUILD_BUG_ON(sizeof(struct tcpflow_conn_info) != 144);
 
+	err = tcpflow_check_footprint();
+	if (err)
+		return err;
 	err = tcpflow_table_init(tcpflow_max_conns, tcpflow_max_events);
 	if (err)
 		return err;
@@ -96,9 +138,9 @@ static int __init tcpflow_init(void)
 	if (err)
 		goto err_remove_hooks;
 	tcpflow_seed();
-	pr_info("version %s loaded: %u connections x %u events, %u live events\n",
+	pr_info("version %s loaded: %u connections x %u events, %u live events, %llu KiB\n",
 		TCPFLOW_VERSION, tcpflow_max_conns, tcpflow_max_events,
-		tcpflow_ring_events);
+		tcpflow_ring_events, DIV_ROUND_UP_ULL(tcpflow_footprint(), 1024));
 	return 0;
 
 err_remove_hooks:
