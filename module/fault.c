@@ -5,7 +5,10 @@
  *
  *   fail_init=STEP	the init step STEP (table, ring, hooks, segments,
  *			proc, dev: see main.c) fails as if it had failed
- *			itself, with the error it would return.
+ *			itself, with the error it would return;
+ *   drop_close_port=N	the state tracepoint ignores the move to CLOSE of
+ *			every socket with local or peer port N, as if the
+ *			event were lost: its entry stays live (reap.c).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -26,4 +29,16 @@ int tcpflow_fault_init(const char *step, int err)
 		return 0;
 	pr_info("fault injected: %s fails with %d\n", step, err);
 	return err;
+}
+
+static ushort tcpflow_drop_close_port;
+module_param_named(drop_close_port, tcpflow_drop_close_port, ushort, 0444);
+MODULE_PARM_DESC(drop_close_port,
+		 "test builds only: ignore the CLOSE of connections on this port");
+
+bool tcpflow_fault_drop_close(u16 lport, u16 rport)
+{
+	u16 port = READ_ONCE(tcpflow_drop_close_port);
+
+	return port && (lport == port || rport == port);
 }

@@ -12,11 +12,18 @@
 
 #ifdef TCPFLOW_FAULT_INJECT
 int tcpflow_fault_init(const char *step, int err);
+bool tcpflow_fault_drop_close(u16 lport, u16 rport);
 #else
 /* 0, or @err when the test asked the init step @step to fail. */
 static inline int tcpflow_fault_init(const char *step, int err)
 {
 	return 0;
+}
+
+/* The test asked to ignore this socket's move to CLOSE (a lost event). */
+static inline bool tcpflow_fault_drop_close(u16 lport, u16 rport)
+{
+	return false;
 }
 #endif
 

@@ -185,6 +185,7 @@ err_free_ring:
 	tcpflow_ring_quiesce();
 	tcpflow_ring_exit();
 err_free_table:
+	tcpflow_reap_exit();
 	tcpflow_table_exit();
 err_report:
 	pr_err("not loaded: %s failed: %d\n", step, err);
@@ -205,6 +206,7 @@ static void __exit tcpflow_exit(void)
 	tcpflow_hooks_exit();
 	tcpflow_ring_quiesce();
 	tcpflow_ring_exit();
+	tcpflow_reap_exit();
 	tcpflow_table_exit();
 }
 

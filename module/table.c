@@ -237,6 +237,9 @@ static struct tcpflow_conn *tcpflow_conn_alloc(u64 net_cookie, u32 netns,
 	struct tcpflow_conn *c = NULL;
 
 	lockdep_assert_held(&t->lock);
+	/* Live entries fill the pool: are they all still live? (reap.c) */
+	if (t->nlive >= t->max_conns - t->max_conns / 8)
+		tcpflow_reap_kick();
 	if (request && t->nembryos >= t->max_embryos)
 		c = list_first_entry(&t->embryos, struct tcpflow_conn, lnode);
 	if (!c && !list_empty(&t->free)) {

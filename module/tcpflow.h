@@ -98,6 +98,7 @@ struct tcpflow_kcounters {
 	u64 evicted;		/* closed histories reused for new ones */
 	u64 events_dropped;	/* events lost: overflow or untracked */
 	u64 events_total;	/* events recorded; the next one's gseq */
+	u64 stale;		/* live entries closed: socket gone (reap.c) */
 };
 
 struct tcpflow_table {
@@ -212,6 +213,9 @@ void tcpflow_seed(void);
 int tcpflow_segments_init(void);
 void tcpflow_segments_exit(void);
 struct tcpflow_conn *tcpflow_request_take(const struct sock *child);
+
+void tcpflow_reap_kick(void);
+void tcpflow_reap_exit(void);
 
 int tcpflow_proc_init(void);
 void tcpflow_proc_exit(void);

@@ -46,10 +46,12 @@ churn_bg() {
 	[ "$status" = 0 ]
 	[[ $output == *"max_conns:"* ]]
 	[[ $output != *"fail_init"* ]]
-	run grep -c -a -e fail_init -e 'fault injected' "$TCPFLOW_KO"
+	[[ $output != *"drop_close_port"* ]]
+	run grep -c -a -e fail_init -e drop_close_port -e 'fault injected' "$TCPFLOW_KO"
 	[ "$output" = 0 ]
 	run modinfo -F parm "$TCPFLOW_KO_FAULT"
 	[[ $output == *"fail_init:test builds only: the init step to fail (string)"* ]]
+	[[ $output == *"drop_close_port:test builds only: ignore the CLOSE of connections on this port (ushort)"* ]]
 	# Without a fault to inject, the test module is the module.
 	insmod "$TCPFLOW_KO_FAULT"
 	[ -e /proc/tcpflow ] && [ -e /dev/tcpflow ]
