@@ -8,7 +8,10 @@ KERNELRELEASE ?= $(shell uname -r)
 KDIR ?= /lib/modules/$(KERNELRELEASE)/build
 KREL := $(shell sed -n 's/^\#define UTS_RELEASE "\(.*\)"/\1/p' \
 		$(KDIR)/include/generated/utsrelease.h 2>/dev/null)
-MOD_DIR := $(CURDIR)/build/$(KREL)
+# TCPFLOW_FAULT=1: the test module with fault injection (see Kbuild), in a
+# directory of its own so it never shares objects with the release module.
+TCPFLOW_FAULT ?= 0
+MOD_DIR := $(CURDIR)/build/$(KREL)$(if $(filter 1,$(TCPFLOW_FAULT)),-fault)
 TOOLS_DIR := $(CURDIR)/build/tools
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -33,11 +36,12 @@ check-kdir:
 	 exit 1; }
 
 # kbuild writes objects beside the sources: build each kernel's module from a
-# copy under build/<release>/ so two kernels never share objects.
+# copy under build/<release>/ (build/<release>-fault/ for the test module)
+# so two kernels or two builds never share objects.
 module: check-kdir
 	@mkdir -p $(MOD_DIR)
 	@cp -a Kbuild module include $(MOD_DIR)/
-	$(MAKE) -C $(KDIR) M=$(MOD_DIR) modules
+	$(MAKE) -C $(KDIR) M=$(MOD_DIR) TCPFLOW_FAULT=$(TCPFLOW_FAULT) modules
 
 tools: $(TOOL_BINS)
 
@@ -99,13 +103,17 @@ check-debug:
 check-host: tools
 	bats --tap tests/host
 
-# No warnings with W=1, and sparse clean, against every supported kernel.
+# No warnings with W=1, and sparse clean, against every supported kernel,
+# for the release module and the test module (TCPFLOW_FAULT=1).
 warn-check:
 	@set -e; for series in 6.1 6.12; do \
 	  rel=$$(scripts/kver.sh $$series); \
-	  rm -rf build/$$rel; \
-	  $(MAKE) --no-print-directory module KDIR=/usr/src/linux-headers-$$rel \
-	    W=1 C=2 CHECK="sparse -Wsparse-error" KCFLAGS=-Werror; \
+	  for dir in $$rel:0 $$rel-fault:1; do \
+	    rm -rf build/$${dir%:*}; \
+	    $(MAKE) --no-print-directory module KDIR=/usr/src/linux-headers-$$rel \
+	      TCPFLOW_FAULT=$${dir#*:} \
+	      W=1 C=2 CHECK="sparse -Wsparse-error" KCFLAGS=-Werror; \
+	  done; \
 	done
 
 style:

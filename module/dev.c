@@ -107,7 +107,7 @@ static bool tcpflow_reader_wants(const struct tcpflow_reader *r,
 }
 
 /* In the snapshot: visible, wanted, and not born after the open. */
-static bool tcpflow_snap_wants(const struct tcpflow_conn *c, const void *arg)
+static bool tcpflow_snap_wants(const struct tcpflow_conn *c, void *arg)
 {
 	const struct tcpflow_reader *r = arg;
 

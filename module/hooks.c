@@ -35,6 +35,7 @@
 #include <net/tcp_states.h>
 #include <trace/events/sock.h>
 
+#include "fault.h"
 #include "tcpflow.h"
 
 /* First sighting of a connection: decide its role from how it began. */
@@ -145,6 +146,10 @@ static void tcpflow_probe_state(void *data, const struct sock *sk,
 		/* Ports are filled in after the first transitions. */
 		tcpflow_conn_fill_tuple(c, sk);
 	}
+	/* The socket may have let its port go: ask by the entry's. */
+	if (newstate == TCP_CLOSE &&
+	    tcpflow_fault_drop_close(c->info.sport, c->info.dport))
+		goto unlock;
 	/* What tcp_info would say; the last values are the final ones. */
 	c->info.bytes_acked = tcp_sk(sk)->bytes_acked;
 	c->info.bytes_received = tcp_sk(sk)->bytes_received;

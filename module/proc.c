@@ -70,7 +70,7 @@ static const char *tcpflow_state_name(unsigned int s)
 	return "?";
 }
 
-static bool tcpflow_visible(const struct tcpflow_conn *c, const void *arg)
+static bool tcpflow_visible(const struct tcpflow_conn *c, void *arg)
 {
 	const struct tcpflow_viewer *view = arg;
 
@@ -250,6 +250,8 @@ static int tcpflow_seq_show(struct seq_file *m, void *v)
 		seq_puts(m, " request");
 	if (ci->flags & TCPFLOW_CONN_DUPLICATE)
 		seq_puts(m, " duplicate");
+	if (ci->flags & TCPFLOW_CONN_STALE)
+		seq_puts(m, " stale");
 	if (ci->bytes_acked || ci->bytes_received)
 		seq_printf(m, " acked=%llu received=%llu", ci->bytes_acked,
 			   ci->bytes_received);

@@ -34,6 +34,7 @@
 #include <linux/ktime.h>
 #include <linux/math.h>
 #include <linux/moduleparam.h>
+#include <linux/netdevice.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter_ipv4.h>
 #include <linux/netfilter_ipv6.h>
@@ -614,7 +615,14 @@ static int __net_init tcpflow_net_init(struct net *net)
 				     ARRAY_SIZE(tcpflow_nf_ops));
 }
 
-/* nf_unregister_net_hooks() waits until no hook runs in this namespace. */
+/*
+ * nf_unregister_net_hooks() does not wait for hooks running on other CPUs:
+ * it installs a hook array without ours and hands the old one to
+ * call_rcu(), or, if no smaller array can be allocated, leaves a stub in
+ * our place and frees nothing (net/netfilter/core.c, 6.1 and 6.12).
+ * Hooks run inside rcu_read_lock() (nf_hook()): tcpflow_segments_exit()
+ * waits for them.
+ */
 static void __net_exit tcpflow_net_exit(struct net *net)
 {
 	nf_unregister_net_hooks(net, tcpflow_nf_ops,
@@ -626,17 +634,31 @@ static struct pernet_operations tcpflow_net_ops = {
 	.exit = tcpflow_net_exit,
 };
 
-/* Hooks every existing namespace now and every new one as it is made. */
+/*
+ * Hooks every existing namespace now and every new one as it is made.  On
+ * failure the namespaces already hooked are unhooked, and their hooks may
+ * have run: wait for them as tcpflow_segments_exit() does.
+ */
 int tcpflow_segments_init(void)
 {
 	int err = register_pernet_subsys(&tcpflow_net_ops);
 
-	if (err)
+	if (err) {
+		synchronize_net();
 		pr_err("cannot register netfilter hooks: %d\n", err);
+	}
 	return err;
 }
 
+/*
+ * After this returns no hook runs or will run.  unregister_pernet_subsys()
+ * ends with an rcu_barrier(), which waits for the hooks only when the old
+ * hook arrays were handed to call_rcu(); synchronize_net() waits for
+ * every reader of the arrays that ran before it, whatever happened to
+ * them.
+ */
 void tcpflow_segments_exit(void)
 {
 	unregister_pernet_subsys(&tcpflow_net_ops);
+	synchronize_net();
 }

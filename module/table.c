@@ -284,6 +284,9 @@ static struct tcpflow_conn *tcpflow_conn_alloc(u64 net_cookie, u32 netns,
 	struct tcpflow_conn *c = NULL;
 
 	lockdep_assert_held(&t->lock);
+	/* Live entries fill the pool: are they all still live? (reap.c) */
+	if (t->nlive >= t->max_conns - t->max_conns / 8)
+		tcpflow_reap_kick();
 	if (request && t->nembryos >= t->max_embryos)
 		c = list_first_entry(&t->embryos, struct tcpflow_conn, lnode);
 	if (!c && !list_empty(&t->free)) {
@@ -542,12 +545,13 @@ void tcpflow_walk_note(unsigned int n)
 
 /*
  * Copy the next entry after @cur that @want accepts (called under the
- * lock) into @copy, a buffer from tcpflow_conn_copy_alloc(), and move the
+ * lock) into @copy, a buffer from tcpflow_conn_copy_alloc(), or into
+ * nothing if @copy is NULL (@want took what it needed), and move the
  * cursor past it.  False at the end of the table.  Sleeps between batches:
  * process context only, no lock held.
  */
 bool tcpflow_cursor_next(struct tcpflow_cursor *cur, tcpflow_want_fn want,
-			 const void *arg, struct tcpflow_conn *copy)
+			 void *arg, struct tcpflow_conn *copy)
 {
 	struct list_head *all = &tcpflow_table.all, *pos;
 	const struct tcpflow_conn *c;
@@ -563,7 +567,9 @@ bool tcpflow_cursor_next(struct tcpflow_cursor *cur, tcpflow_want_fn want,
 				continue;	/* another reader's cursor */
 			c = list_entry(pos, struct tcpflow_conn, node);
 			if (want(c, arg)) {
-				memcpy(copy, c, tcpflow_table.entry_size);
+				if (copy)
+					memcpy(copy, c,
+					       tcpflow_table.entry_size);
 				cur->last = c;
 				list_move(&cur->node, pos);
 				tcpflow_walk_note(n + 1);
@@ -589,7 +595,7 @@ bool tcpflow_cursor_next(struct tcpflow_cursor *cur, tcpflow_want_fn want,
  * whatever became of it.
  */
 bool tcpflow_cursor_refresh(const struct tcpflow_cursor *cur,
-			    tcpflow_want_fn want, const void *arg,
+			    tcpflow_want_fn want, void *arg,
 			    struct tcpflow_conn *copy)
 {
 	const struct tcpflow_conn *c = cur->last;
@@ -676,6 +682,9 @@ void tcpflow_conn_close(struct tcpflow_conn *c)
 	struct tcpflow_table *t = &tcpflow_table;
 
 	lockdep_assert_held(&t->lock);
+	/* Closed already: reap.c took its socket for gone. */
+	if (c->info.flags & TCPFLOW_CONN_CLOSED)
+		return;
 	/*
 	 * A request that ends (reset) stays with the requests: a flood's
 	 * dead requests must not push real histories out of the pool.

@@ -120,6 +120,7 @@ struct tcpflow_kcounters {
 	u64 events_dropped;	/* events lost: overflow or untracked */
 	u64 events_total;	/* events recorded; the next one's gseq */
 	u64 walk_max;		/* most nodes a reader walked in one hold */
+	u64 stale;		/* live entries closed: socket gone (reap.c) */
 };
 
 /*
@@ -171,7 +172,7 @@ struct tcpflow_cursor {
 /* Nodes a reader walks per hold of tcpflow_table.lock, visible or not. */
 #define TCPFLOW_WALK_BATCH	64
 
-typedef bool (*tcpflow_want_fn)(const struct tcpflow_conn *c, const void *arg);
+typedef bool (*tcpflow_want_fn)(const struct tcpflow_conn *c, void *arg);
 
 int tcpflow_table_init(unsigned int max_conns, unsigned int max_events);
 void tcpflow_table_exit(void);
@@ -205,9 +206,9 @@ void tcpflow_cursor_init(struct tcpflow_cursor *cur);
 void tcpflow_cursor_rewind(struct tcpflow_cursor *cur);
 void tcpflow_cursor_del(struct tcpflow_cursor *cur);
 bool tcpflow_cursor_next(struct tcpflow_cursor *cur, tcpflow_want_fn want,
-			 const void *arg, struct tcpflow_conn *copy);
+			 void *arg, struct tcpflow_conn *copy);
 bool tcpflow_cursor_refresh(const struct tcpflow_cursor *cur,
-			    tcpflow_want_fn want, const void *arg,
+			    tcpflow_want_fn want, void *arg,
 			    struct tcpflow_conn *copy);
 struct tcpflow_conn *tcpflow_conn_copy_alloc(void);
 void tcpflow_walk_note(unsigned int n);
@@ -273,6 +274,9 @@ void tcpflow_seed(void);
 int tcpflow_segments_init(void);
 void tcpflow_segments_exit(void);
 struct tcpflow_conn *tcpflow_request_take(const struct sock *child);
+
+void tcpflow_reap_kick(void);
+void tcpflow_reap_exit(void);
 
 int tcpflow_proc_init(void);
 void tcpflow_proc_exit(void);

@@ -14,9 +14,12 @@
 # a production host does, for benchmarks.
 #
 # Env: TCPFLOW_VM_TIMEOUT (default 1800 s, 5400 s for debug), TCPFLOW_CACHE (see lib.sh),
-#      TCPFLOW_VM_NO_MAKE=1 to skip both make calls and use what is already
-#      in TCPFLOW_VM_BUILD_DIR (default $TCPFLOW_REPO/build): <rel>/tcpflow.ko
-#      and tools/*.  TCPFLOW_BENCH_* variables are passed to the guest.
+#      TCPFLOW_VM_NO_MAKE=1 to skip the make calls and use what is already
+#      in TCPFLOW_VM_BUILD_DIR (default $TCPFLOW_REPO/build): <rel>/tcpflow.ko,
+#      <rel>-fault/tcpflow.ko (the test module, TCPFLOW_FAULT=1, which the
+#      guest finds as TCPFLOW_KO_FAULT; built only when a test file names
+#      TCPFLOW_KO_FAULT) and tools/*.  TCPFLOW_BENCH_*
+#      variables are passed to the guest.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -96,14 +99,22 @@ parse_args() {
 		[[ -e ${TEST_PATHS[i]} ]] || tcpflow_die "no such test file or directory: ${TEST_PATHS[i]}"
 		TEST_PATHS[i]=$(realpath -- "${TEST_PATHS[i]}")
 	done
+	# The fault-injection test module is built only for tests that use it.
+	NEED_FAULT=0
+	if grep -rqs --include='*.bats' TCPFLOW_KO_FAULT -- "${TEST_PATHS[@]}"; then
+		NEED_FAULT=1
+	fi
 }
 
 # ---------------------------------------------------------------- build
-# Sets MODULE_KO and TOOLS_DIR for release $1, built against tree $2.
+# Sets MODULE_KO, MODULE_KO_FAULT (the test module with fault injection,
+# TCPFLOW_FAULT=1: see Kbuild) and TOOLS_DIR for release $1, built against
+# tree $2.
 build_tcpflow() {
 	local rel=$1 kdir=$2
 	local build_dir=${TCPFLOW_VM_BUILD_DIR:-$TCPFLOW_REPO/build}
 	MODULE_KO="$build_dir/$rel/tcpflow.ko"
+	MODULE_KO_FAULT="$build_dir/$rel-fault/tcpflow.ko"
 	TOOLS_DIR="$build_dir/tools"
 	if [[ ${TCPFLOW_VM_NO_MAKE:-0} != 1 ]]; then
 		[[ -d $kdir ]] || tcpflow_die "missing $kdir: run scripts/setup.sh"
@@ -111,10 +122,16 @@ build_tcpflow() {
 		tcpflow_log "building module for $rel"
 		make -C "$TCPFLOW_REPO" --no-print-directory module KDIR="$kdir" >&2 ||
 			tcpflow_die "make module KDIR=$kdir failed"
+		if ((NEED_FAULT)); then
+			tcpflow_log "building the fault-injection test module for $rel"
+			make -C "$TCPFLOW_REPO" --no-print-directory module KDIR="$kdir" TCPFLOW_FAULT=1 >&2 ||
+				tcpflow_die "make module KDIR=$kdir TCPFLOW_FAULT=1 failed"
+		fi
 		tcpflow_log "building tools"
 		make -C "$TCPFLOW_REPO" --no-print-directory tools >&2 || tcpflow_die "make tools failed"
 	fi
 	[[ -f $MODULE_KO ]] || tcpflow_die "missing $MODULE_KO: run make -C $TCPFLOW_REPO module KDIR=$kdir"
+	((!NEED_FAULT)) || [[ -f $MODULE_KO_FAULT ]] || tcpflow_die "missing $MODULE_KO_FAULT: run make -C $TCPFLOW_REPO module KDIR=$kdir TCPFLOW_FAULT=1"
 }
 
 # ---------------------------------------------------------------- initramfs
@@ -210,6 +227,7 @@ install_programs() {
 install_tcpflow() {
 	mkdir -p "$ROOT/usr/lib/tcpflow" "$ROOT/usr/local/bin"
 	cp "$MODULE_KO" "$ROOT/usr/lib/tcpflow/tcpflow.ko"
+	((!NEED_FAULT)) || cp "$MODULE_KO_FAULT" "$ROOT/usr/lib/tcpflow/tcpflow-fault.ko"
 	local f
 	local -a elfs=()
 	GUEST_FILES=()
@@ -328,6 +346,7 @@ write_init() {
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/usr/lib/busybox
 export HOME=/root LC_ALL=C TERM=dumb
 export TCPFLOW_KO=/lib/tcpflow/tcpflow.ko
+export TCPFLOW_KO_FAULT=/lib/tcpflow/tcpflow-fault.ko
 export TCPFLOW_KERNEL=$(printf '%q' "$rel")
 TESTS=($tests)
 KMEMLEAK=$kmemleak

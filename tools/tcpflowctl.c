@@ -1052,6 +1052,7 @@ static void js_conn(const struct tf_snap *sn, const struct tf_conn *c)
 	js_bool("partial", ci->flags & TCPFLOW_CONN_PARTIAL);
 	js_bool("request", ci->flags & TCPFLOW_CONN_REQUEST);
 	js_bool("duplicate", ci->flags & TCPFLOW_CONN_DUPLICATE);
+	js_bool("stale", ci->flags & TCPFLOW_CONN_STALE);
 	js_u64("parent_id", ci->parent_id);
 	js_u64("dropped_events", ci->dropped_events);
 	if (hs < 0)
@@ -1195,6 +1196,8 @@ static void show_summary(const struct tf_snap *sn, const struct tf_conn *c)
 		fputs(" request", stdout);
 	if (ci->flags & TCPFLOW_CONN_DUPLICATE)
 		fputs(" duplicate", stdout);
+	if (ci->flags & TCPFLOW_CONN_STALE)
+		fputs(" stale", stdout);
 	if (ci->flags & TCPFLOW_CONN_CLOSED)
 		fputs(" closed", stdout);
 	if (ci->dropped_events)

@@ -138,12 +138,66 @@ read 1" ]
 		dmesg -t | grep -qxF "tcpflow: $msg" || { echo "# $param: $(dmesg -t)" >&3; false; }
 		nothing_left
 	done
-	# Limits themselves and hex are accepted.
+	# Limits themselves and hex are accepted (within a quarter of RAM).
 	tf_load max_conns=16 max_events=1024 ring_events=0x100000
 	[ "$(cat /sys/module/tcpflow/parameters/ring_events)" = 1048576 ]
 	tf_unload
-	tf_load max_conns=1048576 max_events=4 ring_events=16
-	[ "$(cat /sys/module/tcpflow/parameters/max_conns)" = 1048576 ]
+	# max_conns at its limit needs 488 MiB: it loads where a quarter of
+	# RAM holds that, and is refused (next test) where it does not.
+	set -- 1048576 4 16
+	if [ "$(footprint_kib "$@")" -le "$(ram_quarter_kib)" ]; then
+		tf_load max_conns=$1 max_events=$2 ring_events=$3
+		[ "$(cat /sys/module/tcpflow/parameters/max_conns)" = 1048576 ]
+		tf_unload
+	else
+		run insmod "$TCPFLOW_KO" max_conns=$1 max_events=$2 ring_events=$3
+		[ "$status" -ne 0 ]
+	fi
+	nothing_left
+}
+
+# footprint_kib MAX_CONNS MAX_EVENTS RING_EVENTS: what the README says
+# these parameters allocate, in KiB rounded up: 360 + 32 bytes per event
+# for each entry, two hashes of 8-byte buckets (a power of two of them, at
+# least max_conns each) and 200 bytes per ring slot.
+footprint_kib() {
+	local b=1
+	while ((b < $1)); do b=$((b * 2)); done
+	echo $((($1 * (32 * $2 + 360) + 16 * b + 200 * $3 + 1023) / 1024))
+}
+
+# ram_quarter_kib: a quarter of RAM as the module counts it (MemTotal).
+ram_quarter_kib() {
+	echo $(($(awk '/^MemTotal:/ { print $2 }' /proc/meminfo) / 4))
+}
+
+@test "parameters that would take more than a quarter of RAM are refused before any allocation" {
+	local quarter=$(ram_quarter_kib) need p
+	# Each value in range, their product not: 34 GB, and 695 MB.
+	for p in "1048576 1024 4096" "1048576 4 1048576"; do
+		set -- $p
+		need=$(footprint_kib "$@")
+		[ "$need" -gt "$quarter" ]
+		dmesg -C
+		run insmod "$TCPFLOW_KO" max_conns=$1 max_events=$2 ring_events=$3
+		[ "$status" -ne 0 ]
+		[[ $output == *"Invalid parameters"* ]]
+		dmesg -t | grep -qxF "tcpflow: max_conns=$1 max_events=$2 ring_events=$3: need $need KiB, more than a quarter of RAM ($quarter KiB)" ||
+			{ echo "# $p: $(dmesg -t)" >&3; false; }
+		# Refused before the table, the ring or anything else.
+		[ "$(dmesg -t | grep -c '^tcpflow: ')" = 1 ]
+		nothing_left
+	done
+	# A large combination within the bound loads, and says what it took.
+	set -- 131072 32 65536
+	need=$(footprint_kib "$@")
+	[ "$need" -le "$quarter" ]
+	dmesg -C
+	tf_load max_conns=$1 max_events=$2 ring_events=$3
+	dmesg -t | grep -qx "tcpflow: version [0-9.]* loaded: $1 connections x $2 events, $3 live events, $need KiB"
+	# The pool and the ring at least are in vmalloc space (the hashes may
+	# come from the slab).
+	[ "$(tf_vmalloc_bytes)" -ge $(($1 * (32 * $2 + 360) + 200 * $3)) ]
 	tf_unload
 	nothing_left
 }

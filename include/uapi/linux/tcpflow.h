@@ -143,6 +143,11 @@ enum tcpflow_dir {
 #define TCPFLOW_CONN_ISN_LOCAL		(1U << 4) /* isn_local is known */
 #define TCPFLOW_CONN_ISN_REMOTE		(1U << 5) /* isn_remote is known */
 #define TCPFLOW_CONN_DUPLICATE		(1U << 6) /* a destroyed 2nd child */
+/*
+ * Closed by tcpflow, not by its socket's events: the socket no longer
+ * existed, and how it ended was not seen (an event lost).
+ */
+#define TCPFLOW_CONN_STALE		(1U << 7)
 
 struct tcpflow_event {
 	__u64 t_ns;

@@ -1,0 +1,296 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Live entries whose socket is gone.  An entry is closed by the events of
+ * its socket; when one of them is lost (a missed probe hit, or a timewait
+ * socket freed before the CLOSE that would have marked it) the entry stays
+ * live for good, and enough of them fill the pool until new connections
+ * go untracked.
+ *
+ * When live entries fill most of the pool, the allocation that sees it
+ * queues a work item (never more than once per TCPFLOW_REAP_INTERVAL); no
+ * probe ever walks anything.  In process context the work:
+ *
+ *  1. collects, in batches under tcpflow_table.lock, the live entries of
+ *     sockets that had no event for TCPFLOW_REAP_QUIET_NS before it began
+ *     (a socket about to be hashed, connect() or listen(), has just had
+ *     one);
+ *  2. walks TCP's global listening and established (timewait included)
+ *     tables as seed.c does, each bucket under its lock, where every TCP
+ *     socket that can have a live entry is hashed, and checks off the
+ *     cookies it finds;
+ *  3. forgets the entries of namespaces with a table of their own
+ *     (net.ipv4.tcp_child_ehash_entries), which it did not walk;
+ *  4. closes, flagged TCPFLOW_CONN_STALE and counted, each entry left that
+ *     is still live and had no event since step 1.
+ *
+ * A socket moves between buckets or tables only under the bucket locks
+ * (the timewait hash dance replaces one socket with the other in one
+ * bucket, under its lock), so a walk that holds each bucket's lock while
+ * it reads it finds every socket that exists throughout the walk.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/bsearch.h>
+#include <linux/jiffies.h>
+#include <linux/ktime.h>
+#include <linux/rculist.h>
+#include <linux/slab.h>
+#include <linux/sort.h>
+#include <linux/workqueue.h>
+#include <net/inet_hashtables.h>
+#include <net/net_namespace.h>
+#include <net/tcp.h>
+
+#include "tcpflow.h"
+
+#define TCPFLOW_REAP_BATCH	TCPFLOW_WALK_BATCH
+#define TCPFLOW_REAP_QUIET_NS	NSEC_PER_SEC
+#define TCPFLOW_REAP_INTERVAL	(5 * HZ)
+#define TCPFLOW_REAP_MAX_OWN	16	/* namespaces with their own table */
+
+struct tcpflow_reap_cand {
+	u64 cookie;
+	u64 id;
+	u32 total_events;
+	bool found;
+};
+
+static void tcpflow_reap_fn(struct work_struct *work);
+
+/* All but the work item are protected by tcpflow_table.lock. */
+static struct {
+	struct work_struct work;
+	unsigned long next;		/* jiffies: no run queued before */
+	bool kicked;			/* next is set */
+	bool stopping;
+} tcpflow_reap = {
+	.work = __WORK_INITIALIZER(tcpflow_reap.work, tcpflow_reap_fn),
+};
+
+/*
+ * From tcpflow_conn_alloc(), in any context, under the table lock:
+ * queue_work() takes only the pool's raw lock, with interrupts off.
+ */
+void tcpflow_reap_kick(void)
+{
+	lockdep_assert_held(&tcpflow_table.lock);
+	if (tcpflow_reap.stopping ||
+	    (tcpflow_reap.kicked && time_before(jiffies, tcpflow_reap.next)))
+		return;
+	tcpflow_reap.kicked = true;
+	tcpflow_reap.next = jiffies + TCPFLOW_REAP_INTERVAL;
+	schedule_work(&tcpflow_reap.work);
+}
+
+/* No hook runs any more: no kick can come; wait for a run in progress. */
+void tcpflow_reap_exit(void)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&tcpflow_table.lock, flags);
+	tcpflow_reap.stopping = true;
+	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	cancel_work_sync(&tcpflow_reap.work);
+}
+
+static int tcpflow_reap_cmp(const void *a, const void *b)
+{
+	u64 x = ((const struct tcpflow_reap_cand *)a)->cookie;
+	u64 y = ((const struct tcpflow_reap_cand *)b)->cookie;
+
+	return x < y ? -1 : x > y;
+}
+
+static u64 tcpflow_reap_last_ns(const struct tcpflow_conn *c)
+{
+	u32 n = tcpflow_conn_nevents(c);
+
+	return n ? tcpflow_conn_event(c, n - 1)->e.t_ns : c->info.first_ns;
+}
+
+struct tcpflow_reap_collect {
+	struct tcpflow_reap_cand *cand;
+	unsigned int n, max;
+	u64 quiet;
+};
+
+/* Under the table lock: note @c if it is a candidate; true when full. */
+static bool tcpflow_reap_visit(const struct tcpflow_conn *c, void *arg)
+{
+	struct tcpflow_reap_collect *w = arg;
+	struct tcpflow_reap_cand *cand = &w->cand[w->n];
+
+	if (!(c->info.flags & TCPFLOW_CONN_CLOSED) && !c->embryo &&
+	    !c->pending_sk && c->info.cookie &&
+	    tcpflow_reap_last_ns(c) < w->quiet) {
+		cand->cookie = c->info.cookie;
+		cand->id = c->info.id;
+		cand->total_events = c->total_events;
+		cand->found = false;
+		w->n++;
+	}
+	return w->n == w->max;
+}
+
+/*
+ * Step 1: at most @max candidates, live and quiet since before @quiet,
+ * walking the table with a cursor of its own as the readers do (table.c).
+ */
+static unsigned int tcpflow_reap_collect(struct tcpflow_reap_cand *cand,
+					 unsigned int max, u64 quiet)
+{
+	struct tcpflow_reap_collect w = {
+		.cand = cand, .max = max, .quiet = quiet,
+	};
+	struct tcpflow_cursor cur = {};
+
+	tcpflow_cursor_init(&cur);
+	while (w.n < max &&
+	       tcpflow_cursor_next(&cur, tcpflow_reap_visit, &w, NULL))
+		;
+	tcpflow_cursor_del(&cur);
+	return w.n;
+}
+
+static void tcpflow_reap_check(struct sock *sk, struct tcpflow_reap_cand *cand,
+			       unsigned int n)
+{
+	struct tcpflow_reap_cand key = {
+		/* Read as inet_diag does; a socket never tracked has none. */
+		.cookie = atomic64_read(&sk->sk_cookie),
+	};
+	struct tcpflow_reap_cand *f;
+
+	if (!key.cookie)
+		return;
+	f = bsearch(&key, cand, n, sizeof(*cand), tcpflow_reap_cmp);
+	if (f)
+		f->found = true;
+}
+
+/* Step 2: the global tables; sockets cannot be freed under a bucket lock. */
+static void tcpflow_reap_walk(struct tcpflow_reap_cand *cand, unsigned int n)
+{
+	struct inet_hashinfo *h = init_net.ipv4.tcp_death_row.hashinfo;
+	struct hlist_nulls_node *node;
+	struct sock *sk;
+	unsigned int i;
+
+	for (i = 0; i <= h->lhash2_mask; i++) {
+		struct inet_listen_hashbucket *ilb = &h->lhash2[i];
+
+		if (hlist_nulls_empty(&ilb->nulls_head))
+			continue;
+		spin_lock_bh(&ilb->lock);
+		sk_nulls_for_each(sk, node, &ilb->nulls_head)
+			tcpflow_reap_check(sk, cand, n);
+		spin_unlock_bh(&ilb->lock);
+	}
+	for (i = 0; i <= h->ehash_mask; i++) {
+		struct inet_ehash_bucket *b = &h->ehash[i];
+		spinlock_t *lock = inet_ehash_lockp(h, i);
+
+		if (hlist_nulls_empty(&b->chain))
+			continue;
+		spin_lock_bh(lock);
+		sk_nulls_for_each(sk, node, &b->chain)
+			tcpflow_reap_check(sk, cand, n);
+		spin_unlock_bh(lock);
+		cond_resched();
+	}
+}
+
+/*
+ * Step 3, after the walk: a namespace that had its own table at any time
+ * one of the candidates existed and still exists is on the list.  Fails
+ * when there are too many of them to remember.
+ */
+static bool tcpflow_reap_own_tables(u64 *own, unsigned int *nown)
+{
+	struct inet_hashinfo *global = init_net.ipv4.tcp_death_row.hashinfo;
+	struct net *net;
+	bool ok = true;
+
+	*nown = 0;
+	rcu_read_lock();
+	for_each_net_rcu(net) {
+		if (net->ipv4.tcp_death_row.hashinfo == global)
+			continue;
+		if (*nown == TCPFLOW_REAP_MAX_OWN) {
+			ok = false;
+			break;
+		}
+		own[(*nown)++] = net->net_cookie;
+	}
+	rcu_read_unlock();
+	return ok;
+}
+
+/* Step 4: the entry is still the same, still live and had no event. */
+static unsigned int tcpflow_reap_close(struct tcpflow_reap_cand *cand,
+				       unsigned int n, const u64 *own,
+				       unsigned int nown)
+{
+	struct tcpflow_table *t = &tcpflow_table;
+	unsigned int i = 0, j, k, closed = 0;
+	struct tcpflow_conn *c;
+	unsigned long flags;
+
+	while (i < n) {
+		spin_lock_irqsave(&t->lock, flags);
+		for (j = 0; i < n && j < TCPFLOW_REAP_BATCH; i++, j++) {
+			if (cand[i].found)
+				continue;
+			c = tcpflow_conn_lookup(cand[i].cookie);
+			if (!c || c->info.id != cand[i].id ||
+			    (c->info.flags & TCPFLOW_CONN_CLOSED) ||
+			    c->total_events != cand[i].total_events)
+				continue;
+			for (k = 0; k < nown; k++)
+				if (c->net_cookie == own[k])
+					break;
+			if (k < nown)
+				continue;
+			c->info.flags |= TCPFLOW_CONN_STALE;
+			tcpflow_conn_close(c);
+			t->cnt.stale++;
+			closed++;
+		}
+		spin_unlock_irqrestore(&t->lock, flags);
+		cond_resched();
+	}
+	return closed;
+}
+
+static void tcpflow_reap_fn(struct work_struct *work)
+{
+	u64 quiet = ktime_get_ns() - TCPFLOW_REAP_QUIET_NS;
+	struct tcpflow_reap_cand *cand;
+	u64 own[TCPFLOW_REAP_MAX_OWN];
+	unsigned int n, nown, closed;
+	unsigned long flags;
+	u64 total;
+
+	spin_lock_irqsave(&tcpflow_table.lock, flags);
+	n = tcpflow_table.nlive;
+	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	if (!n)
+		return;
+	cand = kvmalloc_array(n, sizeof(*cand), GFP_KERNEL);
+	if (!cand)
+		return;
+	n = tcpflow_reap_collect(cand, n, quiet);
+	sort(cand, n, sizeof(*cand), tcpflow_reap_cmp, NULL);
+	tcpflow_reap_walk(cand, n);
+	closed = 0;
+	if (tcpflow_reap_own_tables(own, &nown))
+		closed = tcpflow_reap_close(cand, n, own, nown);
+	kvfree(cand);
+	if (!closed)
+		return;
+	spin_lock_irqsave(&tcpflow_table.lock, flags);
+	total = tcpflow_table.cnt.stale;
+	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	pr_info("closed %u live entries whose socket is gone (%llu since load)\n",
+		closed, total);
+}

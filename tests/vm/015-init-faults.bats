@@ -1,0 +1,107 @@
+#!/usr/bin/env bats
+# Init failing at each of its steps (the test module's fail_init=, see
+# module/fault.c) undoes exactly what was done: the insmod fails with the
+# step's error and says which step failed, and nothing stays behind: no
+# file, no module, no vmalloc, no hook (a hook left behind, or a table
+# freed under one, would crash the churn running meanwhile, which slab
+# debugging and init_on_free make loud).  The release module has no trace
+# of fault injection.
+
+load helpers
+
+teardown() {
+	tf_dump_on_failure
+	rm -f /tmp/if.stop
+	touch /tmp/if.stop
+	pkill -f tcpflow-sock || true
+	ip netns del if 2>/dev/null || true
+	tf_unload
+	rm -f /tmp/if.stop
+}
+
+nothing_left() {
+	[ "$(grep -c '^tcpflow ' /proc/modules)" = 0 ] &&
+		[ ! -e /dev/tcpflow ] && [ ! -e /proc/tcpflow ] &&
+		[ ! -e /sys/module/tcpflow ] &&
+		[ "$(tf_vmalloc_bytes)" = 0 ] &&
+		[ "$(grep -c -e tcp_twsk_destructor -e inet_twsk_alloc \
+			-e tcp_timewait_state_process -e security_sock_graft \
+			/sys/kernel/debug/kprobes/list)" = 0 ]
+}
+
+# Connections in netns if until /tmp/if.stop exists: the hooks run while a
+# failing init unwinds.
+churn_bg() {
+	rm -f /tmp/if.stop
+	ip netns add if
+	ip -n if link set lo up
+	ip netns exec if tcpflow-sock listen 127.0.0.1 9650 serve 100000000 3>&- &
+	wait_for 10 tcp_listening 9650 if
+	ip netns exec if bash -c 'while [ ! -e /tmp/if.stop ]; do
+		tcpflow-sock churn-abort 20 127.0.0.1 9650 >/dev/null; done' 3>&- &
+}
+
+@test "the release module has no fault injection, the test module has" {
+	run modinfo -F parm "$TCPFLOW_KO"
+	[ "$status" = 0 ]
+	[[ $output == *"max_conns:"* ]]
+	[[ $output != *"fail_init"* ]]
+	[[ $output != *"drop_close_port"* ]]
+	run grep -c -a -e fail_init -e drop_close_port -e 'fault injected' "$TCPFLOW_KO"
+	[ "$output" = 0 ]
+	run modinfo -F parm "$TCPFLOW_KO_FAULT"
+	[[ $output == *"fail_init:test builds only: the init step to fail (string)"* ]]
+	[[ $output == *"drop_close_port:test builds only: ignore the CLOSE of connections on this port (ushort)"* ]]
+	# Without a fault to inject, the test module is the module.
+	insmod "$TCPFLOW_KO_FAULT"
+	[ -e /proc/tcpflow ] && [ -e /dev/tcpflow ]
+	rmmod tcpflow
+	nothing_left
+}
+
+@test "init failing at each step undoes every step before it, under churn" {
+	local s step errno msg seeded pid
+	nothing_left
+	churn_bg
+	# STEP:ERRNO:what insmod says (kmod words ENOENT its own way); in
+	# init order (module/main.c).
+	for s in "table:-12:Cannot allocate memory" \
+		 "view:-12:Cannot allocate memory" \
+		 "ring:-12:Cannot allocate memory" \
+		 "hooks:-2:Unknown symbol in module" \
+		 "segments:-12:Cannot allocate memory" \
+		 "proc:-12:Cannot allocate memory" \
+		 "dev:-16:Device or resource busy"; do
+		IFS=: read -r step errno msg <<<"$s"
+		dmesg -C
+		run insmod "$TCPFLOW_KO_FAULT" fail_init=$step
+		[ "$status" -ne 0 ]
+		[[ $output == *": $msg"* ]] || { echo "# $step: $output" >&3; false; }
+		dmesg -t | grep -qxF "tcpflow: fault injected: $step fails with $errno"
+		dmesg -t | grep -qxF "tcpflow: not loaded: $step failed: $errno"
+		# The walk of existing connections runs after the hooks and
+		# before the files: the proof that the steps before ran.
+		seeded=$(dmesg -t | grep -c '^tcpflow: [0-9]* connections existed at load$' || true)
+		case $step in
+		proc | dev) [ "$seeded" = 1 ] ;;
+		*) [ "$seeded" = 0 ] ;;
+		esac
+		run dmesg -t
+		[[ $output != *"tcpflow: version"*"loaded:"* ]]
+		nothing_left || { echo "# $step left: $(grep tcpflow /proc/vmallocinfo /proc/modules)" >&3; false; }
+	done
+	touch /tmp/if.stop
+
+	# The release module loads afterwards and records a connection.
+	tf_load
+	tcpflow-sock listen 127.0.0.1 9651 accept recv-eof close 3>&- &
+	pid=$!
+	wait_for 10 tcp_listening 9651
+	tcpflow-sock bind 127.0.0.1 9652 connect 127.0.0.1 9651 close
+	wait "$pid"
+	wait_for 10 tf_state_is 9652 9651 TIME_WAIT
+	[[ $(tf_conn 9652 9651) == "conn "*" client 127.0.0.1:9652 127.0.0.1:9651 TIME_WAIT "* ]]
+	[ -e /dev/tcpflow ]
+	rmmod tcpflow
+	nothing_left
+}
