@@ -8,7 +8,8 @@
  *			itself, with the error it would return;
  *   drop_close_port=N	the state tracepoint ignores the move to CLOSE of
  *			every socket with local or peer port N, as if the
- *			event were lost: its entry stays live (reap.c).
+ *			event were lost: its entry stays live (reap.c);
+ *   key_seed		(read-only, in table.c) the tuple hash's seed.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 

@@ -35,6 +35,11 @@
  * seed it cannot know keeps it from aiming every request at one chain.
  */
 static u32 tcpflow_key_seed __read_mostly;
+#ifdef TCPFLOW_FAULT_INJECT
+/* Test builds show it, so that a test sees a new one at each load. */
+module_param_named(key_seed, tcpflow_key_seed, uint, 0400);
+MODULE_PARM_DESC(key_seed, "test builds only: the tuple hash's seed");
+#endif
 
 struct tcpflow_table tcpflow_table = {
 	.lock = __SPIN_LOCK_UNLOCKED(tcpflow_table.lock),

@@ -47,7 +47,8 @@ churn_bg() {
 	[[ $output == *"max_conns:"* ]]
 	[[ $output != *"fail_init"* ]]
 	[[ $output != *"drop_close_port"* ]]
-	run grep -c -a -e fail_init -e drop_close_port -e 'fault injected' "$TCPFLOW_KO"
+	[[ $output != *"key_seed"* ]]
+	run grep -c -a -e fail_init -e drop_close_port -e key_seed -e 'fault injected' "$TCPFLOW_KO"
 	[ "$output" = 0 ]
 	run modinfo -F parm "$TCPFLOW_KO_FAULT"
 	[[ $output == *"fail_init:test builds only: the init step to fail (string)"* ]]
@@ -104,4 +105,18 @@ churn_bg() {
 	[ -e /dev/tcpflow ]
 	rmmod tcpflow
 	nothing_left
+}
+
+@test "the tuple hash has a new random seed at each load" {
+	local a b
+	insmod "$TCPFLOW_KO_FAULT"
+	a=$(cat /sys/module/tcpflow/parameters/key_seed)
+	rmmod tcpflow
+	insmod "$TCPFLOW_KO_FAULT"
+	b=$(cat /sys/module/tcpflow/parameters/key_seed)
+	rmmod tcpflow
+	# 0 was the seed before: the peer knew it.  Two draws of 32 random
+	# bits are equal once in four billion loads.
+	[ "$a" != 0 ] && [ "$b" != 0 ]
+	[ "$a" != "$b" ]
 }
