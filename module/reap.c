@@ -33,7 +33,6 @@
 #include <linux/bsearch.h>
 #include <linux/jiffies.h>
 #include <linux/ktime.h>
-#include <linux/rculist.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
 #include <linux/workqueue.h>
@@ -133,28 +132,24 @@ static bool tcpflow_reap_visit(const struct tcpflow_conn *c, void *arg)
 }
 
 /*
- * Step 1: at most @max candidates, live and quiet since before @quiet,
+ * Step 1: at most w->max candidates, live and quiet since before w->quiet,
  * walking the table with a cursor of its own as the readers do (table.c).
  */
-static unsigned int tcpflow_reap_collect(struct tcpflow_reap_cand *cand,
-					 unsigned int max, u64 quiet)
+static void tcpflow_reap_collect(struct tcpflow_reap_collect *w)
 {
-	struct tcpflow_reap_collect w = {
-		.cand = cand, .max = max, .quiet = quiet,
-	};
 	struct tcpflow_cursor cur = {};
 
 	tcpflow_cursor_init(&cur);
-	while (w.n < max &&
-	       tcpflow_cursor_next(&cur, tcpflow_reap_visit, &w, NULL))
+	while (w->n < w->max &&
+	       tcpflow_cursor_next(&cur, tcpflow_reap_visit, w, NULL))
 		;
 	tcpflow_cursor_del(&cur);
-	return w.n;
 }
 
-static void tcpflow_reap_check(struct sock *sk, struct tcpflow_reap_cand *cand,
-			       unsigned int n)
+/* Step 2, on each socket of TCP's global tables (seed.c's walk). */
+static void tcpflow_reap_check(struct sock *sk, void *arg)
 {
+	struct tcpflow_reap_collect *w = arg;
 	struct tcpflow_reap_cand key = {
 		/* Read as inet_diag does; a socket never tracked has none. */
 		.cookie = atomic64_read(&sk->sk_cookie),
@@ -163,41 +158,9 @@ static void tcpflow_reap_check(struct sock *sk, struct tcpflow_reap_cand *cand,
 
 	if (!key.cookie)
 		return;
-	f = bsearch(&key, cand, n, sizeof(*cand), tcpflow_reap_cmp);
+	f = bsearch(&key, w->cand, w->n, sizeof(*w->cand), tcpflow_reap_cmp);
 	if (f)
 		f->found = true;
-}
-
-/* Step 2: the global tables; sockets cannot be freed under a bucket lock. */
-static void tcpflow_reap_walk(struct tcpflow_reap_cand *cand, unsigned int n)
-{
-	struct inet_hashinfo *h = init_net.ipv4.tcp_death_row.hashinfo;
-	struct hlist_nulls_node *node;
-	struct sock *sk;
-	unsigned int i;
-
-	for (i = 0; i <= h->lhash2_mask; i++) {
-		struct inet_listen_hashbucket *ilb = &h->lhash2[i];
-
-		if (hlist_nulls_empty(&ilb->nulls_head))
-			continue;
-		spin_lock_bh(&ilb->lock);
-		sk_nulls_for_each(sk, node, &ilb->nulls_head)
-			tcpflow_reap_check(sk, cand, n);
-		spin_unlock_bh(&ilb->lock);
-	}
-	for (i = 0; i <= h->ehash_mask; i++) {
-		struct inet_ehash_bucket *b = &h->ehash[i];
-		spinlock_t *lock = inet_ehash_lockp(h, i);
-
-		if (hlist_nulls_empty(&b->chain))
-			continue;
-		spin_lock_bh(lock);
-		sk_nulls_for_each(sk, node, &b->chain)
-			tcpflow_reap_check(sk, cand, n);
-		spin_unlock_bh(lock);
-		cond_resched();
-	}
 }
 
 /*
@@ -264,28 +227,29 @@ static unsigned int tcpflow_reap_close(struct tcpflow_reap_cand *cand,
 
 static void tcpflow_reap_fn(struct work_struct *work)
 {
-	u64 quiet = ktime_get_ns() - TCPFLOW_REAP_QUIET_NS;
-	struct tcpflow_reap_cand *cand;
+	struct tcpflow_reap_collect w = {
+		.quiet = ktime_get_ns() - TCPFLOW_REAP_QUIET_NS,
+	};
 	u64 own[TCPFLOW_REAP_MAX_OWN];
-	unsigned int n, nown, closed;
+	unsigned int nown, closed;
 	unsigned long flags;
 	u64 total;
 
 	spin_lock_irqsave(&tcpflow_table.lock, flags);
-	n = tcpflow_table.nlive;
+	w.max = tcpflow_table.nlive;
 	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
-	if (!n)
+	if (!w.max)
 		return;
-	cand = kvmalloc_array(n, sizeof(*cand), GFP_KERNEL);
-	if (!cand)
+	w.cand = kvmalloc_array(w.max, sizeof(*w.cand), GFP_KERNEL);
+	if (!w.cand)
 		return;
-	n = tcpflow_reap_collect(cand, n, quiet);
-	sort(cand, n, sizeof(*cand), tcpflow_reap_cmp, NULL);
-	tcpflow_reap_walk(cand, n);
+	tcpflow_reap_collect(&w);
+	sort(w.cand, w.n, sizeof(*w.cand), tcpflow_reap_cmp, NULL);
+	tcpflow_tcp_walk(tcpflow_reap_check, &w);
 	closed = 0;
 	if (tcpflow_reap_own_tables(own, &nown))
-		closed = tcpflow_reap_close(cand, n, own, nown);
-	kvfree(cand);
+		closed = tcpflow_reap_close(w.cand, w.n, own, nown);
+	kvfree(w.cand);
 	if (!closed)
 		return;
 	spin_lock_irqsave(&tcpflow_table.lock, flags);

@@ -55,13 +55,19 @@ static unsigned int tcpflow_seed_sock(struct sock *sk)
 	return c ? 1 : 0;
 }
 
-void tcpflow_seed(void)
+/*
+ * Calls @fn on every socket in TCP's global listening and established
+ * (timewait included) tables, each bucket under its lock: a socket cannot
+ * be freed, nor move between buckets, while its bucket's lock is held.
+ * Process context: it reschedules between buckets.
+ */
+void tcpflow_tcp_walk(void (*fn)(struct sock *sk, void *arg), void *arg)
 {
 	/* The global table: init_net always uses it. */
 	struct inet_hashinfo *h = init_net.ipv4.tcp_death_row.hashinfo;
 	struct hlist_nulls_node *node;
-	unsigned int i, n = 0;
 	struct sock *sk;
+	unsigned int i;
 
 	for (i = 0; i <= h->lhash2_mask; i++) {
 		struct inet_listen_hashbucket *ilb = &h->lhash2[i];
@@ -70,7 +76,7 @@ void tcpflow_seed(void)
 			continue;
 		spin_lock_bh(&ilb->lock);
 		sk_nulls_for_each(sk, node, &ilb->nulls_head)
-			n += tcpflow_seed_sock(sk);
+			fn(sk, arg);
 		spin_unlock_bh(&ilb->lock);
 	}
 	for (i = 0; i <= h->ehash_mask; i++) {
@@ -81,9 +87,23 @@ void tcpflow_seed(void)
 			continue;
 		spin_lock_bh(lock);
 		sk_nulls_for_each(sk, node, &b->chain)
-			n += tcpflow_seed_sock(sk);
+			fn(sk, arg);
 		spin_unlock_bh(lock);
 		cond_resched();
 	}
+}
+
+static void tcpflow_seed_one(struct sock *sk, void *arg)
+{
+	unsigned int *n = arg;
+
+	*n += tcpflow_seed_sock(sk);
+}
+
+void tcpflow_seed(void)
+{
+	unsigned int n = 0;
+
+	tcpflow_tcp_walk(tcpflow_seed_one, &n);
 	pr_info("%u connections existed at load\n", n);
 }

@@ -270,6 +270,7 @@ void tcpflow_hooks_exit(void);
 u64 tcpflow_hooks_missed(void);
 
 void tcpflow_seed(void);
+void tcpflow_tcp_walk(void (*fn)(struct sock *sk, void *arg), void *arg);
 
 int tcpflow_segments_init(void);
 void tcpflow_segments_exit(void);
