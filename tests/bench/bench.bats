@@ -29,6 +29,9 @@ setup() {
 
 teardown() {
 	pkill -f 'tcpflow-sock listen 10\.77\.' || true
+	pkill -f 'while :; do cat /proc' || true
+	ip netns del bfill 2>/dev/null || true
+	ip netns del brd 2>/dev/null || true
 	tf_dump_on_failure
 	tf_unload
 	ip netns del bna 2>/dev/null || true
@@ -174,4 +177,54 @@ bench() {
 @test "bench: connection churn over veth, tcpflow loaded / nothing loaded" {
 	say "" "# churn: $CONNS connections (connect, close) per run over veth"
 	bench churn 19700 conn/s "$CONNS"
+}
+
+# reader_loop FILE: nobody, in netns brd, reads FILE over and over (until
+# killed): a user who can see none of the connections it walks.
+reader_loop() {
+	ip netns exec brd setpriv --reuid 65534 --regid 65534 --clear-groups \
+		bash -c "while :; do cat $1 >/dev/null; done" 3>&- &
+}
+
+@test "bench: churn beside an unprivileged reader looping over a full table in another netns, /proc/tcpflow against /proc/net/tcp" {
+	local fill=$((4 * CONNS)) i j port=29700 mode runs=() base m
+	local -A tput=() cpu=()
+	ip netns add bfill
+	ip -n bfill link set lo up
+	ip netns add brd
+	ip -n brd link set lo up
+	tf_load max_conns=$((2 * fill + 2 * ROUNDS * 3 * (CONNS + CONNS / 10) + 4096))
+	# The full table: fill clients in TIME_WAIT (in the kernel's table
+	# too, for /proc/net/tcp to walk) and their closed servers.
+	ip netns exec bfill tcpflow-sock listen 127.0.0.1 9900 serve "$fill" 3>&- &
+	wait_for 10 tcp_listening 9900 bfill
+	[ "$(ip netns exec bfill tcpflow-sock churn "$fill" 127.0.0.1 9900)" = "connected=$fill failed=0" ]
+	wait
+	say "" "# churn: $CONNS connections per run over veth, tcpflow loaded, while nobody in" \
+		"# another netns reads, in a loop, a file over $fill TIME_WAIT sockets and" \
+		"# $(tf_header_count connections) tcpflow entries it cannot see"
+	for ((i = 1; i <= ROUNDS; i++)); do
+		for j in 0 1 2; do
+			mode=$(((i + j) % 3))
+			case $mode in
+			1) reader_loop /proc/net/tcp ;;
+			2) reader_loop /proc/tcpflow ;;
+			esac
+			churn $((port + 5000)) $((CONNS / 10)) >/dev/null
+			runs[mode]=$(churn $((port++)) "$CONNS")
+			pkill -f 'while :; do cat /proc' || true
+			wait
+		done
+		read -r -a base <<<"${runs[0]}"
+		for mode in 1 2; do
+			read -r -a m <<<"${runs[mode]}"
+			tput[$mode]+="$(ratio "${base[0]}" "${m[0]}") "
+			cpu[$mode]+="$(ratio "${base[1]}" "${m[1]}") "
+		done
+	done
+	[ "$(tf_header_count untracked)" = 0 ]
+	[ "$(tf_header_count events)" = 0 ]
+	say "# churn with the reader / without it, median of $ROUNDS (min-max):" \
+		"#   /proc/net/tcp: throughput $(tr ' ' '\n' <<<"${tput[1]}" | grep . | summary), work per CPU tick $(tr ' ' '\n' <<<"${cpu[1]}" | grep . | summary)" \
+		"#   /proc/tcpflow: throughput $(tr ' ' '\n' <<<"${tput[2]}" | grep . | summary), work per CPU tick $(tr ' ' '\n' <<<"${cpu[2]}" | grep . | summary)"
 }
