@@ -262,10 +262,17 @@ TIME_WAIT -> CLOSE" ]
 	[ "$(tf_history 20001 8271)" = "$(tf_tw_expected "$(tf_trace_history TCP 20001 8271)") TIME_WAIT>CLOSE" ]
 	[ "$(tf_history 8271 20001)" = "$SERVER_PASSIVE_CLOSE" ]
 	[ "$(tf_history 8271 20001)" = "$(tf_trace_history TCP 8271 20001)" ]
+	# hping3 sent the six from the server's closed connection: its
+	# history takes the first four after its CLOSE, the other two are
+	# counted as dropped (README: a closed history takes at most 4).
+	[ "$(events 8271 20001 | sed '1,/ -> CLOSE$/d')" = "tx ACK ack=2
+tx ACK ack=2
+tx ACK seq=1073741826 ack=2 len=10
+tx RST seq=1073741826" ]
 
 	churn_stop
 	[ "$(tf_header_count untracked)" = 0 ]
-	[ "$(tf_header_count events)" = 0 ]
+	[ "$(tf_header_count events)" = 2 ]
 }
 
 # fin_wait2_client CPORT SPORT: a client that closes first against a server

@@ -277,7 +277,7 @@ listeners() {
 
 # live_events FILE: the EVENT records after the snapshot's SYNC.
 live_events() {
-	sed '1,/^SYNC$/d' "$1" | grep -c '^EVENT' || true
+	awk 'live && /^EVENT / { n++ } /^SYNC$/ { live = 1 } END { print n + 0 }' "$1"
 }
 
 # reader_loss NETNS: a device reader in NETNS that takes its snapshot, waits
