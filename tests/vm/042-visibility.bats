@@ -21,7 +21,9 @@ setup() {
 
 teardown() {
 	tf_end_test
-	pkill -f tcpflowctl || true
+	# -x: "-f tcpflowctl" also matches bats itself, whose command line
+	# names 070-tcpflowctl.bats.
+	pkill -x tcpflowctl || true
 	ip netns del sa 2>/dev/null || true
 	ip netns del sb 2>/dev/null || true
 	rm -rf "$VIS"
