@@ -67,7 +67,7 @@ nothing_left() {
 	tcpflow-sock listen 127.0.0.1 9601 close-listener
 	run tcpflow-devtest open-nb read 0 read 1 read 7 read 39 read 161 read 4097 read 4095 read 65535 drain
 	[ "$status" = 0 ]
-	# read(2): a zero count returns 0 (e2308b1's readers).
+	# read(2): a zero count returns 0.
 	[ "${lines[0]}" = "read 0" ]
 	[ "${lines[1]}" = "read EINVAL" ]
 	[ "${lines[2]}" = "read EINVAL" ]
