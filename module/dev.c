@@ -389,11 +389,8 @@ static long tcpflow_ioc_counters(const struct tcpflow_reader *r,
 				 void __user *arg)
 {
 	struct tcpflow_counters c;
-	unsigned long flags;
 
-	spin_lock_irqsave(&tcpflow_table.lock, flags);
 	tcpflow_viewer_counters(&r->view, &c);
-	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 	return copy_to_user(arg, &c, sizeof(c)) ? -EFAULT : 0;
 }
 

@@ -150,11 +150,8 @@ static void tcpflow_show_header(struct seq_file *m)
 {
 	struct tcpflow_proc_iter *it = m->private;
 	struct tcpflow_counters c;
-	unsigned long flags;
 
-	spin_lock_irqsave(&tcpflow_table.lock, flags);
 	tcpflow_viewer_counters(&it->view, &c);
-	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 	seq_printf(m,
 		   "tcpflow %s abi %d: %llu connections (%llu live, %llu closed) of %llu, %llu untracked, %llu evicted, %llu events dropped\n",
 		   TCPFLOW_VERSION, TCPFLOW_ABI_VERSION, c.conns, c.live,

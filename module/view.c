@@ -199,7 +199,7 @@ bool tcpflow_viewer_seq(const struct tcpflow_viewer *v,
 }
 
 /*
- * The counters this reader is shown; called with tcpflow_table.lock held.
+ * The counters this reader is shown, read at once under tcpflow_table.lock.
  * Probe hits the kernel skipped (tcpflow_hooks_missed()) belong to no
  * known namespace: only "all" readers have them in events_dropped, and
  * walk_max, which readers of every namespace make, too.  max_conns is
@@ -210,9 +210,10 @@ void tcpflow_viewer_counters(const struct tcpflow_viewer *v,
 {
 	const struct tcpflow_table *t = &tcpflow_table;
 	const struct tcpflow_netcnt *n;
+	unsigned long flags;
 
-	lockdep_assert_held(&tcpflow_table.lock);
 	memset(c, 0, sizeof(*c));
+	spin_lock_irqsave(&tcpflow_table.lock, flags);
 	c->max_conns = t->max_conns;
 	if (v->all) {
 		c->live = t->nlive;
@@ -226,7 +227,7 @@ void tcpflow_viewer_counters(const struct tcpflow_viewer *v,
 	} else {
 		n = tcpflow_netcnt_find(v->net_cookie);
 		if (!n)
-			return;		/* its namespace is gone */
+			goto unlock;	/* its namespace is gone */
 		c->live = n->nlive;
 		c->closed = n->nclosed;
 		c->untracked = n->cnt.untracked;
@@ -234,5 +235,7 @@ void tcpflow_viewer_counters(const struct tcpflow_viewer *v,
 		c->events_dropped = n->cnt.events_dropped;
 		c->events_total = n->cnt.events_total;
 	}
+unlock:
+	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 	c->conns = c->live + c->closed;
 }
