@@ -270,7 +270,7 @@ static void tcpflow_fill_live(struct tcpflow_reader *r, size_t limit)
 	bool more;
 
 	do {
-		spin_lock_irqsave(&tcpflow_table.lock, flags);
+		raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
 		budget = TCPFLOW_WALK_BATCH;
 		while (!r->full) {
 			s = tcpflow_live_next(r, head, &loss.events, &budget);
@@ -296,7 +296,7 @@ static void tcpflow_fill_live(struct tcpflow_reader *r, size_t limit)
 		}
 		tcpflow_walk_note(TCPFLOW_WALK_BATCH - budget);
 		more = !r->full && !budget && r->next_seq < head;
-		spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+		raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 	} while (more);
 }
 
@@ -321,12 +321,12 @@ static bool tcpflow_reader_ready(struct tcpflow_reader *r)
 	if (READ_ONCE(r->next_seq) == head && !READ_ONCE(r->gap))
 		return false;
 	do {
-		spin_lock_irqsave(&tcpflow_table.lock, flags);
+		raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
 		budget = TCPFLOW_WALK_BATCH;
 		ready = tcpflow_live_next(r, head, &lost, &budget) || lost;
 		tcpflow_walk_note(TCPFLOW_WALK_BATCH - budget);
 		more = !ready && !budget && r->next_seq < head;
-		spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+		raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 	} while (more);
 	return ready;
 }
@@ -408,9 +408,9 @@ static long tcpflow_ioc_set_filter(struct tcpflow_reader *r,
 	if ((f.flags & TCPFLOW_FILTER_STATE) && !f.state_mask)
 		return -EINVAL;
 	mutex_lock(&r->lock);
-	spin_lock_irqsave(&tcpflow_table.lock, flags);
+	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
 	r->filter = f;
-	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 	mutex_unlock(&r->lock);
 	return 0;
 }
@@ -452,11 +452,11 @@ static int tcpflow_dev_open(struct inode *inode, struct file *file)
 	}
 	mutex_init(&r->lock);
 	tcpflow_viewer_init(&r->view, file);
-	spin_lock_irqsave(&tcpflow_table.lock, flags);
+	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
 	r->start_seq = tcpflow_ring_head();
 	n = tcpflow_netcnt_find(r->view.net_cookie);
 	r->ns_seen = n ? n->cnt.events_total : 0;
-	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 	r->next_seq = r->start_seq;
 	tcpflow_cursor_init(&r->cur);
 	file->private_data = r;

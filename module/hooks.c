@@ -74,7 +74,7 @@ static void tcpflow_child_new(const struct sock *sk)
 	unsigned long flags;
 	u64 now;
 
-	spin_lock_irqsave(&tcpflow_table.lock, flags);
+	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
 	now = ktime_get_ns();
 	req = tcpflow_request_take(sk);
 	if (req && req->embryo) {
@@ -100,7 +100,7 @@ static void tcpflow_child_new(const struct sock *sk)
 	tcpflow_conn_set_pending(c, sk);
 	tcpflow_conn_add_state(c, now, TCP_LISTEN, TCP_SYN_RECV);
 unlock:
-	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 }
 
 static void tcpflow_probe_state(void *data, const struct sock *sk,
@@ -122,7 +122,7 @@ static void tcpflow_probe_state(void *data, const struct sock *sk,
 	 * Times are read under the lock: events of one connection on two
 	 * CPUs then have the order of their times.
 	 */
-	spin_lock_irqsave(&tcpflow_table.lock, flags);
+	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
 	now = ktime_get_ns();
 	c = tcpflow_conn_lookup(cookie);
 	if (c && (c->info.flags & TCPFLOW_CONN_CLOSED) && oldstate == TCP_CLOSE) {
@@ -180,7 +180,7 @@ static void tcpflow_probe_state(void *data, const struct sock *sk,
 	if (newstate == TCP_CLOSE)
 		tcpflow_conn_close(c);
 unlock:
-	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 }
 
 struct tcpflow_tw_data {
@@ -211,11 +211,11 @@ static int tcpflow_twsk_alloc_ret(struct kretprobe_instance *ri,
 	cookie = atomic64_read(&d->sk->sk_cookie);
 	if (!cookie)
 		return 0;	/* never tracked */
-	spin_lock_irqsave(&tcpflow_table.lock, flags);
+	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
 	c = tcpflow_conn_lookup(cookie);
 	if (c)
 		c->tw_pending = tw->tw_substate;
-	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 	return 0;
 }
 
@@ -282,7 +282,7 @@ static int tcpflow_tw_process_ret(struct kretprobe_instance *ri,
 	/* Held by the caller.  Still FIN_WAIT2: an out-of-window segment. */
 	if (READ_ONCE(d->tw->tw_substate) != TCP_TIME_WAIT)
 		return 0;
-	spin_lock_irqsave(&tcpflow_table.lock, flags);
+	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
 	c = tcpflow_conn_lookup(d->cookie);
 	if (!c)
 		goto unlock;
@@ -299,7 +299,7 @@ static int tcpflow_tw_process_ret(struct kretprobe_instance *ri,
 				       TCP_TIME_WAIT);
 	}
 unlock:
-	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 	return 0;
 }
 
@@ -313,14 +313,14 @@ static int tcpflow_twsk_destructor(struct kprobe *p, struct pt_regs *regs)
 
 	if (!cookie)
 		return 0;
-	spin_lock_irqsave(&tcpflow_table.lock, flags);
+	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
 	c = tcpflow_conn_lookup(cookie);
 	if (c && c->in_tw) {
 		tcpflow_conn_add_state(c, ktime_get_ns(), c->info.state,
 				       TCP_CLOSE);
 		tcpflow_conn_close(c);
 	}
-	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 	return 0;
 }
 
@@ -345,11 +345,11 @@ static int tcpflow_sock_graft(struct kprobe *p, struct pt_regs *regs)
 	if (!in_task() || !tcpflow_is_tcp(sk))
 		return 0;
 	cookie = tcpflow_sock_cookie(sk);
-	spin_lock_irqsave(&tcpflow_table.lock, flags);
+	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
 	c = tcpflow_conn_lookup(cookie);
 	if (c)
 		tcpflow_conn_set_owner(c);
-	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 	return 0;
 }
 

@@ -86,9 +86,9 @@ void tcpflow_reap_exit(void)
 {
 	unsigned long flags;
 
-	spin_lock_irqsave(&tcpflow_table.lock, flags);
+	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
 	tcpflow_reap.stopping = true;
-	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 	cancel_work_sync(&tcpflow_reap.work);
 }
 
@@ -200,7 +200,7 @@ static unsigned int tcpflow_reap_close(struct tcpflow_reap_cand *cand,
 	unsigned long flags;
 
 	while (i < n) {
-		spin_lock_irqsave(&t->lock, flags);
+		raw_spin_lock_irqsave(&t->lock, flags);
 		for (j = 0; i < n && j < TCPFLOW_REAP_BATCH; i++, j++) {
 			if (cand[i].found)
 				continue;
@@ -219,7 +219,7 @@ static unsigned int tcpflow_reap_close(struct tcpflow_reap_cand *cand,
 			t->cnt.stale++;
 			closed++;
 		}
-		spin_unlock_irqrestore(&t->lock, flags);
+		raw_spin_unlock_irqrestore(&t->lock, flags);
 		cond_resched();
 	}
 	return closed;
@@ -235,9 +235,9 @@ static void tcpflow_reap_fn(struct work_struct *work)
 	unsigned long flags;
 	u64 total;
 
-	spin_lock_irqsave(&tcpflow_table.lock, flags);
+	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
 	w.max = tcpflow_table.nlive;
-	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 	if (!w.max)
 		return;
 	w.cand = kvmalloc_array(w.max, sizeof(*w.cand), GFP_KERNEL);
@@ -252,9 +252,9 @@ static void tcpflow_reap_fn(struct work_struct *work)
 	kvfree(w.cand);
 	if (!closed)
 		return;
-	spin_lock_irqsave(&tcpflow_table.lock, flags);
+	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
 	total = tcpflow_table.cnt.stale;
-	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 	pr_info("closed %u live entries whose socket is gone (%llu since load)\n",
 		closed, total);
 }

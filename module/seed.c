@@ -34,9 +34,9 @@ static unsigned int tcpflow_seed_sock(struct sock *sk)
 		return 0;	/* a request, not yet a connection */
 	cookie = tcpflow_sock_cookie(sk);
 
-	spin_lock_irqsave(&tcpflow_table.lock, flags);
+	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
 	if (tcpflow_conn_lookup(cookie)) {
-		spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+		raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 		return 0;
 	}
 	c = tcpflow_conn_new(sk);
@@ -51,7 +51,7 @@ static unsigned int tcpflow_seed_sock(struct sock *sk)
 			c->info.role = TCPFLOW_ROLE_LISTENER;
 		}
 	}
-	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 	return c ? 1 : 0;
 }
 

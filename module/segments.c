@@ -323,7 +323,7 @@ static void tcpflow_segment(const struct net *net, const struct sock *sk,
 
 	cookie = tcpflow_pkt_cookie(sk);
 
-	spin_lock_irqsave(&tcpflow_table.lock, irqflags);
+	raw_spin_lock_irqsave(&tcpflow_table.lock, irqflags);
 	p->e.t_ns = ktime_get_ns();	/* under the lock, as in hooks.c */
 	if (dir == TCPFLOW_DIR_RX) {
 		/* Only the segment just before a child's clone may name it. */
@@ -382,7 +382,7 @@ static void tcpflow_segment(const struct net *net, const struct sock *sk,
 		}
 	}
 unlock:
-	spin_unlock_irqrestore(&tcpflow_table.lock, irqflags);
+	raw_spin_unlock_irqrestore(&tcpflow_table.lock, irqflags);
 }
 
 /*
@@ -551,9 +551,9 @@ static unsigned int tcpflow_nf_fragment(struct sk_buff *skb,
 	th = skb_header_pointer(skb, thoff, sizeof(_th), &_th);
 	if (th && (tcp_flag_word(th) &
 		   (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST))) {
-		spin_lock_irqsave(&tcpflow_table.lock, flags);
+		raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
 		tcpflow_table.cnt.events_dropped++;
-		spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+		raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 	}
 	return NF_ACCEPT;
 }

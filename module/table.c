@@ -42,7 +42,7 @@ MODULE_PARM_DESC(key_seed, "test builds only: the tuple hash's seed");
 #endif
 
 struct tcpflow_table tcpflow_table = {
-	.lock = __SPIN_LOCK_UNLOCKED(tcpflow_table.lock),
+	.lock = __RAW_SPIN_LOCK_UNLOCKED(tcpflow_table.lock),
 };
 
 static struct tcpflow_conn *tcpflow_entry(unsigned int i)
@@ -517,27 +517,27 @@ void tcpflow_cursor_init(struct tcpflow_cursor *cur)
 {
 	unsigned long flags;
 
-	spin_lock_irqsave(&tcpflow_table.lock, flags);
+	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
 	list_add(&cur->node, &tcpflow_table.all);
-	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 }
 
 void tcpflow_cursor_rewind(struct tcpflow_cursor *cur)
 {
 	unsigned long flags;
 
-	spin_lock_irqsave(&tcpflow_table.lock, flags);
+	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
 	list_move(&cur->node, &tcpflow_table.all);
-	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 }
 
 void tcpflow_cursor_del(struct tcpflow_cursor *cur)
 {
 	unsigned long flags;
 
-	spin_lock_irqsave(&tcpflow_table.lock, flags);
+	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
 	list_del(&cur->node);
-	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 }
 
 /* The longest walk under the lock, for TCPFLOW_IOC_COUNTERS. */
@@ -564,7 +564,7 @@ bool tcpflow_cursor_next(struct tcpflow_cursor *cur, tcpflow_want_fn want,
 	unsigned int n;
 
 	for (;;) {
-		spin_lock_irqsave(&tcpflow_table.lock, flags);
+		raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
 		pos = cur->node.next;
 		for (n = 0; pos != all && n < TCPFLOW_WALK_BATCH;
 		     pos = pos->next, n++) {
@@ -578,7 +578,7 @@ bool tcpflow_cursor_next(struct tcpflow_cursor *cur, tcpflow_want_fn want,
 				cur->last = c;
 				list_move(&cur->node, pos);
 				tcpflow_walk_note(n + 1);
-				spin_unlock_irqrestore(&tcpflow_table.lock,
+				raw_spin_unlock_irqrestore(&tcpflow_table.lock,
 						       flags);
 				return true;
 			}
@@ -586,7 +586,7 @@ bool tcpflow_cursor_next(struct tcpflow_cursor *cur, tcpflow_want_fn want,
 		/* Park the cursor after the nodes walked: before pos. */
 		list_move_tail(&cur->node, pos);
 		tcpflow_walk_note(n);
-		spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+		raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 		if (pos == all)
 			return false;
 		cond_resched();
@@ -607,11 +607,11 @@ bool tcpflow_cursor_refresh(const struct tcpflow_cursor *cur,
 	unsigned long flags;
 	bool same;
 
-	spin_lock_irqsave(&tcpflow_table.lock, flags);
+	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
 	same = c && c->info.id == copy->info.id && want(c, arg);
 	if (same)
 		memcpy(copy, c, tcpflow_table.entry_size);
-	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 	return same;
 }
 

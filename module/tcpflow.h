@@ -136,7 +136,16 @@ struct tcpflow_netcnt {
 };
 
 struct tcpflow_table {
-	spinlock_t lock;		/* all of it; taken in process and softirq */
+	/*
+	 * All of it; taken in process and softirq context and in the
+	 * tracepoint and kprobe handlers, which run with preemption off: a
+	 * raw spinlock, since a spinlock_t sleeps on PREEMPT_RT.  Nothing
+	 * under it allocates, frees, copies to user space or wakes a task
+	 * (ring.c defers wake-ups to an irq_work), and a reader holds it for
+	 * at most TCPFLOW_WALK_BATCH entries, so the time interrupts stay
+	 * off is bounded on RT too.
+	 */
+	raw_spinlock_t lock;
 	struct hlist_head *hash;	/* entries by socket cookie */
 	struct hlist_head *thash;	/* entries by tcpflow_key, newest first */
 	unsigned int hash_bits;

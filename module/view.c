@@ -97,9 +97,9 @@ static int __net_init tcpflow_view_net_init(struct net *net)
 	if (!n)
 		return -ENOMEM;
 	n->net_cookie = net->net_cookie;
-	spin_lock_irqsave(&tcpflow_table.lock, flags);
+	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
 	hash_add(tcpflow_netcnts, &n->node, n->net_cookie);
-	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 	return 0;
 }
 
@@ -108,11 +108,11 @@ static void __net_exit tcpflow_view_net_exit(struct net *net)
 	struct tcpflow_netcnt *n;
 	unsigned long flags;
 
-	spin_lock_irqsave(&tcpflow_table.lock, flags);
+	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
 	n = tcpflow_netcnt_find(net->net_cookie);
 	if (n)
 		hash_del(&n->node);
-	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 	kfree(n);
 }
 
@@ -213,7 +213,7 @@ void tcpflow_viewer_counters(const struct tcpflow_viewer *v,
 	unsigned long flags;
 
 	memset(c, 0, sizeof(*c));
-	spin_lock_irqsave(&tcpflow_table.lock, flags);
+	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
 	c->max_conns = t->max_conns;
 	if (v->all) {
 		c->live = t->nlive;
@@ -236,6 +236,6 @@ void tcpflow_viewer_counters(const struct tcpflow_viewer *v,
 		c->events_total = n->cnt.events_total;
 	}
 unlock:
-	spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 	c->conns = c->live + c->closed;
 }
