@@ -83,7 +83,7 @@ static void tcpflow_child_new(const struct sock *sk)
 	} else {
 		c = tcpflow_conn_new(sk);
 		if (!c) {
-			tcpflow_count_dropped(sock_net(sk)->net_cookie);
+			tcpflow_count_dropped(tcpflow_net_cookie(sock_net(sk)));
 			goto unlock;
 		}
 		c->info.role = TCPFLOW_ROLE_SERVER;
@@ -135,7 +135,7 @@ static void tcpflow_probe_state(void *data, const struct sock *sk,
 	if (!c) {
 		c = tcpflow_conn_new(sk);
 		if (!c) {
-			tcpflow_count_dropped(sock_net(sk)->net_cookie);
+			tcpflow_count_dropped(tcpflow_net_cookie(sock_net(sk)));
 			goto unlock;
 		}
 		tcpflow_conn_hash(c, cookie);

@@ -86,7 +86,8 @@ MODULE_PARM_DESC(ring_events,
  */
 static u64 tcpflow_footprint(void)
 {
-	u64 entry = struct_size_t(struct tcpflow_conn, ev, tcpflow_max_events);
+	u64 entry = struct_size((struct tcpflow_conn *)NULL, ev,
+				tcpflow_max_events);
 	u64 buckets = roundup_pow_of_two(tcpflow_max_conns);
 
 	return entry * tcpflow_max_conns +

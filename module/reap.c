@@ -183,7 +183,7 @@ static bool tcpflow_reap_own_tables(u64 *own, unsigned int *nown)
 			ok = false;
 			break;
 		}
-		own[(*nown)++] = net->net_cookie;
+		own[(*nown)++] = tcpflow_net_cookie(net);
 	}
 	rcu_read_unlock();
 	return ok;

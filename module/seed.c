@@ -69,8 +69,8 @@ void tcpflow_tcp_walk(void (*fn)(struct sock *sk, void *arg), void *arg)
 	struct sock *sk;
 	unsigned int i;
 
-	for (i = 0; i <= h->lhash2_mask; i++) {
-		struct inet_listen_hashbucket *ilb = &h->lhash2[i];
+	for (i = 0; i < tcpflow_lhash_size(h); i++) {
+		struct inet_listen_hashbucket *ilb = tcpflow_lhash_bucket(h, i);
 
 		if (hlist_nulls_empty(&ilb->nulls_head))
 			continue;

@@ -32,7 +32,6 @@
 #include <linux/ip.h>
 #include <linux/ipv6.h>
 #include <linux/ktime.h>
-#include <linux/math.h>
 #include <linux/moduleparam.h>
 #include <linux/netdevice.h>
 #include <linux/netfilter.h>
@@ -405,7 +404,7 @@ struct tcpflow_conn *tcpflow_request_take(const struct sock *child)
 	lockdep_assert_held(&tcpflow_table.lock);
 	h->c = NULL;
 	if (!c || c->info.id != h->id ||
-	    c->net_cookie != sock_net(child)->net_cookie ||
+	    c->net_cookie != tcpflow_net_cookie(sock_net(child)) ||
 	    c->info.sport != child->sk_num)
 		return NULL;
 	return c;
@@ -426,20 +425,19 @@ static struct sock *tcpflow_rx_lookup(const struct net *net,
 				      struct sk_buff *skb,
 				      const struct tcphdr *th, u16 family)
 {
-	struct inet_hashinfo *h = net->ipv4.tcp_death_row.hashinfo;
-
 	if (family == AF_INET6)
-		return __inet6_lookup_established((struct net *)net, h,
-						  &ipv6_hdr(skb)->saddr,
-						  th->source,
-						  &ipv6_hdr(skb)->daddr,
-						  ntohs(th->dest),
-						  inet6_iif(skb),
-						  inet6_sdif(skb));
-	return __inet_lookup_established((struct net *)net, h,
-					 ip_hdr(skb)->saddr, th->source,
-					 ip_hdr(skb)->daddr, ntohs(th->dest),
-					 inet_iif(skb), inet_sdif(skb));
+		return tcpflow_inet6_lookup_established((struct net *)net,
+							&ipv6_hdr(skb)->saddr,
+							th->source,
+							&ipv6_hdr(skb)->daddr,
+							ntohs(th->dest),
+							inet6_iif(skb),
+							inet6_sdif(skb));
+	return tcpflow_inet_lookup_established((struct net *)net,
+					       ip_hdr(skb)->saddr, th->source,
+					       ip_hdr(skb)->daddr,
+					       ntohs(th->dest),
+					       inet_iif(skb), inet_sdif(skb));
 }
 
 static unsigned int tcpflow_nf_tcp(struct sk_buff *skb,
@@ -486,7 +484,7 @@ static unsigned int tcpflow_nf_tcp(struct sk_buff *skb,
 
 	memset(&p, 0, sizeof(p));
 	p.family = family;
-	p.key.net_cookie = state->net->net_cookie;
+	p.key.net_cookie = tcpflow_net_cookie(state->net);
 	p.key.lport = ntohs(dir == TCPFLOW_DIR_TX ? th->source : th->dest);
 	p.key.rport = ntohs(dir == TCPFLOW_DIR_TX ? th->dest : th->source);
 	if (family == AF_INET6)

@@ -339,7 +339,7 @@ struct tcpflow_conn *tcpflow_conn_new(const struct sock *sk)
 	const struct net *net = sock_net(sk);
 	struct tcpflow_conn *c;
 
-	c = tcpflow_conn_alloc(net->net_cookie, net->ns.inum, false);
+	c = tcpflow_conn_alloc(tcpflow_net_cookie(net), net->ns.inum, false);
 
 	if (c) {
 		c->info.state = sk->sk_state;

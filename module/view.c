@@ -53,9 +53,9 @@ MODULE_PARM_DESC(absolute_seq,
 		 "show absolute sequence numbers in /proc/tcpflow to readers with CAP_NET_ADMIN (default: relative to the ISN)");
 
 /*
- * The counters of each network namespace, by net_cookie: a 64-bit number
- * the kernel never hands out twice, unlike a namespace's inode number or
- * address.  A record is made by the namespace's pernet .init (process
+ * The counters of each network namespace, by tcpflow_net_cookie() (see
+ * compat.h): a 64-bit number not handed out twice, unlike a namespace's
+ * inode number or address.  A record is made by the namespace's pernet .init (process
  * context: it may sleep, where the probes may not allocate) and removed
  * by its .exit.  The hash is read and written only under
  * tcpflow_table.lock, so a record is freed once it is unhashed.
@@ -96,7 +96,7 @@ static int __net_init tcpflow_view_net_init(struct net *net)
 
 	if (!n)
 		return -ENOMEM;
-	n->net_cookie = net->net_cookie;
+	n->net_cookie = tcpflow_net_cookie(net);
 	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
 	hash_add(tcpflow_netcnts, &n->node, n->net_cookie);
 	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
@@ -109,7 +109,7 @@ static void __net_exit tcpflow_view_net_exit(struct net *net)
 	unsigned long flags;
 
 	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
-	n = tcpflow_netcnt_find(net->net_cookie);
+	n = tcpflow_netcnt_find(tcpflow_net_cookie(net));
 	if (n)
 		hash_del(&n->node);
 	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
@@ -137,7 +137,7 @@ void tcpflow_viewer_init(struct tcpflow_viewer *v, const struct file *file)
 {
 	struct net *net = current->nsproxy->net_ns;
 
-	v->net_cookie = net->net_cookie;
+	v->net_cookie = tcpflow_net_cookie(net);
 	v->owners = file_ns_capable(file, net->user_ns, CAP_NET_ADMIN);
 	v->all = v->owners && net_eq(net, &init_net);
 	v->pid_ns = get_pid_ns(task_active_pid_ns(current));

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: set up, build, boot each kernel and measure what tcpflow
 # costs bulk transfers and connection churn (tests/bench/bench.bats prints
-# the ratios).  TCPFLOW_BENCH_KERNEL (default all: 6.1 and 6.12) picks the
+# the ratios).  TCPFLOW_BENCH_KERNEL (default all: every kernel) picks the
 # kernel; TCPFLOW_BENCH_ROUNDS, _MB and _CONNS size the runs.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -2,18 +2,20 @@
 # Build tcpflow, boot each Debian kernel under QEMU with a generated
 # initramfs, run bats tests in the guest and judge the result.
 #
-#   scripts/vm-test.sh [--kernel 6.1|6.12|all|debug] [--timeout SECS] [--plain] [PATH...]
+#   scripts/vm-test.sh [--kernel SERIES|all|debug] [--by-table] [--timeout SECS] [--plain] [PATH...]
 #
-# PATH: .bats files or directories of them (default: tests/vm). A kernel
-# passes when bats exits 0 in the guest and the kernel console shows no
-# BUG/WARNING/Oops/KFENCE/... line. Exit 0 only if every kernel passed.
-# "all" is 6.1 and 6.12; "debug" is the lockdep/KASAN/kmemleak kernel that
+# PATH: .bats files or directories of them (default: tests/vm; with
+# --by-table, what lib.sh's kernel table says: all of tests/vm, or the
+# core files). A kernel passes when bats exits 0 in the guest and the
+# kernel console shows no BUG/WARNING/Oops/KFENCE/... line. Exit 0 only if
+# every kernel passed. SERIES is a series of lib.sh's table (5.10, 6.1,
+# 6.12, 6.12-rt, 7.2); "all" is every one of them; "debug" is the lockdep/KASAN/kmemleak kernel that
 # scripts/debug-kernel.sh builds (make check-debug), which also fails a run
 # on any leak kmemleak finds after the tests. The stock kernels boot with
 # slab debugging (slub_debug, init_on_free, kfence); --plain boots them as
 # a production host does, for benchmarks.
 #
-# Env: TCPFLOW_VM_TIMEOUT (default 1800 s, 5400 s for debug), TCPFLOW_CACHE (see lib.sh),
+# Env: TCPFLOW_VM_TIMEOUT (default: the table's, 5400 s for debug), TCPFLOW_CACHE (see lib.sh),
 #      TCPFLOW_VM_NO_MAKE=1 to skip the make calls and use what is already
 #      in TCPFLOW_VM_BUILD_DIR (default $TCPFLOW_REPO/build): <rel>/tcpflow.ko,
 #      <rel>-fault/tcpflow.ko (the test module, TCPFLOW_FAULT=1, which the
@@ -59,32 +61,33 @@ GUEST_MODULES=(
 )
 
 usage() {
-	sed -n '2,14s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+	sed -n '2,16s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 	exit "${1:-0}"
 }
 
 # ---------------------------------------------------------------- arguments
 parse_args() {
 	KERNEL_ARG=all
-	TIMEOUT=${TCPFLOW_VM_TIMEOUT:-}
+	TIMEOUT_ARG=${TCPFLOW_VM_TIMEOUT:-}
 	PLAIN=0
+	BY_TABLE=0
 	TEST_PATHS=()
 	while (($#)); do
 		case $1 in
-		--kernel) KERNEL_ARG=${2:?--kernel needs 6.1, 6.12, all or debug}; shift 2 ;;
+		--kernel) KERNEL_ARG=${2:?--kernel needs a series, all or debug}; shift 2 ;;
 		--kernel=*) KERNEL_ARG=${1#*=}; shift ;;
-		--timeout) TIMEOUT=${2:?--timeout needs seconds}; shift 2 ;;
-		--timeout=*) TIMEOUT=${1#*=}; shift ;;
+		--timeout) TIMEOUT_ARG=${2:?--timeout needs seconds}; shift 2 ;;
+		--timeout=*) TIMEOUT_ARG=${1#*=}; shift ;;
 		--plain) PLAIN=1; shift ;;
+		--by-table) BY_TABLE=1; shift ;;
 		-h | --help) usage 0 ;;
 		--) shift; TEST_PATHS+=("$@"); break ;;
 		-*) printf 'unknown option: %s\n' "$1" >&2; usage 2 >&2 ;;
 		*) TEST_PATHS+=("$1"); shift ;;
 		esac
 	done
-	# The debug kernel runs the suite about three times slower.
-	[[ -n $TIMEOUT ]] || { [[ $KERNEL_ARG == debug ]] && TIMEOUT=5400 || TIMEOUT=1800; }
-	[[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || tcpflow_die "--timeout must be a positive number of seconds, got '$TIMEOUT'"
+	[[ -z $TIMEOUT_ARG || $TIMEOUT_ARG =~ ^[1-9][0-9]*$ ]] || tcpflow_die "--timeout must be a positive number of seconds, got '$TIMEOUT_ARG'"
+	((!BY_TABLE || ${#TEST_PATHS[@]} == 0)) || tcpflow_die "--by-table takes no test paths"
 	if [[ $KERNEL_ARG == all ]]; then
 		SERIES=("${TCPFLOW_ALL_SERIES[@]}")
 	elif [[ $KERNEL_ARG == debug ]]; then
@@ -94,7 +97,19 @@ parse_args() {
 		SERIES=("$KERNEL_ARG")
 	fi
 	((${#TEST_PATHS[@]})) || TEST_PATHS=("$TCPFLOW_REPO/tests/vm")
-	local i
+	ARG_PATHS=("${TEST_PATHS[@]}")
+}
+
+# select_tests SERIES: TEST_PATHS (absolute) and NEED_FAULT for SERIES.
+select_tests() {
+	local series=$1 t i
+	TEST_PATHS=("${ARG_PATHS[@]}")
+	if ((BY_TABLE)) && [[ $series != debug && $(tcpflow_series_field "$series" 4) == core ]]; then
+		TEST_PATHS=()
+		for t in "${TCPFLOW_CORE_TESTS[@]}"; do
+			TEST_PATHS+=("$TCPFLOW_REPO/tests/vm/$t.bats")
+		done
+	fi
 	for i in "${!TEST_PATHS[@]}"; do
 		[[ -e ${TEST_PATHS[i]} ]] || tcpflow_die "no such test file or directory: ${TEST_PATHS[i]}"
 		TEST_PATHS[i]=$(realpath -- "${TEST_PATHS[i]}")
@@ -108,10 +123,10 @@ parse_args() {
 
 # ---------------------------------------------------------------- build
 # Sets MODULE_KO, MODULE_KO_FAULT (the test module with fault injection,
-# TCPFLOW_FAULT=1: see Kbuild) and TOOLS_DIR for release $1, built against
-# tree $2.
+# TCPFLOW_FAULT=1: see Kbuild) and TOOLS_DIR for release $1 of series $3,
+# built against tree $2.
 build_tcpflow() {
-	local rel=$1 kdir=$2
+	local rel=$1 kdir=$2 series=$3 kmake
 	local build_dir=${TCPFLOW_VM_BUILD_DIR:-$TCPFLOW_REPO/build}
 	MODULE_KO="$build_dir/$rel/tcpflow.ko"
 	MODULE_KO_FAULT="$build_dir/$rel-fault/tcpflow.ko"
@@ -119,12 +134,13 @@ build_tcpflow() {
 	if [[ ${TCPFLOW_VM_NO_MAKE:-0} != 1 ]]; then
 		[[ -d $kdir ]] || tcpflow_die "missing $kdir: run scripts/setup.sh"
 		[[ -f $TCPFLOW_REPO/Makefile ]] || tcpflow_die "no $TCPFLOW_REPO/Makefile to build the module with"
+		kmake=(make -C "$TCPFLOW_REPO" --no-print-directory KDIR="$kdir")
+		[[ $series == debug ]] || kmake=(tcpflow_kmake "$series")
 		tcpflow_log "building module for $rel"
-		make -C "$TCPFLOW_REPO" --no-print-directory module KDIR="$kdir" >&2 ||
-			tcpflow_die "make module KDIR=$kdir failed"
+		"${kmake[@]}" module >&2 || tcpflow_die "make module KDIR=$kdir failed"
 		if ((NEED_FAULT)); then
 			tcpflow_log "building the fault-injection test module for $rel"
-			make -C "$TCPFLOW_REPO" --no-print-directory module KDIR="$kdir" TCPFLOW_FAULT=1 >&2 ||
+			"${kmake[@]}" module TCPFLOW_FAULT=1 >&2 ||
 				tcpflow_die "make module KDIR=$kdir TCPFLOW_FAULT=1 failed"
 		fi
 		tcpflow_log "building tools"
@@ -468,9 +484,9 @@ build_initramfs() {
 }
 
 # ---------------------------------------------------------------- boot
-# boot_vm REL OUT SERIES KERNEL_IMAGE
+# boot_vm REL OUT SERIES KERNEL_IMAGE KERNEL_ROOT
 boot_vm() {
-	local rel=$1 out=$2 series=$3 image=$4 cmdline slab= mem=${TCPFLOW_VM_MEM:-1G}
+	local rel=$1 out=$2 series=$3 image=$4 kroot=$5 cmdline slab= mem=${TCPFLOW_VM_MEM:-1G}
 	cmdline="console=ttyS0 panic_on_warn=1 oops=panic panic=-1"
 	case $series in
 	debug)
@@ -479,8 +495,13 @@ boot_vm() {
 		cmdline+=" kasan.fault=panic"
 		mem=${TCPFLOW_VM_MEM:-2G}
 		;;
-	6.12) slab=" slub_debug=FZPU init_on_free=1 kfence.sample_interval=100" ;;
-	*) slab=" slub_debug=FZPU init_on_free=1" ;;
+	*)
+		slab=" slub_debug=FZPU init_on_free=1"
+		if grep -qsx 'CONFIG_KFENCE=y' "$kroot/boot/config-$rel" \
+			"$kroot/lib/modules/$rel/config"; then
+			slab+=" kfence.sample_interval=100"
+		fi
+		;;
 	esac
 	# A benchmark measures the kernel as a production host boots it
 	# (--plain): slab debugging records a stack trace at every allocation
@@ -535,6 +556,9 @@ emulator_fault_before_tests() {
 run_kernel() {
 	local series=$1 rel out qrc=0 line verdict ntests leaks problems start
 	local kdir image kroot kmemleak=0 dk
+	select_tests "$series"
+	# The debug kernel runs the suite about three times slower.
+	TIMEOUT=${TIMEOUT_ARG:-5400}
 	if [[ $series == debug ]]; then
 		dk=$("$TCPFLOW_REPO/scripts/debug-kernel.sh" --cached) ||
 			tcpflow_die "the debug kernel is not built: run make check-debug (or scripts/debug-kernel.sh) first"
@@ -546,24 +570,25 @@ run_kernel() {
 	else
 		rel=$(TCPFLOW_KERNELS=$series "$TCPFLOW_REPO/scripts/setup.sh" | awk 'END { print $1 }')
 		[[ -n $rel ]] || tcpflow_die "scripts/setup.sh did not resolve kernel $series"
-		kdir="/usr/src/linux-headers-$rel"
+		kdir=$(tcpflow_kdir "$series")
 		image=$(tcpflow_vmlinuz "$rel")
+		TIMEOUT=${TIMEOUT_ARG:-$(tcpflow_series_field "$series" 5)}
 		kroot=$(tcpflow_kernel_root "$rel")
 	fi
 	out="$TCPFLOW_REPO/build/vm/$rel"
 	mkdir -p "$out"
-	build_tcpflow "$rel" "$kdir"
+	build_tcpflow "$rel" "$kdir" "$series"
 	tcpflow_log "building initramfs for $rel"
 	build_initramfs "$rel" "$out" "$kroot" "$kmemleak"
 	tcpflow_log "booting $rel (timeout ${TIMEOUT}s)"
 	start=$SECONDS
-	boot_vm "$rel" "$out" "$series" "$image" || qrc=$?
+	boot_vm "$rel" "$out" "$series" "$image" "$kroot" || qrc=$?
 	if emulator_fault_before_tests "$out"; then
 		# Nothing of tcpflow's had run: the tests load the module.
 		cp "$out/console.log" "$out/console.emulator-fault.log"
 		tcpflow_log "$rel: 'Oops: int3' before any test began: QEMU's software emulation running code the kernel was patching (KERNEL-FACTS.md), not tcpflow; booting again (first console: $out/console.emulator-fault.log)"
 		qrc=0
-		boot_vm "$rel" "$out" "$series" "$image" || qrc=$?
+		boot_vm "$rel" "$out" "$series" "$image" "$kroot" || qrc=$?
 	fi
 	ELAPSED[$series]=$((SECONDS - start))
 	RELEASE[$series]=$rel
