@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Every difference between the supported kernels (5.10 to 7.2) lives here.
- * Kbuild force-includes this file and defines TCPFLOW_HAVE_* from feature
- * tests on the kernel's own headers, not from version numbers: Debian
- * backports APIs.  Only macros: nothing here needs a kernel type before
- * the file that uses it has included its headers.
+ * Kbuild defines TCPFLOW_HAVE_* from feature tests on the kernel's own
+ * headers, not from version numbers: Debian backports APIs.  tcpflow.h
+ * includes this file.
  *
  * What does not differ: the state tracepoint's prototype, and the first
  * argument and return value of the functions the kprobes read (the later
@@ -12,6 +11,10 @@
  */
 #ifndef _TCPFLOW_COMPAT_H
 #define _TCPFLOW_COMPAT_H
+
+#include <net/inet6_hashtables.h>
+#include <net/inet_hashtables.h>
+#include <net/net_namespace.h>
 
 /*
  * A namespace's identity, never reused while the module is loaded.  From
@@ -21,12 +24,14 @@
  * the namespace's random hash_mix, so that a later namespace that reuses
  * the number is told apart (but for a 1 in 2^32 chance).  Never 0.
  */
+static inline u64 tcpflow_net_cookie(const struct net *net)
+{
 #ifdef TCPFLOW_HAVE_NET_COOKIE
-#define tcpflow_net_cookie(net)	((net)->net_cookie)
+	return net->net_cookie;
 #else
-#define tcpflow_net_cookie(net)	\
-	(((u64)(net)->ns.inum << 32) | (net)->hash_mix)
+	return (u64)net->ns.inum << 32 | net->hash_mix;
 #endif
+}
 
 /*
  * TCP's listening buckets, which seed.c walks.  Before 5.19 every listener
@@ -34,30 +39,55 @@
  * icsk_listen_portaddr_node there); from 5.19 lhash2 is the only one and
  * chains by sk_nulls_node.
  */
+static inline unsigned int tcpflow_lhash_size(const struct inet_hashinfo *h)
+{
 #ifdef TCPFLOW_HAVE_LISTENING_HASH
-#define tcpflow_lhash_size(h)		INET_LHTABLE_SIZE
-#define tcpflow_lhash_bucket(h, i)	(&(h)->listening_hash[i])
+	return INET_LHTABLE_SIZE;
 #else
-#define tcpflow_lhash_size(h)		((h)->lhash2_mask + 1)
-#define tcpflow_lhash_bucket(h, i)	(&(h)->lhash2[i])
+	return h->lhash2_mask + 1;
 #endif
+}
+
+static inline struct inet_listen_hashbucket *
+tcpflow_lhash_bucket(struct inet_hashinfo *h, unsigned int i)
+{
+#ifdef TCPFLOW_HAVE_LISTENING_HASH
+	return &h->listening_hash[i];
+#else
+	return &h->lhash2[i];
+#endif
+}
 
 /*
- * Established-table lookups: up to 7.1 the caller passes the hash table;
- * 7.2 finds it from the namespace.
+ * Established-table lookups, in softirq under rcu_read_lock(): up to 7.1
+ * the caller passes the hash table; 7.2 finds it from the namespace.
  */
+static inline struct sock *
+tcpflow_inet_lookup_established(struct net *net, __be32 saddr, __be16 sport,
+				__be32 daddr, u16 hnum, int dif, int sdif)
+{
 #ifdef TCPFLOW_HAVE_LOOKUP_HASHINFO
-#define tcpflow_inet_lookup_established(net, ...)			\
-	__inet_lookup_established(net, (net)->ipv4.tcp_death_row.hashinfo, \
-				  __VA_ARGS__)
-#define tcpflow_inet6_lookup_established(net, ...)			\
-	__inet6_lookup_established(net, (net)->ipv4.tcp_death_row.hashinfo, \
-				   __VA_ARGS__)
+	return __inet_lookup_established(net, net->ipv4.tcp_death_row.hashinfo,
+					 saddr, sport, daddr, hnum, dif, sdif);
 #else
-#define tcpflow_inet_lookup_established(net, ...)			\
-	__inet_lookup_established(net, __VA_ARGS__)
-#define tcpflow_inet6_lookup_established(net, ...)			\
-	__inet6_lookup_established(net, __VA_ARGS__)
+	return __inet_lookup_established(net, saddr, sport, daddr, hnum, dif,
+					 sdif);
 #endif
+}
+
+static inline struct sock *
+tcpflow_inet6_lookup_established(struct net *net, const struct in6_addr *saddr,
+				 __be16 sport, const struct in6_addr *daddr,
+				 u16 hnum, int dif, int sdif)
+{
+#ifdef TCPFLOW_HAVE_LOOKUP_HASHINFO
+	return __inet6_lookup_established(net,
+					  net->ipv4.tcp_death_row.hashinfo,
+					  saddr, sport, daddr, hnum, dif, sdif);
+#else
+	return __inet6_lookup_established(net, saddr, sport, daddr, hnum, dif,
+					  sdif);
+#endif
+}
 
 #endif /* _TCPFLOW_COMPAT_H */

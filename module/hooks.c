@@ -413,9 +413,19 @@ u64 tcpflow_hooks_missed(void)
 	return n;
 }
 
+static void tcpflow_probe_failed(const char *symbol, int err)
+{
+	if (err == -ENOENT)
+		pr_err("this kernel has no %s() to probe%s\n", symbol,
+		       strcmp(symbol, "security_sock_graft") ? "" :
+		       " (it needs CONFIG_SECURITY_NETWORK)");
+	else
+		pr_err("cannot probe %s(): %d\n", symbol, err);
+}
+
 int tcpflow_hooks_init(void)
 {
-	int i, err;
+	int i, nkrp = 0, nkp = 0, err;
 
 	/*
 	 * Not a call: the compiler checks our probe against the
@@ -436,31 +446,37 @@ int tcpflow_hooks_init(void)
 	 */
 	for (i = 0; i < ARRAY_SIZE(tcpflow_kretprobes); i++)
 		tcpflow_kretprobes[i]->maxactive = 4 * num_possible_cpus();
-	err = register_kretprobes(tcpflow_kretprobes,
-				  ARRAY_SIZE(tcpflow_kretprobes));
-	if (err) {
-		pr_err("cannot register kretprobes: %d\n", err);
-		return err;
+	/*
+	 * One at a time, so that a kernel without one of the functions (or
+	 * one it will not let us probe) is refused with its name.
+	 */
+	for (nkrp = 0; nkrp < ARRAY_SIZE(tcpflow_kretprobes); nkrp++) {
+		err = register_kretprobe(tcpflow_kretprobes[nkrp]);
+		if (err) {
+			tcpflow_probe_failed(tcpflow_kretprobes[nkrp]->kp.symbol_name,
+					     err);
+			goto err_unregister;
+		}
 	}
-	err = register_kprobes(tcpflow_kprobes, ARRAY_SIZE(tcpflow_kprobes));
-	if (err) {
-		pr_err("cannot register kprobes (%s needs CONFIG_SECURITY_NETWORK): %d\n",
-		       tcpflow_kp_sock_graft.symbol_name, err);
-		goto err_unregister_kretprobes;
+	for (nkp = 0; nkp < ARRAY_SIZE(tcpflow_kprobes); nkp++) {
+		err = register_kprobe(tcpflow_kprobes[nkp]);
+		if (err) {
+			tcpflow_probe_failed(tcpflow_kprobes[nkp]->symbol_name,
+					     err);
+			goto err_unregister;
+		}
 	}
 	err = tracepoint_probe_register(tcpflow_tp_state, tcpflow_probe_state,
 					NULL);
 	if (err) {
 		pr_err("cannot attach to sock:inet_sock_set_state: %d\n", err);
-		goto err_unregister_kprobes;
+		goto err_unregister;
 	}
 	return 0;
 
-err_unregister_kprobes:
-	unregister_kprobes(tcpflow_kprobes, ARRAY_SIZE(tcpflow_kprobes));
-err_unregister_kretprobes:
-	unregister_kretprobes(tcpflow_kretprobes,
-			      ARRAY_SIZE(tcpflow_kretprobes));
+err_unregister:
+	unregister_kprobes(tcpflow_kprobes, nkp);
+	unregister_kretprobes(tcpflow_kretprobes, nkrp);
 	return err;
 }
 

@@ -579,7 +579,7 @@ bool tcpflow_cursor_next(struct tcpflow_cursor *cur, tcpflow_want_fn want,
 				list_move(&cur->node, pos);
 				tcpflow_walk_note(n + 1);
 				raw_spin_unlock_irqrestore(&tcpflow_table.lock,
-						       flags);
+							   flags);
 				return true;
 			}
 		}

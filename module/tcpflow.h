@@ -13,6 +13,8 @@
 #include <net/sock.h>
 #include <uapi/linux/tcpflow.h>
 
+#include "compat.h"
+
 #define TCPFLOW_VERSION "0.1.0"
 
 struct file;
