@@ -9,6 +9,9 @@
  *   drop_close_port=N	the state tracepoint ignores the move to CLOSE of
  *			every socket with local or peer port N, as if the
  *			event were lost: its entry stays live (reap.c);
+ *   hide_probe=F	registering the kprobe on function F fails as on a
+ *			kernel without F (-ENOENT), after the probes before it
+ *			were registered;
  *   key_seed		(read-only, in table.c) the tuple hash's seed.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -42,4 +45,15 @@ bool tcpflow_fault_drop_close(u16 lport, u16 rport)
 	u16 port = READ_ONCE(tcpflow_drop_close_port);
 
 	return port && (lport == port || rport == port);
+}
+
+static char tcpflow_hide_probe[32];
+module_param_string(hide_probe, tcpflow_hide_probe, sizeof(tcpflow_hide_probe),
+		    0444);
+MODULE_PARM_DESC(hide_probe,
+		 "test builds only: act as if the kernel had no such function to probe");
+
+bool tcpflow_fault_hide_probe(const char *symbol)
+{
+	return !strcmp(tcpflow_hide_probe, symbol);
 }

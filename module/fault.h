@@ -13,6 +13,7 @@
 #ifdef TCPFLOW_FAULT_INJECT
 int tcpflow_fault_init(const char *step, int err);
 bool tcpflow_fault_drop_close(u16 lport, u16 rport);
+bool tcpflow_fault_hide_probe(const char *symbol);
 #else
 /* 0, or @err when the test asked the init step @step to fail. */
 static inline int tcpflow_fault_init(const char *step, int err)
@@ -22,6 +23,12 @@ static inline int tcpflow_fault_init(const char *step, int err)
 
 /* The test asked to ignore this socket's move to CLOSE (a lost event). */
 static inline bool tcpflow_fault_drop_close(u16 lport, u16 rport)
+{
+	return false;
+}
+
+/* The test asked to act as if the kernel had no function @symbol. */
+static inline bool tcpflow_fault_hide_probe(const char *symbol)
 {
 	return false;
 }

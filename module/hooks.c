@@ -413,6 +413,21 @@ u64 tcpflow_hooks_missed(void)
 	return n;
 }
 
+/* As register_k*probe(), or a kernel without the function for the tests. */
+static int tcpflow_register_kprobe(struct kprobe *kp)
+{
+	if (tcpflow_fault_hide_probe(kp->symbol_name))
+		return -ENOENT;
+	return register_kprobe(kp);
+}
+
+static int tcpflow_register_kretprobe(struct kretprobe *rp)
+{
+	if (tcpflow_fault_hide_probe(rp->kp.symbol_name))
+		return -ENOENT;
+	return register_kretprobe(rp);
+}
+
 static void tcpflow_probe_failed(const char *symbol, int err)
 {
 	if (err == -ENOENT)
@@ -451,7 +466,7 @@ int tcpflow_hooks_init(void)
 	 * one it will not let us probe) is refused with its name.
 	 */
 	for (nkrp = 0; nkrp < ARRAY_SIZE(tcpflow_kretprobes); nkrp++) {
-		err = register_kretprobe(tcpflow_kretprobes[nkrp]);
+		err = tcpflow_register_kretprobe(tcpflow_kretprobes[nkrp]);
 		if (err) {
 			tcpflow_probe_failed(tcpflow_kretprobes[nkrp]->kp.symbol_name,
 					     err);
@@ -459,7 +474,7 @@ int tcpflow_hooks_init(void)
 		}
 	}
 	for (nkp = 0; nkp < ARRAY_SIZE(tcpflow_kprobes); nkp++) {
-		err = register_kprobe(tcpflow_kprobes[nkp]);
+		err = tcpflow_register_kprobe(tcpflow_kprobes[nkp]);
 		if (err) {
 			tcpflow_probe_failed(tcpflow_kprobes[nkp]->symbol_name,
 					     err);

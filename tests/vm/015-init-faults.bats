@@ -117,6 +117,27 @@ churn_bg() {
 	nothing_left
 }
 
+@test "a kernel without a probed function is refused at insmod with the function's name" {
+	local f
+	nothing_left
+	churn_bg
+	# In registration order (module/hooks.c): each one fails after the
+	# probes before it were registered, which must be undone.
+	for f in inet_twsk_alloc tcp_timewait_state_process \
+		 tcp_twsk_destructor security_sock_graft; do
+		dmesg -C
+		run taskset -c 0 insmod "$TCPFLOW_KO_FAULT" hide_probe=$f
+		[ "$status" -ne 0 ]
+		run dmesg -t
+		[[ $output == *"tcpflow: this kernel has no $f() to probe"* ]] ||
+			{ echo "# $f: $output" >&3; false; }
+		[[ $output == *"tcpflow: not loaded: hooks failed: -2"* ]]
+		nothing_left || { echo "# $f left: $(grep tcpflow /proc/modules; cat /sys/kernel/debug/kprobes/list)" >&3; false; }
+	done
+	[[ $output == *"(it needs CONFIG_SECURITY_NETWORK)"* ]]
+	touch /tmp/if.stop
+}
+
 @test "the tuple hash has a new random seed at each load" {
 	local a b
 	insmod "$TCPFLOW_KO_FAULT"
