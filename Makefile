@@ -45,7 +45,7 @@ module: check-kdir
 
 tools: $(TOOL_BINS)
 
-$(TOOLS_DIR)/%: tools/%.c include/uapi/linux/tcpflow.h $(wildcard tools/*.h)
+$(TOOLS_DIR)/%: tools/%.c $(wildcard include/uapi/linux/*.h tools/*.h)
 	@mkdir -p $(TOOLS_DIR)
 	$(CC) $(TOOLS_CFLAGS) -o $@ $<
 
