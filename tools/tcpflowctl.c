@@ -107,13 +107,17 @@ static const struct {
 	{ TCPFLOW_TCP_ECE, "ECE" }, { TCPFLOW_TCP_CWR, "CWR" },
 };
 
-static const char *state_name(unsigned int s)
-{
-	static char buf[16];
+/*
+ * A state's name, or STATE_<n>, into the caller's buffer: two of them go
+ * into one line (follow's "OLD -> NEW") and each keeps its own number.
+ */
+#define TF_STATE_LEN 24
 
+static const char *state_name(char buf[TF_STATE_LEN], unsigned int s)
+{
 	if (s < TCPFLOW_STATE_MAX && tf_state_names[s])
 		return tf_state_names[s];
-	snprintf(buf, sizeof(buf), "STATE_%u", s);
+	snprintf(buf, TF_STATE_LEN, "STATE_%u", s);
 	return buf;
 }
 
@@ -991,14 +995,14 @@ static const char *fmt_segment(char *buf, size_t len,
 
 static void js_event(const struct tcpflow_event *e)
 {
-	char flags[48];
+	char flags[48], st[TF_STATE_LEN];
 
 	js_u64("t_ns", e->t_ns);
 	switch (e->type) {
 	case TCPFLOW_EV_STATE:
 		js_str("type", "state");
-		js_str("old", state_name(e->a));
-		js_str("new", state_name(e->b));
+		js_str("old", state_name(st, e->a));
+		js_str("new", state_name(st, e->b));
 		break;
 	case TCPFLOW_EV_SEGMENT:
 		js_str("type", "segment");
@@ -1020,7 +1024,7 @@ static void js_event(const struct tcpflow_event *e)
 /* The connection's fields, without the braces (follow adds its own). */
 static void js_conn_fields(const struct tcpflow_conn_info *ci)
 {
-	char a[INET6_ADDRSTRLEN], comm[17];
+	char a[INET6_ADDRSTRLEN], comm[17], st[TF_STATE_LEN];
 
 	js_u64("id", ci->id);
 	js_u64("cookie", ci->cookie);
@@ -1031,7 +1035,7 @@ static void js_conn_fields(const struct tcpflow_conn_info *ci)
 	js_str("daddr", fmt_addr(a, sizeof(a), ci->family, ci->daddr));
 	js_u64("dport", ci->dport);
 	js_str("role", role_name(ci->role));
-	js_str("state", state_name(ci->state));
+	js_str("state", state_name(st, ci->state));
 	js_u64("pid", ci->pid);
 	memcpy(comm, ci->comm, 16);
 	comm[16] = '\0';
@@ -1100,6 +1104,7 @@ static int cmd_list(const struct tf_snap *sn, const struct tf_opts *o)
 	};
 	struct tf_table t = { 9, head, "rllllrlll", NULL, 0 };
 	char id[24], age[24], l[64], p[64], ns[16], hs[24], own[40];
+	char st[TF_STATE_LEN];
 	const struct tf_conn *c;
 	long long h;
 	size_t i;
@@ -1119,7 +1124,7 @@ static int cmd_list(const struct tf_snap *sn, const struct tf_opts *o)
 		h = conn_handshake(c);
 		snprintf(id, sizeof(id), "%llu", (unsigned long long)c->info.id);
 		snprintf(ns, sizeof(ns), "%u", c->info.netns);
-		tbl_add(&t, id, state_name(c->info.state),
+		tbl_add(&t, id, state_name(st, c->info.state),
 			fmt_dur(age, sizeof(age), conn_age(sn, c)),
 			fmt_ep(l, sizeof(l), c->info.family, c->info.saddr,
 			       c->info.sport),
@@ -1175,14 +1180,15 @@ static const struct tf_conn *snap_peer(const struct tf_snap *sn,
 static void show_summary(const struct tf_snap *sn, const struct tf_conn *c)
 {
 	const struct tcpflow_conn_info *ci = &c->info;
-	char l[64], p[64], age[24], comm[17];
+	char l[64], p[64], age[24], comm[17], st[TF_STATE_LEN];
 	long long hs = conn_handshake(c);
 
 	printf("conn %llu %s %s %s %s %s netns=%u sk=%llx",
 	       (unsigned long long)ci->id, role_name(ci->role),
 	       fmt_ep(l, sizeof(l), ci->family, ci->saddr, ci->sport),
 	       fmt_ep(p, sizeof(p), ci->family, ci->daddr, ci->dport),
-	       state_name(ci->state), fmt_dur(age, sizeof(age), conn_age(sn, c)),
+	       state_name(st, ci->state),
+	       fmt_dur(age, sizeof(age), conn_age(sn, c)),
 	       ci->netns, (unsigned long long)ci->cookie);
 	if (ci->parent_id)
 		printf(" listener=%llu", (unsigned long long)ci->parent_id);
@@ -1299,7 +1305,7 @@ static void ladder(const struct tf_snap *sn, const struct tf_conn *a,
 		   const struct tf_conn *b)
 {
 	const struct tf_conn *end[2] = { a, b };
-	char ts[32], label[160], l[64], r[64];
+	char ts[32], label[160], l[64], r[64], stbuf[TF_STATE_LEN];
 	struct tf_row *rows = NULL;
 	size_t n = 0, i;
 	int tw = 8, aw = 30, len;
@@ -1365,7 +1371,7 @@ static void ladder(const struct tf_snap *sn, const struct tf_conn *a,
 		if (row->merged)
 			continue;
 		if (e && e->type == TCPFLOW_EV_STATE)
-			st = state_name(e->b);
+			st = state_name(stbuf, e->b);
 		printf("%*s  %*s |", tw,
 		       e ? fmt_secs(ts, sizeof(ts), row->t - t0) : "",
 		       LADDER_STATE_W, row->side == 0 ? st : "");
@@ -1484,6 +1490,7 @@ static void follow_line(unsigned long long t0, const struct tcpflow_conn_info *c
 			const struct tcpflow_event *e)
 {
 	char ts[32], l[64], p[64], own[40], ev[160];
+	char old[TF_STATE_LEN], new[TF_STATE_LEN];
 	unsigned long long t = e->t_ns;
 
 	if (tf_json) {
@@ -1500,8 +1507,8 @@ static void follow_line(unsigned long long t0, const struct tcpflow_conn_info *c
 		snprintf(ts, sizeof(ts), "-");
 	fmt_secs(ts + 1, sizeof(ts) - 1, t >= t0 ? t - t0 : t0 - t);
 	if (e->type == TCPFLOW_EV_STATE) {
-		snprintf(ev, sizeof(ev), "%s -> %s", state_name(e->a),
-			 state_name(e->b));
+		snprintf(ev, sizeof(ev), "%s -> %s", state_name(old, e->a),
+			 state_name(new, e->b));
 	} else if (e->type == TCPFLOW_EV_SEGMENT) {
 		snprintf(ev, sizeof(ev), "%s ",
 			 e->a == TCPFLOW_DIR_TX ? "tx" : "rx");
@@ -2136,7 +2143,7 @@ static int cmd_stats(struct tf_src *s, const struct tf_snap *sn,
 	struct tf_table t = { 2, head, "lr", NULL, 0 };
 	unsigned long long best;
 	bool have_k = s->dev;
-	char name[48], cnt[24];
+	char name[48], cnt[24], st[TF_STATE_LEN];
 	size_t i, j, e;
 	long long hs;
 
@@ -2214,14 +2221,14 @@ static int cmd_stats(struct tf_src *s, const struct tf_snap *sn,
 		if (tf_json) {
 			js_open('{');
 			js_str("type", "transition");
-			js_str("old", state_name(bi));
-			js_str("new", state_name(bj));
+			js_str("old", state_name(st, bi));
+			js_str("new", state_name(st, bj));
 			js_u64("count", best);
 			js_close('}');
 			continue;
 		}
-		snprintf(name, sizeof(name), "%s>", state_name(bi));
-		strncat(name, state_name(bj), sizeof(name) - strlen(name) - 1);
+		snprintf(name, sizeof(name), "%s>", state_name(st, bi));
+		strncat(name, state_name(st, bj), sizeof(name) - strlen(name) - 1);
 		snprintf(cnt, sizeof(cnt), "%llu", best);
 		tbl_add(&t, name, cnt);
 	}

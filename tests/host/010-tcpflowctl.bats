@@ -382,3 +382,10 @@ state inet6 ::1 8443" ]
 	[ "$status" -eq 1 ]
 	[[ $output == *"dump writes binary records: redirect it to a file (or use -j)"* ]]
 }
+
+@test "follow names both states of a transition it has no names for" {
+	run_tool -f "$FIXTURES/unnamed.rec" -H follow
+	expect_output "   +0.001000     30  127.0.0.1:40040        127.0.0.1:9200         -                     STATE_14 -> STATE_15"
+	run_tool -f "$FIXTURES/unnamed.rec" -j list
+	[ "$(jq -c '[.state, .events[0].old, .events[0].new]' <<<"$output")" = '["STATE_14","STATE_13","STATE_14"]' ]
+}
