@@ -35,6 +35,7 @@
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <linux/tcpflow.h>
+#include <linux/tcpflow_names.h>
 
 #define TCPFLOWCTL_VERSION "0.1.0"
 #define TCPFLOW_DEV "/dev/tcpflow"
@@ -59,53 +60,12 @@ static_assert(TCPFLOW_REC_MAX_SIZE <= TCPFLOW_BUF_SIZE, "read buffer");
 
 /* ---- names ---------------------------------------------------------- */
 
-static const char * const tf_state_names[TCPFLOW_STATE_MAX] = {
-	[TCPFLOW_ESTABLISHED] = "ESTABLISHED",
-	[TCPFLOW_SYN_SENT] = "SYN_SENT",
-	[TCPFLOW_SYN_RECV] = "SYN_RECV",
-	[TCPFLOW_FIN_WAIT1] = "FIN_WAIT1",
-	[TCPFLOW_FIN_WAIT2] = "FIN_WAIT2",
-	[TCPFLOW_TIME_WAIT] = "TIME_WAIT",
-	[TCPFLOW_CLOSE] = "CLOSE",
-	[TCPFLOW_CLOSE_WAIT] = "CLOSE_WAIT",
-	[TCPFLOW_LAST_ACK] = "LAST_ACK",
-	[TCPFLOW_LISTEN] = "LISTEN",
-	[TCPFLOW_CLOSING] = "CLOSING",
-	[TCPFLOW_NEW_SYN_RECV] = "NEW_SYN_RECV",
-};
-
-/* The names ss(8) takes after "state", same index. */
-static const char * const tf_state_ss_names[TCPFLOW_STATE_MAX] = {
-	[TCPFLOW_ESTABLISHED] = "established",
-	[TCPFLOW_SYN_SENT] = "syn-sent",
-	[TCPFLOW_SYN_RECV] = "syn-recv",
-	[TCPFLOW_FIN_WAIT1] = "fin-wait-1",
-	[TCPFLOW_FIN_WAIT2] = "fin-wait-2",
-	[TCPFLOW_TIME_WAIT] = "time-wait",
-	[TCPFLOW_CLOSE] = "close",
-	[TCPFLOW_CLOSE_WAIT] = "close-wait",
-	[TCPFLOW_LAST_ACK] = "last-ack",
-	[TCPFLOW_LISTEN] = "listen",
-	[TCPFLOW_CLOSING] = "closing",
-	[TCPFLOW_NEW_SYN_RECV] = "new-syn-recv",
-};
-
-static const char * const tf_role_names[TCPFLOW_ROLE_MAX] = {
-	[TCPFLOW_ROLE_UNKNOWN] = "unknown",
-	[TCPFLOW_ROLE_CLIENT] = "client",
-	[TCPFLOW_ROLE_SERVER] = "server",
-	[TCPFLOW_ROLE_LISTENER] = "listener",
-};
+#define TF_FLAG_ROW(bit, name) { bit, name },
 
 static const struct {
 	unsigned int bit;
 	const char *name;
-} tf_tcp_flags[] = {
-	{ TCPFLOW_TCP_SYN, "SYN" }, { TCPFLOW_TCP_FIN, "FIN" },
-	{ TCPFLOW_TCP_RST, "RST" }, { TCPFLOW_TCP_PSH, "PSH" },
-	{ TCPFLOW_TCP_ACK, "ACK" }, { TCPFLOW_TCP_URG, "URG" },
-	{ TCPFLOW_TCP_ECE, "ECE" }, { TCPFLOW_TCP_CWR, "CWR" },
-};
+} tf_tcp_flags[] = { TCPFLOW_TCP_FLAGS(TF_FLAG_ROW) };
 
 /*
  * A state's name, or STATE_<n>, into the caller's buffer: two of them go
@@ -115,15 +75,18 @@ static const struct {
 
 static const char *state_name(char buf[TF_STATE_LEN], unsigned int s)
 {
-	if (s < TCPFLOW_STATE_MAX && tf_state_names[s])
-		return tf_state_names[s];
+	const char *name = tcpflow_state_name(s);
+
+	if (name)
+		return name;
 	snprintf(buf, TF_STATE_LEN, "STATE_%u", s);
 	return buf;
 }
 
+/* Unknown, or a role this tool has no name for: "-", as in /proc/tcpflow. */
 static const char *role_name(unsigned int r)
 {
-	return r < TCPFLOW_ROLE_MAX ? tf_role_names[r] : "unknown";
+	return tcpflow_role_name(r) ?: tcpflow_role_name(TCPFLOW_ROLE_UNKNOWN);
 }
 
 /* "SYN,ACK" into buf; "none" for no flag. */
@@ -542,8 +505,8 @@ static int parse_state(const char *s)
 	int i;
 
 	for (i = 1; i < TCPFLOW_STATE_MAX; i++)
-		if (!strcasecmp(s, tf_state_ss_names[i]) ||
-		    !strcasecmp(s, tf_state_names[i]))
+		if (!strcasecmp(s, tcpflow_state_ss_name(i)) ||
+		    !strcasecmp(s, tcpflow_state_name(i)))
 			return i;
 	return -1;
 }
@@ -987,7 +950,7 @@ static const char *fmt_segment(char *buf, size_t len,
 	if (e->len && off < len)
 		off += snprintf(buf + off, len - off, " len=%u", e->len);
 	if (e->b && off < len)
-		snprintf(buf + off, len - off, " retransmit=%u", e->b);
+		snprintf(buf + off, len - off, " retrans=%u", e->b);
 	return buf;
 }
 
@@ -1012,7 +975,7 @@ static void js_event(const struct tcpflow_event *e)
 		js_u64("ack", e->ack);
 		js_u64("win", e->win);
 		js_u64("len", e->len);
-		js_u64("retransmit", e->b);
+		js_u64("retrans", e->b);
 		break;
 	default:
 		js_str("type", "unknown");
@@ -1130,7 +1093,7 @@ static int cmd_list(const struct tf_snap *sn, const struct tf_opts *o)
 			       c->info.sport),
 			fmt_ep(p, sizeof(p), c->info.family, c->info.daddr,
 			       c->info.dport),
-			ns, c->info.role == TCPFLOW_ROLE_UNKNOWN ? "-" :
+			ns, c->info.role != TCPFLOW_ROLE_UNKNOWN &&
 			(c->info.flags & TCPFLOW_CONN_REQUEST) ? "request" :
 			role_name(c->info.role),
 			h < 0 ? "-" : fmt_dur(hs, sizeof(hs), h),

@@ -97,7 +97,7 @@ END
 	[ "$(jq -r 'select(.id == 3) | "\(.closed) \(.parent_id) \(.role)"' <<<"$out")" = "true 1 server" ]
 	[ "$(jq -r 'select(.id == 9) | .comm' <<<"$out")" = 'srv "q"' ]
 	[ "$(jq -c 'select(.id == 2) | .events[1]' <<<"$out")" = '{"t_ns":990000080000,"type":"state","old":"SYN_SENT","new":"ESTABLISHED"}' ]
-	[ "$(jq -c 'select(.id == 7) | .events[2]' <<<"$out")" = '{"t_ns":996000010000,"type":"segment","dir":"tx","flags":"SYN","seq":7000,"ack":0,"win":64800,"len":0,"retransmit":1}' ]
+	[ "$(jq -c 'select(.id == 7) | .events[2]' <<<"$out")" = '{"t_ns":996000010000,"type":"segment","dir":"tx","flags":"SYN","seq":7000,"ack":0,"win":64800,"len":0,"retrans":1}' ]
 }
 
 @test "show: a loopback pair's two histories in one ladder, by time" {
@@ -165,14 +165,14 @@ END
 	expect_output "$(cat <<'END'
 conn 7 client [2001:db8::5]:40010 [2001:db8::1]:443 ESTABLISHED 3.9s netns=4026532200 sk=2007 handshake=1.0s pid=300 comm=curl
 
-   [2001:db8::5]:40010                                            [2001:db8::1]:443
-time (s)      client 7 |                                        : remote, not recorded
-0.000000      SYN_SENT |                                        :
-0.000010               |--------- SYN seq=0 win=64800 --------->:
-1.000010               |-- SYN seq=0 win=64800 retransmit=1 --->:
-1.001500               |<---- SYN,ACK seq=0 ack=1 win=65160 ----:
-1.001510   ESTABLISHED |                                        :
-1.001520               |------- ACK seq=1 ack=1 win=507 ------->:
+   [2001:db8::5]:40010                                         [2001:db8::1]:443
+time (s)      client 7 |                                     : remote, not recorded
+0.000000      SYN_SENT |                                     :
+0.000010               |------- SYN seq=0 win=64800 -------->:
+1.000010               |-- SYN seq=0 win=64800 retrans=1 --->:
+1.001500               |<--- SYN,ACK seq=0 ack=1 win=65160 --:
+1.001510   ESTABLISHED |                                     :
+1.001520               |----- ACK seq=1 ack=1 win=507 ------>:
 END
 )"
 }
@@ -180,6 +180,17 @@ END
 @test "show: a pre-existing connection has no events to draw" {
 	run_tool -f "$FIXTURES/host.rec" show 8
 	[ "${lines[1]}" = "no events recorded: the connection predates the module" ]
+}
+
+@test "an unknown role is - everywhere, as in /proc/tcpflow" {
+	run_tool -f "$FIXTURES/host.rec" show 8
+	[ "${lines[0]}" = "conn 8 - 10.0.0.5:22 10.0.0.9:51234 ESTABLISHED 13m20s netns=4026531840 sk=2008 preexisting" ]
+	run_tool -f "$FIXTURES/host.rec" -j show 8
+	[ "$(jq -r .role <<<"$output")" = "-" ]
+	run_tool -f "$FIXTURES/unnamed.rec" show 30
+	[ "$(line 4)" = "time (s)          - 30 |                              : remote, not recorded" ]
+	run_tool -f "$FIXTURES/unnamed.rec" -j list
+	[ "$(jq -r .role <<<"$output")" = "-" ]
 }
 
 @test "show -j: the connection object with its events" {
