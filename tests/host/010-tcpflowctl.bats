@@ -9,13 +9,17 @@ setup_file() {
 	tf_build_fixtures
 }
 
-@test "version prints the tool's version and ABI" {
+@test "version prints the tool's version (the Makefile's) and ABI" {
+	local ver
+
+	ver=$(sed -n 's/^TCPFLOW_VERSION := //p' "$REPO/Makefile")
+	[ -n "$ver" ]
 	run_tool version
-	expect_output "tcpflowctl 0.1.0 (abi 1)"
+	expect_output "tcpflowctl $ver (abi 1)"
 	run_tool -V
-	expect_output "tcpflowctl 0.1.0 (abi 1)"
+	expect_output "tcpflowctl $ver (abi 1)"
 	run_tool -j version
-	[ "$(jq -r '"\(.version) \(.abi)"' <<<"$output")" = "0.1.0 1" ]
+	[ "$(jq -r '"\(.version) \(.abi)"' <<<"$output")" = "$ver 1" ]
 }
 
 @test "-h prints the help to stdout and exits 0" {

@@ -16,8 +16,6 @@
 
 #include "tcpflowctl.h"
 
-#define TCPFLOWCTL_VERSION "0.1.0"
-
 static void print_usage(FILE *f)
 {
 	fprintf(f,
@@ -60,12 +58,12 @@ static int cmd_version(void)
 {
 	if (tf_json) {
 		js_open('{');
-		js_str("version", TCPFLOWCTL_VERSION);
+		js_str("version", TCPFLOW_VERSION);
 		js_u64("abi", TCPFLOW_ABI_VERSION);
 		js_close('}');
 		return 0;
 	}
-	printf("tcpflowctl %s (abi %d)\n", TCPFLOWCTL_VERSION,
+	printf("tcpflowctl %s (abi %d)\n", TCPFLOW_VERSION,
 	       TCPFLOW_ABI_VERSION);
 	return 0;
 }

@@ -17,6 +17,10 @@
 #include <linux/tcpflow.h>
 #include <linux/tcpflow_names.h>
 
+#ifndef TCPFLOW_VERSION
+#error "TCPFLOW_VERSION comes from the Makefile (-DTCPFLOW_VERSION=...)"
+#endif
+
 #define TCPFLOW_DEV "/dev/tcpflow"
 #define TCPFLOW_BUF_SIZE (64 * 1024)
 #define NSEC_PER_USEC 1000ULL
