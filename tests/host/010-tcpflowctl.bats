@@ -28,6 +28,33 @@ setup_file() {
 	[ -z "$stderr" ]
 }
 
+@test "-h lists every state -s takes, new-syn-recv included, and each one works" {
+	local states st
+
+	run_tool -h
+	states=$(awk '/only this state/ { on = 1; sub(/.*:/, ""); print; next }
+		on && /^ {21}[^ ]/ { print; next } { on = 0 }' <<<"$output" |
+		tr -d ',' | xargs)
+	[ "$states" = "established syn-sent syn-recv fin-wait-1 fin-wait-2 time-wait close close-wait last-ack listen closing new-syn-recv" ]
+	for st in $states; do
+		run_tool -f "$FIXTURES/host.rec" -H -s "$st"
+	done
+}
+
+@test "-h lists each option once, and tcpflowctl takes every one it lists" {
+	local opt opts
+
+	run_tool -h
+	opts=$(sed -n '/^Options:/,/^$/p' <<<"$output" |
+		grep -oE -- '^ +(-[a-zA-Z], )?--[a-z-]+' | grep -oE -- '--[a-z-]+')
+	[ "$(wc -l <<<"$opts")" -eq 14 ]
+	[ -z "$(sort <<<"$opts" | uniq -d)" ]
+	for opt in $opts; do
+		run --separate-stderr "$TCPFLOWCTL" "$opt" x
+		[[ $stderr != *"unknown option"* ]]
+	done
+}
+
 @test "list shows live connections, one aligned row each, like ss" {
 	run_tool -f "$FIXTURES/host.rec" -H
 	expect_output "$(cat <<'END'

@@ -16,46 +16,59 @@
 
 #include "tcpflowctl.h"
 
-static void print_usage(FILE *f)
+/* What main() does for a command before it runs it. */
+enum {
+	TF_CMD_SOURCE = 1 << 0,		/* opens /dev/tcpflow or -f */
+	TF_CMD_SNAPSHOT = 1 << 1,	/* and loads the snapshot */
+	TF_CMD_KERNEL_FILTER = 1 << 2,	/* the kernel may filter */
+	TF_CMD_ARGS = 1 << 3,		/* takes arguments */
+};
+
+struct tf_cmd {
+	const char *name;
+	int (*run)(struct tf_ctx *x);
+	unsigned int flags;
+	const char *usage[2][2];	/* -h: { ARGS, what it does } */
+};
+
+static int cmd_version(struct tf_ctx *x);
+
+/*
+ * The first is the default.  list and follow show nothing else than what
+ * the filters let through, so the kernel may filter for them.
+ */
+static const struct tf_cmd tf_cmds[] = {
+	{ "list", cmd_list,
+	  TF_CMD_SOURCE | TF_CMD_SNAPSHOT | TF_CMD_KERNEL_FILTER,
+	  { { "", "connections, one per line (the default)" } } },
+	{ "show", cmd_show, TF_CMD_SOURCE | TF_CMD_SNAPSHOT | TF_CMD_ARGS,
+	  { { "ID", "a connection's history as a ladder diagram" },
+	    { "LOCAL PEER", "the same, by ADDR:PORT ADDR:PORT" } } },
+	{ "follow", cmd_follow, TF_CMD_SOURCE | TF_CMD_KERNEL_FILTER,
+	  { { "", "new events as they happen, until Ctrl-C" } } },
+	{ "leaks", cmd_leaks, TF_CMD_SOURCE | TF_CMD_SNAPSHOT,
+	  { { "", "CLOSE_WAIT older than -t SECS, TIME_WAIT by peer" } } },
+	{ "stats", cmd_stats, TF_CMD_SOURCE | TF_CMD_SNAPSHOT,
+	  { { "", "counters, transitions, handshake times" } } },
+	{ "dump", cmd_dump, TF_CMD_SOURCE,
+	  { { "", "the raw records, for -f (--follow: live too)" } } },
+	{ "version", cmd_version, 0,
+	  { { "", "print the tool's version and ABI" } } },
+};
+
+static const struct tf_cmd *cmd_find(const char *name)
 {
-	fprintf(f,
-		"Usage: tcpflowctl [OPTIONS] [COMMAND [ARGS]]\n"
-		"\n"
-		"Commands:\n"
-		"  list               connections, one per line (the default)\n"
-		"  show ID            a connection's history as a ladder diagram\n"
-		"  show LOCAL PEER    the same, by ADDR:PORT ADDR:PORT\n"
-		"  follow             new events as they happen, until Ctrl-C\n"
-		"  leaks              CLOSE_WAIT older than -t SECS, TIME_WAIT by peer\n"
-		"  stats              counters, transitions, handshake times\n"
-		"  dump               the raw records, for -f (--follow: live too)\n"
-		"  version            print the tool's version and ABI\n"
-		"\n"
-		"Options:\n"
-		"  -f, --file FILE    read a recording made by dump, not /dev/tcpflow\n"
-		"  -j, --json         JSON Lines output\n"
-		"  -H, --no-header    no table headers\n"
-		"  -n, --numeric      numeric addresses (always: no DNS)\n"
-		"  -a, --all          list: closed connections too\n"
-		"  -s, --state NAME   only this state (repeatable): established,\n"
-		"                     syn-sent, syn-recv, fin-wait-1, fin-wait-2,\n"
-		"                     time-wait, close, close-wait, last-ack, listen,\n"
-		"                     closing\n"
-		"      --port N       local or peer port N\n"
-		"      --addr ADDR    local or peer address ADDR\n"
-		"      --netns INODE  network namespace INODE\n"
-		"      --pid PID      owner PID\n"
-		"  -t, --threshold S  leaks: CLOSE_WAIT for S seconds or more (60)\n"
-		"      --follow       dump: keep writing live records\n"
-		"  -h, --help         show this help\n"
-		"  -V, --version      same as the version command\n"
-		"\n"
-		"Exit status: 0 ok, 1 error, 2 bad usage, 3 leaks found.\n"
-		"See tcpflowctl(8).\n");
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(tf_cmds); i++)
+		if (!strcmp(name, tf_cmds[i].name))
+			return &tf_cmds[i];
+	return NULL;
 }
 
-static int cmd_version(void)
+static int cmd_version(struct tf_ctx *x)
 {
+	(void)x;
 	if (tf_json) {
 		js_open('{');
 		js_str("version", TCPFLOW_VERSION);
@@ -68,6 +81,7 @@ static int cmd_version(void)
 	return 0;
 }
 
+/* Options without a letter. */
 enum {
 	OPT_PORT = 0x100,
 	OPT_ADDR,
@@ -76,36 +90,139 @@ enum {
 	OPT_FOLLOW,
 };
 
+/*
+ * Every option, once: getopt_long()'s tables and -h are built from it.
+ * help NULL: written by usage_opt() (the state names).
+ */
+struct tf_opt {
+	const char *name;
+	int val;			/* its letter, or OPT_* */
+	const char *arg;		/* its argument's name; NULL: none */
+	const char *help;
+};
+
+static const struct tf_opt tf_opts[] = {
+	{ "file", 'f', "FILE", "read a recording made by dump, not " TCPFLOW_DEV },
+	{ "json", 'j', NULL, "JSON Lines output" },
+	{ "no-header", 'H', NULL, "no table headers" },
+	{ "numeric", 'n', NULL, "numeric addresses (always: no DNS)" },
+	{ "all", 'a', NULL, "list: closed connections too" },
+	{ "state", 's', "NAME", NULL },
+	{ "port", OPT_PORT, "N", "local or peer port N" },
+	{ "addr", OPT_ADDR, "ADDR", "local or peer address ADDR" },
+	{ "netns", OPT_NETNS, "INODE", "network namespace INODE" },
+	{ "pid", OPT_PID, "PID", "owner PID" },
+	{ "threshold", 't', "S", "leaks: CLOSE_WAIT for S seconds or more (60)" },
+	{ "follow", OPT_FOLLOW, NULL, "dump: keep writing live records" },
+	{ "help", 'h', NULL, "show this help" },
+	{ "version", 'V', NULL, "same as the version command" },
+};
+
+#define USAGE_COL 21			/* where the help text starts */
+#define USAGE_WIDTH 78
+
+/* "  LEFT" padded to USAGE_COL, then the help. */
+static void usage_line(FILE *f, const char *left, const char *help)
+{
+	fprintf(f, "  %-*s%s\n", USAGE_COL - 2, left, help);
+}
+
+static void usage_opt(FILE *f, const struct tf_opt *opt)
+{
+	char left[64];
+	int col, i, n;
+
+	if (opt->val < 0x100)
+		n = snprintf(left, sizeof(left), "-%c, --%s", opt->val,
+			     opt->name);
+	else
+		n = snprintf(left, sizeof(left), "    --%s", opt->name);
+	if (opt->arg)
+		snprintf(left + n, sizeof(left) - n, " %s", opt->arg);
+	if (strlen(left) >= USAGE_COL - 2)
+		strcat(left, " ");	/* at least one space before the help */
+	if (opt->help) {
+		usage_line(f, left, opt->help);
+		return;
+	}
+	/* -s: every state name it takes, wrapped */
+	col = fprintf(f, "  %-*sonly this state (repeatable):", USAGE_COL - 2,
+		      left);
+	for (i = 1; i < TCPFLOW_STATE_MAX; i++) {
+		const char *name = tcpflow_state_ss_name(i);
+		int len = strlen(name) + (i < TCPFLOW_STATE_MAX - 1);
+
+		if (col + 1 + len > USAGE_WIDTH)
+			col = fprintf(f, "\n%*s", USAGE_COL - 1, "") - 1;
+		col += fprintf(f, " %s%s", name,
+			       i < TCPFLOW_STATE_MAX - 1 ? "," : "");
+	}
+	fputc('\n', f);
+}
+
+static void print_usage(FILE *f)
+{
+	char left[64];
+	size_t i, j;
+
+	fprintf(f, "Usage: tcpflowctl [OPTIONS] [COMMAND [ARGS]]\n\nCommands:\n");
+	for (i = 0; i < ARRAY_SIZE(tf_cmds); i++) {
+		for (j = 0; j < ARRAY_SIZE(tf_cmds[i].usage); j++) {
+			const char * const *u = tf_cmds[i].usage[j];
+
+			if (!u[1])
+				break;
+			snprintf(left, sizeof(left), "%s%s%s", tf_cmds[i].name,
+				 *u[0] ? " " : "", u[0]);
+			usage_line(f, left, u[1]);
+		}
+	}
+	fprintf(f, "\nOptions:\n");
+	for (i = 0; i < ARRAY_SIZE(tf_opts); i++)
+		usage_opt(f, &tf_opts[i]);
+	fprintf(f, "\nExit status: 0 ok, 1 error, 2 bad usage, 3 leaks found.\n"
+		"See tcpflowctl(8).\n");
+}
+
 static const char *bad_opt(char **argv, int optind_now)
 {
 	return argv[optind_now - 1];
 }
 
+/* getopt_long()'s long options and short string, from tf_opts. */
+static void getopt_tables(struct option *lo, char *so)
+{
+	size_t i;
+
+	*so++ = ':';
+	for (i = 0; i < ARRAY_SIZE(tf_opts); i++) {
+		lo[i] = (struct option){
+			.name = tf_opts[i].name,
+			.has_arg = tf_opts[i].arg ? required_argument :
+				   no_argument,
+			.val = tf_opts[i].val,
+		};
+		if (tf_opts[i].val >= 0x100)
+			continue;
+		*so++ = tf_opts[i].val;
+		if (tf_opts[i].arg)
+			*so++ = ':';
+	}
+	lo[i] = (struct option){ 0 };
+	*so = '\0';
+}
+
 /* Parses options into o; returns -1 to exit 0 (help), or an exit status. */
 static int parse_opts(int argc, char **argv, struct tf_opts *o, bool *version)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "numeric", no_argument, NULL, 'n' },
-		{ "no-header", no_argument, NULL, 'H' },
-		{ "all", no_argument, NULL, 'a' },
-		{ "file", required_argument, NULL, 'f' },
-		{ "state", required_argument, NULL, 's' },
-		{ "threshold", required_argument, NULL, 't' },
-		{ "port", required_argument, NULL, OPT_PORT },
-		{ "addr", required_argument, NULL, OPT_ADDR },
-		{ "netns", required_argument, NULL, OPT_NETNS },
-		{ "pid", required_argument, NULL, OPT_PID },
-		{ "follow", no_argument, NULL, OPT_FOLLOW },
-		{ NULL, 0, NULL, 0 },
-	};
+	struct option lo[ARRAY_SIZE(tf_opts) + 1];
+	char so[2 * ARRAY_SIZE(tf_opts) + 2];
 	unsigned long v;
 	int c, st;
 
+	getopt_tables(lo, so);
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":hVjnHaf:s:t:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, so, lo, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			print_usage(stdout);
@@ -193,50 +310,6 @@ static int parse_opts(int argc, char **argv, struct tf_opts *o, bool *version)
 	return 0;
 }
 
-/* What main() does for a command before it runs it. */
-enum {
-	TF_CMD_SOURCE = 1 << 0,		/* opens /dev/tcpflow or -f */
-	TF_CMD_SNAPSHOT = 1 << 1,	/* and loads the snapshot */
-	TF_CMD_KERNEL_FILTER = 1 << 2,	/* the kernel may filter */
-	TF_CMD_ARGS = 1 << 3,		/* takes arguments */
-};
-
-struct tf_cmd {
-	const char *name;
-	int (*run)(struct tf_ctx *x);
-	unsigned int flags;
-};
-
-static int run_version(struct tf_ctx *x)
-{
-	(void)x;
-	return cmd_version();
-}
-
-/* The first is the default.  list and follow show nothing else than what
- * the filters let through, so the kernel may filter for them.
- */
-static const struct tf_cmd tf_cmds[] = {
-	{ "list", cmd_list,
-	  TF_CMD_SOURCE | TF_CMD_SNAPSHOT | TF_CMD_KERNEL_FILTER },
-	{ "show", cmd_show, TF_CMD_SOURCE | TF_CMD_SNAPSHOT | TF_CMD_ARGS },
-	{ "follow", cmd_follow, TF_CMD_SOURCE | TF_CMD_KERNEL_FILTER },
-	{ "leaks", cmd_leaks, TF_CMD_SOURCE | TF_CMD_SNAPSHOT },
-	{ "stats", cmd_stats, TF_CMD_SOURCE | TF_CMD_SNAPSHOT },
-	{ "dump", cmd_dump, TF_CMD_SOURCE },
-	{ "version", run_version, 0 },
-};
-
-static const struct tf_cmd *cmd_find(const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < ARRAY_SIZE(tf_cmds); i++)
-		if (!strcmp(name, tf_cmds[i].name))
-			return &tf_cmds[i];
-	return NULL;
-}
-
 int main(int argc, char **argv)
 {
 	struct tf_opts o = { .header = true, .threshold = 60 };
@@ -251,7 +324,7 @@ int main(int argc, char **argv)
 	if (ret)
 		return ret < 0 ? 0 : ret;
 	if (version)
-		return cmd_version();
+		return cmd_version(&x);
 	if (optind < argc) {
 		cmd = cmd_find(argv[optind]);
 		if (!cmd) {
