@@ -418,6 +418,47 @@ state inet6 ::1 8443" ]
 	[ "$stderr" = "tcpflowctl: option '-f' needs an argument (try -h)" ]
 }
 
+@test "an option the command does not use is bad usage, not ignored" {
+	run_tool 2 -f "$FIXTURES/host.rec" list -t 5
+	[ "$stderr" = "tcpflowctl: list: option '-t' does not apply (try -h)" ]
+	[ -z "$output" ]
+	run_tool 2 -f "$FIXTURES/host.rec" list --threshold 5
+	[ "$stderr" = "tcpflowctl: list: option '--threshold' does not apply (try -h)" ]
+	run_tool 2 -f "$FIXTURES/host.rec" -t 5
+	[ "$stderr" = "tcpflowctl: list: option '-t' does not apply (try -h)" ]
+	run_tool 2 -f "$FIXTURES/host.rec" stats --port 80
+	[ "$stderr" = "tcpflowctl: stats: option '--port' does not apply (try -h)" ]
+	run_tool 2 -f "$FIXTURES/host.rec" show -H 2
+	[ "$stderr" = "tcpflowctl: show: option '-H' does not apply (try -h)" ]
+	run_tool 2 -f "$FIXTURES/host.rec" show -s listen 1
+	[ "$stderr" = "tcpflowctl: show: option '-s' does not apply (try -h)" ]
+	run_tool 2 -f "$FIXTURES/host.rec" dump -a
+	[ "$stderr" = "tcpflowctl: dump: option '-a' does not apply (try -h)" ]
+	run_tool 2 -f "$FIXTURES/stream.rec" follow --follow
+	[ "$stderr" = "tcpflowctl: follow: option '--follow' does not apply (try -h)" ]
+	run_tool 2 -f "$FIXTURES/host.rec" leaks -a
+	[ "$stderr" = "tcpflowctl: leaks: option '-a' does not apply (try -h)" ]
+	run_tool 2 -f "$FIXTURES/host.rec" version
+	[ "$stderr" = "tcpflowctl: version: option '-f' does not apply (try -h)" ]
+	run_tool 2 -V -H
+	[ "$stderr" = "tcpflowctl: version: option '-H' does not apply (try -h)" ]
+	run_tool 2 -j -f "$FIXTURES/host.rec" list -t 5
+	[ "$(jq -r .error <<<"$output")" = "list: option '-t' does not apply (try -h)" ]
+}
+
+@test "each command takes the options it uses" {
+	run_tool -f "$FIXTURES/host.rec" -n -j -H -a -s listen --port 8080 --addr 127.0.0.1 --netns 4026531840 --pid 142 list
+	[ "$(jq -r .id <<<"$output")" = 1 ]
+	run_tool -f "$FIXTURES/host.rec" -n -j show 2
+	run_tool -f "$FIXTURES/stream.rec" -n -H -s syn-recv --port 8443 --addr ::1 --netns 4026532200 --pid 202 follow
+	[ "${#lines[@]}" -eq 2 ]
+	run_tool 3 -f "$FIXTURES/host.rec" -n -H -t 5 -s close-wait --port 40005 --addr 127.0.0.1 --netns 4026531840 --pid 150 leaks
+	[ "$(line 2)" = "5  2m0s  127.0.0.1:8082  127.0.0.1:40005  4026531840  150/leaky" ]
+	run_tool -f "$FIXTURES/host.rec" -n -H stats
+	run_tool -f "$FIXTURES/host.rec" -n -j --follow dump
+	run_tool -n -j version
+}
+
 @test "dump refuses to write binary records to a terminal" {
 	command -v script >/dev/null || skip "no script(1)"
 	run script -qec "$TCPFLOWCTL -f $FIXTURES/host.rec dump" /dev/null

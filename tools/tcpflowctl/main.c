@@ -33,26 +33,29 @@ struct tf_cmd {
 
 static int cmd_version(struct tf_ctx *x);
 
+/* tf_cmds[] indices: the options each command takes name them. */
+enum { TF_LIST, TF_SHOW, TF_FOLLOW, TF_LEAKS, TF_STATS, TF_DUMP, TF_VERSION };
+
 /*
  * The first is the default.  list and follow show nothing else than what
  * the filters let through, so the kernel may filter for them.
  */
 static const struct tf_cmd tf_cmds[] = {
-	{ "list", cmd_list,
+	[TF_LIST] = { "list", cmd_list,
 	  TF_CMD_SOURCE | TF_CMD_SNAPSHOT | TF_CMD_KERNEL_FILTER,
 	  { { "", "connections, one per line (the default)" } } },
-	{ "show", cmd_show, TF_CMD_SOURCE | TF_CMD_SNAPSHOT | TF_CMD_ARGS,
+	[TF_SHOW] = { "show", cmd_show, TF_CMD_SOURCE | TF_CMD_SNAPSHOT | TF_CMD_ARGS,
 	  { { "ID", "a connection's history as a ladder diagram" },
 	    { "LOCAL PEER", "the same, by ADDR:PORT ADDR:PORT" } } },
-	{ "follow", cmd_follow, TF_CMD_SOURCE | TF_CMD_KERNEL_FILTER,
+	[TF_FOLLOW] = { "follow", cmd_follow, TF_CMD_SOURCE | TF_CMD_KERNEL_FILTER,
 	  { { "", "new events as they happen, until Ctrl-C" } } },
-	{ "leaks", cmd_leaks, TF_CMD_SOURCE | TF_CMD_SNAPSHOT,
+	[TF_LEAKS] = { "leaks", cmd_leaks, TF_CMD_SOURCE | TF_CMD_SNAPSHOT,
 	  { { "", "CLOSE_WAIT older than -t SECS, TIME_WAIT by peer" } } },
-	{ "stats", cmd_stats, TF_CMD_SOURCE | TF_CMD_SNAPSHOT,
+	[TF_STATS] = { "stats", cmd_stats, TF_CMD_SOURCE | TF_CMD_SNAPSHOT,
 	  { { "", "counters, transitions, handshake times" } } },
-	{ "dump", cmd_dump, TF_CMD_SOURCE,
+	[TF_DUMP] = { "dump", cmd_dump, TF_CMD_SOURCE,
 	  { { "", "the raw records, for -f (--follow: live too)" } } },
-	{ "version", cmd_version, 0,
+	[TF_VERSION] = { "version", cmd_version, 0,
 	  { { "", "print the tool's version and ABI" } } },
 };
 
@@ -92,31 +95,43 @@ enum {
 
 /*
  * Every option, once: getopt_long()'s tables and -h are built from it.
- * help NULL: written by usage_opt() (the state names).
+ * help NULL: written by usage_opt() (the state names).  cmds: the
+ * commands that use it (0: all); any other rejects it.
  */
 struct tf_opt {
 	const char *name;
 	int val;			/* its letter, or OPT_* */
 	const char *arg;		/* its argument's name; NULL: none */
 	const char *help;
+	unsigned int cmds;
 };
 
+#define ON(c)		(1U << (c))
+#define TF_READERS	(~0U & ~ON(TF_VERSION))
+#define TF_TABLES	(ON(TF_LIST) | ON(TF_FOLLOW) | ON(TF_LEAKS) | ON(TF_STATS))
+#define TF_FILTERS	(ON(TF_LIST) | ON(TF_FOLLOW) | ON(TF_LEAKS))
+
 static const struct tf_opt tf_opts[] = {
-	{ "file", 'f', "FILE", "read a recording made by dump, not " TCPFLOW_DEV },
-	{ "json", 'j', NULL, "JSON Lines output" },
-	{ "no-header", 'H', NULL, "no table headers" },
-	{ "numeric", 'n', NULL, "numeric addresses (always: no DNS)" },
-	{ "all", 'a', NULL, "list: closed connections too" },
-	{ "state", 's', "NAME", NULL },
-	{ "port", OPT_PORT, "N", "local or peer port N" },
-	{ "addr", OPT_ADDR, "ADDR", "local or peer address ADDR" },
-	{ "netns", OPT_NETNS, "INODE", "network namespace INODE" },
-	{ "pid", OPT_PID, "PID", "owner PID" },
-	{ "threshold", 't', "S", "leaks: CLOSE_WAIT for S seconds or more (60)" },
-	{ "follow", OPT_FOLLOW, NULL, "dump: keep writing live records" },
-	{ "help", 'h', NULL, "show this help" },
-	{ "version", 'V', NULL, "same as the version command" },
+	{ "file", 'f', "FILE", "read a recording made by dump, not " TCPFLOW_DEV,
+	  TF_READERS },
+	{ "json", 'j', NULL, "JSON Lines output", 0 },
+	{ "no-header", 'H', NULL, "no table headers", TF_TABLES },
+	{ "numeric", 'n', NULL, "numeric addresses (always: no DNS)", 0 },
+	{ "all", 'a', NULL, "closed connections too", ON(TF_LIST) },
+	{ "state", 's', "NAME", NULL, TF_FILTERS },
+	{ "port", OPT_PORT, "N", "local or peer port N", TF_FILTERS },
+	{ "addr", OPT_ADDR, "ADDR", "local or peer address ADDR", TF_FILTERS },
+	{ "netns", OPT_NETNS, "INODE", "network namespace INODE", TF_FILTERS },
+	{ "pid", OPT_PID, "PID", "owner PID", TF_FILTERS },
+	{ "threshold", 't', "S", "CLOSE_WAIT for S seconds or more (60)",
+	  ON(TF_LEAKS) },
+	{ "follow", OPT_FOLLOW, NULL, "keep writing live records", ON(TF_DUMP) },
+	{ "help", 'h', NULL, "show this help", 0 },
+	{ "version", 'V', NULL, "same as the version command", 0 },
 };
+
+/* How each option was given: 0 not, 's' as -t, 'l' as --threshold. */
+static char tf_given[ARRAY_SIZE(tf_opts)];
 
 #define USAGE_COL 21			/* where the help text starts */
 #define USAGE_WIDTH 78
@@ -141,6 +156,12 @@ static void usage_opt(FILE *f, const struct tf_opt *opt)
 		snprintf(left + n, sizeof(left) - n, " %s", opt->arg);
 	if (strlen(left) >= USAGE_COL - 2)
 		strcat(left, " ");	/* at least one space before the help */
+	if (opt->help && opt->cmds && !(opt->cmds & (opt->cmds - 1))) {
+		/* one command's option: "list: closed connections too" */
+		fprintf(f, "  %-*s%s: %s\n", USAGE_COL - 2, left,
+			tf_cmds[__builtin_ctz(opt->cmds)].name, opt->help);
+		return;
+	}
 	if (opt->help) {
 		usage_line(f, left, opt->help);
 		return;
@@ -189,6 +210,36 @@ static const char *bad_opt(char **argv, int optind_now)
 	return argv[optind_now - 1];
 }
 
+/* Notes option c, given long (li: its index) or short (li < 0). */
+static void opt_given(int c, int li)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(tf_opts); i++)
+		if (tf_opts[i].val == c)
+			tf_given[i] = li >= 0 ? 'l' : 's';
+}
+
+/* An option the command does not use: a usage error, not ignored. */
+static int opts_check(const struct tf_cmd *cmd)
+{
+	unsigned int bit = ON(cmd - tf_cmds);
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(tf_opts); i++) {
+		if (!tf_given[i] || !tf_opts[i].cmds || (tf_opts[i].cmds & bit))
+			continue;
+		if (tf_given[i] == 'l')
+			tf_err("%s: option '--%s' does not apply (try -h)",
+			       cmd->name, tf_opts[i].name);
+		else
+			tf_err("%s: option '-%c' does not apply (try -h)",
+			       cmd->name, tf_opts[i].val);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
 /* getopt_long()'s long options and short string, from tf_opts. */
 static void getopt_tables(struct option *lo, char *so)
 {
@@ -218,11 +269,13 @@ static int parse_opts(int argc, char **argv, struct tf_opts *o, bool *version)
 	struct option lo[ARRAY_SIZE(tf_opts) + 1];
 	char so[2 * ARRAY_SIZE(tf_opts) + 2];
 	unsigned long v;
-	int c, st;
+	int c, st, li = -1;
 
 	getopt_tables(lo, so);
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, so, lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, so, lo, &li)) != -1) {
+		opt_given(c, li);
+		li = -1;
 		switch (c) {
 		case 'h':
 			print_usage(stdout);
@@ -323,9 +376,9 @@ int main(int argc, char **argv)
 	ret = parse_opts(argc, argv, &o, &version);
 	if (ret)
 		return ret < 0 ? 0 : ret;
-	if (version)
-		return cmd_version(&x);
-	if (optind < argc) {
+	if (version) {
+		cmd = &tf_cmds[TF_VERSION];
+	} else if (optind < argc) {
 		cmd = cmd_find(argv[optind]);
 		if (!cmd) {
 			tf_err("unknown command '%s' (try -h)", argv[optind]);
@@ -333,6 +386,11 @@ int main(int argc, char **argv)
 		}
 		optind++;
 	}
+	ret = opts_check(cmd);
+	if (ret)
+		return ret;
+	if (version)
+		return cmd_version(&x);
 	x.args = argv + optind;
 	x.nargs = argc - optind;
 	if (!(cmd->flags & TF_CMD_ARGS) && x.nargs) {
