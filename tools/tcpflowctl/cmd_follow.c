@@ -35,11 +35,12 @@ static void follow_line(unsigned long long t0, const struct tcpflow_conn_info *c
 		snprintf(ts, sizeof(ts), "-");
 	fmt_secs(ts + 1, sizeof(ts) - 1, t >= t0 ? t - t0 : t0 - t);
 	if (e->type == TCPFLOW_EV_STATE) {
-		snprintf(ev, sizeof(ev), "%s -> %s", fmt_state(old, e->a),
-			 fmt_state(new, e->b));
+		snprintf(ev, sizeof(ev), "%s -> %s",
+			 fmt_state(old, tcpflow_ev_old_state(e)),
+			 fmt_state(new, tcpflow_ev_new_state(e)));
 	} else if (e->type == TCPFLOW_EV_SEGMENT) {
 		snprintf(ev, sizeof(ev), "%s ",
-			 e->a == TCPFLOW_DIR_TX ? "tx" : "rx");
+			 fmt_dir(e));
 		fmt_segment(ev + 3, sizeof(ev) - 3, ci, e);
 	} else {
 		snprintf(ev, sizeof(ev), "event type %u", e->type);

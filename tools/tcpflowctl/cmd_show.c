@@ -131,14 +131,15 @@ static void rows_merge(struct tf_row *rows, size_t n)
 		const struct tcpflow_event *tx = rows[i].e;
 
 		if (!tx || tx->type != TCPFLOW_EV_SEGMENT ||
-		    tx->a != TCPFLOW_DIR_TX)
+		    !tcpflow_ev_is_tx(tx))
 			continue;
 		for (j = i + 1; j < n; j++) {
 			const struct tcpflow_event *rx = rows[j].e;
 
 			if (rx && !rows[j].merged && rows[j].side != rows[i].side &&
 			    rx->type == TCPFLOW_EV_SEGMENT &&
-			    rx->a == TCPFLOW_DIR_RX && rx->flags == tx->flags &&
+			    tcpflow_ev_dir(rx) == TCPFLOW_DIR_RX &&
+			    rx->flags == tx->flags &&
 			    rx->seq == tx->seq && rx->ack == tx->ack &&
 			    rx->len == tx->len) {
 				rows[j].merged = true;
@@ -239,7 +240,7 @@ static void ladder(const struct tf_snap *sn, const struct tf_conn *a,
 		if (row->merged)
 			continue;
 		if (e && e->type == TCPFLOW_EV_STATE)
-			st = fmt_state(stbuf, e->b);
+			st = fmt_state(stbuf, tcpflow_ev_new_state(e));
 		printf("%*s  %*s |", tw,
 		       e ? fmt_secs(ts, sizeof(ts), row->t - t0) : "",
 		       LADDER_STATE_W, row->side == 0 ? st : "");
@@ -250,7 +251,7 @@ static void ladder(const struct tf_snap *sn, const struct tf_conn *a,
 			       aw - (aw + (int)strlen(label)) / 2, "");
 		} else if (e->type == TCPFLOW_EV_SEGMENT) {
 			/* tx goes away from its end, rx comes to it */
-			bool right = (row->side == 0) == (e->a == TCPFLOW_DIR_TX);
+			bool right = (row->side == 0) == tcpflow_ev_is_tx(e);
 
 			fmt_segment(label, sizeof(label),
 				    &end[row->side]->info, e);

@@ -115,9 +115,13 @@ int cmd_stats(struct tf_ctx *x)
 	for (i = 0; i < sn->n; i++) {
 		const struct tf_conn *c = &sn->conns[i];
 
-		for (e = 0; e < c->nev; e++)
-			if (c->ev[e].type == TCPFLOW_EV_STATE)
-				tr[state_idx(c->ev[e].a)][state_idx(c->ev[e].b)]++;
+		for (e = 0; e < c->nev; e++) {
+			const struct tcpflow_event *ev = &c->ev[e];
+
+			if (ev->type == TCPFLOW_EV_STATE)
+				tr[state_idx(tcpflow_ev_old_state(ev))]
+				  [state_idx(tcpflow_ev_new_state(ev))]++;
+		}
 		hs = conn_handshake(c);
 		if (hs >= 0)
 			h[hist_bucket(hs / NSEC_PER_USEC)]++;

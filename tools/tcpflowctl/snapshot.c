@@ -103,12 +103,17 @@ unsigned long long conn_age(const struct tf_snap *sn,
 const struct tcpflow_event *conn_find_state(const struct tf_conn *c,
 					    int old, int new)
 {
+	const struct tcpflow_event *e;
 	size_t i;
 
-	for (i = 0; i < c->nev; i++)
-		if (c->ev[i].type == TCPFLOW_EV_STATE &&
-		    (old < 0 || c->ev[i].a == old) && c->ev[i].b == new)
-			return &c->ev[i];
+	for (i = 0; i < c->nev; i++) {
+		e = &c->ev[i];
+		if (e->type != TCPFLOW_EV_STATE ||
+		    tcpflow_ev_new_state(e) != (unsigned int)new)
+			continue;
+		if (old < 0 || tcpflow_ev_old_state(e) == (unsigned int)old)
+			return e;
+	}
 	return NULL;
 }
 
@@ -128,7 +133,7 @@ long long conn_handshake(const struct tf_conn *c)
 	} else if (c->info.role == TCPFLOW_ROLE_SERVER) {
 		for (i = 0; i < c->nev && !from; i++)
 			if (c->ev[i].type == TCPFLOW_EV_SEGMENT &&
-			    c->ev[i].a == TCPFLOW_DIR_RX &&
+			    tcpflow_ev_dir(&c->ev[i]) == TCPFLOW_DIR_RX &&
 			    (c->ev[i].flags & TCPFLOW_TCP_SYN))
 				from = &c->ev[i];
 		if (!from)
@@ -150,18 +155,18 @@ void js_event(const struct tcpflow_event *e)
 	switch (e->type) {
 	case TCPFLOW_EV_STATE:
 		js_str("type", "state");
-		js_str("old", fmt_state(st, e->a));
-		js_str("new", fmt_state(st, e->b));
+		js_str("old", fmt_state(st, tcpflow_ev_old_state(e)));
+		js_str("new", fmt_state(st, tcpflow_ev_new_state(e)));
 		break;
 	case TCPFLOW_EV_SEGMENT:
 		js_str("type", "segment");
-		js_str("dir", e->a == TCPFLOW_DIR_TX ? "tx" : "rx");
+		js_str("dir", fmt_dir(e));
 		js_str("flags", fmt_tcp_flags(flags, sizeof(flags), e->flags));
 		js_u64("seq", e->seq);
 		js_u64("ack", e->ack);
 		js_u64("win", e->win);
 		js_u64("len", e->len);
-		js_u64("retrans", e->b);
+		js_u64("retrans", tcpflow_ev_retrans(e));
 		break;
 	default:
 		js_str("type", "unknown");

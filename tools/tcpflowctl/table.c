@@ -37,6 +37,13 @@ const char *fmt_role(unsigned int r)
 	return tcpflow_role_name(r) ?: tcpflow_role_name(TCPFLOW_ROLE_UNKNOWN);
 }
 
+/* A segment's direction: "tx" or "rx" (anything but tx, as /proc). */
+const char *fmt_dir(const struct tcpflow_event *e)
+{
+	return tcpflow_dir_name(tcpflow_ev_is_tx(e) ? TCPFLOW_DIR_TX :
+				TCPFLOW_DIR_RX);
+}
+
 /* "SYN,ACK" into buf; "none" for no flag. */
 const char *fmt_tcp_flags(char *buf, size_t len, unsigned int flags)
 {
@@ -148,7 +155,7 @@ const char *fmt_segment(char *buf, size_t len,
 			const struct tcpflow_conn_info *ci,
 			const struct tcpflow_event *e)
 {
-	bool tx = e->a == TCPFLOW_DIR_TX;
+	bool tx = tcpflow_ev_is_tx(e);
 	bool lknown = ci->flags & TCPFLOW_CONN_ISN_LOCAL;
 	bool rknown = ci->flags & TCPFLOW_CONN_ISN_REMOTE;
 	/* Numbers stay absolute where the ISN was never seen. */
@@ -169,8 +176,9 @@ const char *fmt_segment(char *buf, size_t len,
 		off += snprintf(buf + off, len - off, " win=%u", e->win);
 	if (e->len && off < len)
 		off += snprintf(buf + off, len - off, " len=%u", e->len);
-	if (e->b && off < len)
-		snprintf(buf + off, len - off, " retrans=%u", e->b);
+	if (tcpflow_ev_retrans(e) && off < len)
+		snprintf(buf + off, len - off, " retrans=%u",
+			 tcpflow_ev_retrans(e));
 	return buf;
 }
 

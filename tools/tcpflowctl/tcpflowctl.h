@@ -75,6 +75,7 @@ void js_null(const char *k);
 #define TF_STATE_LEN 24
 const char *fmt_state(char buf[TF_STATE_LEN], unsigned int state);
 const char *fmt_role(unsigned int role);
+const char *fmt_dir(const struct tcpflow_event *e);
 const char *fmt_tcp_flags(char *buf, size_t len, unsigned int flags);
 const char *fmt_dur(char *buf, size_t len, unsigned long long ns);
 const char *fmt_secs(char *buf, size_t len, unsigned long long ns);
