@@ -263,13 +263,27 @@ static void getopt_tables(struct option *lo, char *so)
 	*so = '\0';
 }
 
+/* A filter's number (optarg): 0, or EXIT_USAGE (reported). */
+static int opt_num(const char *what, unsigned long max, bool *set,
+		   unsigned int *out)
+{
+	unsigned long v;
+
+	if (!parse_ulong(optarg, max, &v)) {
+		tf_err("bad %s '%s'", what, optarg);
+		return EXIT_USAGE;
+	}
+	*set = true;
+	*out = v;
+	return 0;
+}
+
 /* Parses options into o; returns -1 to exit 0 (help), or an exit status. */
 static int parse_opts(int argc, char **argv, struct tf_opts *o, bool *version)
 {
 	struct option lo[ARRAY_SIZE(tf_opts) + 1];
 	char so[2 * ARRAY_SIZE(tf_opts) + 2];
-	unsigned long v;
-	int c, st, li = -1;
+	int c, st, li = -1, ret = 0;
 
 	getopt_tables(lo, so);
 	opterr = 0;
@@ -314,12 +328,8 @@ static int parse_opts(int argc, char **argv, struct tf_opts *o, bool *version)
 			}
 			break;
 		case OPT_PORT:
-			if (!parse_ulong(optarg, 65535, &v)) {
-				tf_err("bad port '%s'", optarg);
-				return EXIT_USAGE;
-			}
-			o->flt.port_set = true;
-			o->flt.port = v;
+			ret = opt_num("port", 65535, &o->flt.port_set,
+				      &o->flt.port);
 			break;
 		case OPT_ADDR:
 			if (!parse_addr(optarg, o->flt.addr)) {
@@ -329,20 +339,12 @@ static int parse_opts(int argc, char **argv, struct tf_opts *o, bool *version)
 			o->flt.addr_set = true;
 			break;
 		case OPT_NETNS:
-			if (!parse_ulong(optarg, UINT32_MAX, &v)) {
-				tf_err("bad netns inode '%s'", optarg);
-				return EXIT_USAGE;
-			}
-			o->flt.netns_set = true;
-			o->flt.netns = v;
+			ret = opt_num("netns inode", UINT32_MAX,
+				      &o->flt.netns_set, &o->flt.netns);
 			break;
 		case OPT_PID:
-			if (!parse_ulong(optarg, UINT32_MAX, &v)) {
-				tf_err("bad pid '%s'", optarg);
-				return EXIT_USAGE;
-			}
-			o->flt.pid_set = true;
-			o->flt.pid = v;
+			ret = opt_num("pid", UINT32_MAX, &o->flt.pid_set,
+				      &o->flt.pid);
 			break;
 		case OPT_FOLLOW:
 			o->follow = true;
@@ -359,6 +361,8 @@ static int parse_opts(int argc, char **argv, struct tf_opts *o, bool *version)
 				       bad_opt(argv, optind));
 			return EXIT_USAGE;
 		}
+		if (ret)
+			return ret;
 	}
 	return 0;
 }
