@@ -16,10 +16,24 @@ TOOLS_DIR := $(CURDIR)/build/tools
 PREFIX ?= /usr/local
 DESTDIR ?=
 
+# The one place the version is written: the module (MODULE_VERSION, the
+# /proc/tcpflow header), the tools and the man page take it from here.
+TCPFLOW_VERSION := 0.1.0
+
 CC ?= cc
-TOOLS_CFLAGS := -O2 -g -Wall -Wextra -Werror -std=gnu11 -Iinclude/uapi
+TOOLS_CFLAGS := -O2 -g -Wall -Wextra -Werror -std=gnu11 -Iinclude/uapi \
+	-DTCPFLOW_VERSION='"$(TCPFLOW_VERSION)"'
 TOOLS := tcpflowctl tcpflow-sock tcpflow-devtest
 TOOL_BINS := $(addprefix $(TOOLS_DIR)/,$(TOOLS))
+# Each tool is built from its list of sources (TOOL_SRCS_<tool>); its
+# headers (TOOL_HDRS_<tool>) and the UAPI headers rebuild it when changed.
+TOOL_SRCS_tcpflowctl := $(addprefix tools/tcpflowctl/,main.c source.c \
+	snapshot.c json.c table.c filter.c cmd_list.c cmd_show.c \
+	cmd_follow.c cmd_leaks.c cmd_stats.c)
+TOOL_HDRS_tcpflowctl := tools/tcpflowctl/tcpflowctl.h
+TOOL_SRCS_tcpflow-sock := tools/tcpflow-sock.c
+TOOL_SRCS_tcpflow-devtest := tools/tcpflow-devtest.c
+UAPI_HDRS := $(wildcard include/uapi/linux/*.h)
 
 .PHONY: all modules module tools clean modules_install install check \
 	check-all check-host check-debug check-reliability demo bench style \
@@ -42,13 +56,19 @@ check-kdir:
 module: check-kdir
 	@mkdir -p $(MOD_DIR)
 	@cp -a Kbuild module include $(MOD_DIR)/
-	$(MAKE) -C $(KDIR) M=$(MOD_DIR) TCPFLOW_FAULT=$(TCPFLOW_FAULT) modules
+	$(MAKE) -C $(KDIR) M=$(MOD_DIR) TCPFLOW_FAULT=$(TCPFLOW_FAULT) \
+		TCPFLOW_VERSION=$(TCPFLOW_VERSION) modules
 
-tools: $(TOOL_BINS)
+tools: $(TOOL_BINS) $(TOOLS_DIR)/tcpflowctl.8
 
-$(TOOLS_DIR)/%: tools/%.c include/uapi/linux/tcpflow.h $(wildcard tools/*.h)
+.SECONDEXPANSION:
+$(TOOL_BINS): $(TOOLS_DIR)/%: $$(TOOL_SRCS_%) $$(TOOL_HDRS_%) $(UAPI_HDRS) Makefile
 	@mkdir -p $(TOOLS_DIR)
-	$(CC) $(TOOLS_CFLAGS) -o $@ $<
+	$(CC) $(TOOLS_CFLAGS) -o $@ $(TOOL_SRCS_$*)
+
+$(TOOLS_DIR)/tcpflowctl.8: tools/tcpflowctl/tcpflowctl.8 Makefile
+	@mkdir -p $(TOOLS_DIR)
+	sed 's/@VERSION@/$(TCPFLOW_VERSION)/' $< >$@
 
 modules_install: module
 	$(MAKE) -C $(KDIR) M=$(MOD_DIR) modules_install
@@ -56,7 +76,7 @@ modules_install: module
 
 install: modules_install tools
 	install -D -m 0755 $(TOOLS_DIR)/tcpflowctl $(DESTDIR)$(PREFIX)/bin/tcpflowctl
-	install -D -m 0644 tools/tcpflowctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/tcpflowctl.8
+	install -D -m 0644 $(TOOLS_DIR)/tcpflowctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/tcpflowctl.8
 
 clean:
 	rm -rf build tcpflow.ko

@@ -22,6 +22,8 @@
 #include <linux/socket.h>
 #include <net/net_namespace.h>
 
+#include <uapi/linux/tcpflow_names.h>
+
 #include "tcpflow.h"
 
 struct tcpflow_proc_iter {
@@ -31,43 +33,21 @@ struct tcpflow_proc_iter {
 	struct tcpflow_conn *copy;	/* the entry at pos, as taken */
 };
 
-static const char *const tcpflow_state_names[TCPFLOW_STATE_MAX] = {
-	[TCPFLOW_ESTABLISHED] = "ESTABLISHED",
-	[TCPFLOW_SYN_SENT] = "SYN_SENT",
-	[TCPFLOW_SYN_RECV] = "SYN_RECV",
-	[TCPFLOW_FIN_WAIT1] = "FIN_WAIT1",
-	[TCPFLOW_FIN_WAIT2] = "FIN_WAIT2",
-	[TCPFLOW_TIME_WAIT] = "TIME_WAIT",
-	[TCPFLOW_CLOSE] = "CLOSE",
-	[TCPFLOW_CLOSE_WAIT] = "CLOSE_WAIT",
-	[TCPFLOW_LAST_ACK] = "LAST_ACK",
-	[TCPFLOW_LISTEN] = "LISTEN",
-	[TCPFLOW_CLOSING] = "CLOSING",
-	[TCPFLOW_NEW_SYN_RECV] = "NEW_SYN_RECV",
-};
-
-static const char *const tcpflow_role_names[TCPFLOW_ROLE_MAX] = {
-	[TCPFLOW_ROLE_UNKNOWN] = "-",
-	[TCPFLOW_ROLE_CLIENT] = "client",
-	[TCPFLOW_ROLE_SERVER] = "server",
-	[TCPFLOW_ROLE_LISTENER] = "listener",
-};
-
 /* In the order tcpdump prints them. */
-static const char *const tcpflow_flag_names[] = {
-	"SYN", "FIN", "RST", "PSH", "ACK", "URG", "ECE", "CWR",
-};
+#define TCPFLOW_FLAG_ROW(bit, name) { bit, name },
+static const struct {
+	u8 bit;
+	const char *name;
+} tcpflow_flags[] = { TCPFLOW_TCP_FLAGS(TCPFLOW_FLAG_ROW) };
 
-static const u8 tcpflow_flag_bits[] = {
-	TCPFLOW_TCP_SYN, TCPFLOW_TCP_FIN, TCPFLOW_TCP_RST, TCPFLOW_TCP_PSH,
-	TCPFLOW_TCP_ACK, TCPFLOW_TCP_URG, TCPFLOW_TCP_ECE, TCPFLOW_TCP_CWR,
-};
-
-static const char *tcpflow_state_name(unsigned int s)
+static const char *tcpflow_proc_state(unsigned int s)
 {
-	if (s < TCPFLOW_STATE_MAX && tcpflow_state_names[s])
-		return tcpflow_state_names[s];
-	return "?";
+	return tcpflow_state_name(s) ?: "?";
+}
+
+static const char *tcpflow_proc_role(unsigned int r)
+{
+	return tcpflow_role_name(r) ?: tcpflow_role_name(TCPFLOW_ROLE_UNKNOWN);
 }
 
 static bool tcpflow_visible(const struct tcpflow_conn *c, void *arg)
@@ -171,9 +151,9 @@ static void tcpflow_show_segment(struct seq_file *m,
 	int i;
 
 	seq_printf(m, " %s", tx ? "tx" : "rx");
-	for (i = 0; i < ARRAY_SIZE(tcpflow_flag_bits); i++) {
-		if (e->flags & tcpflow_flag_bits[i]) {
-			seq_printf(m, "%c%s", sep, tcpflow_flag_names[i]);
+	for (i = 0; i < ARRAY_SIZE(tcpflow_flags); i++) {
+		if (e->flags & tcpflow_flags[i].bit) {
+			seq_printf(m, "%c%s", sep, tcpflow_flags[i].name);
 			sep = ',';
 		}
 	}
@@ -200,8 +180,8 @@ static void tcpflow_show_event(struct seq_file *m, const struct tcpflow_conn *c,
 	tcpflow_show_secs(m, e->t_ns - c->info.first_ns);
 	switch (e->type) {
 	case TCPFLOW_EV_STATE:
-		seq_printf(m, " %s -> %s\n", tcpflow_state_name(e->a),
-			   tcpflow_state_name(e->b));
+		seq_printf(m, " %s -> %s\n", tcpflow_proc_state(e->a),
+			   tcpflow_proc_state(e->b));
 		break;
 	case TCPFLOW_EV_SEGMENT:
 		tcpflow_show_segment(m, c, e);
@@ -230,11 +210,10 @@ static int tcpflow_seq_show(struct seq_file *m, void *v)
 	n = tcpflow_conn_nevents(c);
 	since = n ? tcpflow_conn_event(c, n - 1)->e.t_ns : ci->first_ns;
 
-	seq_printf(m, "conn %llu %s", ci->id,
-		   tcpflow_role_names[ci->role < TCPFLOW_ROLE_MAX ? ci->role : 0]);
+	seq_printf(m, "conn %llu %s", ci->id, tcpflow_proc_role(ci->role));
 	tcpflow_show_addr(m, ci->family, ci->saddr, ci->sport);
 	tcpflow_show_addr(m, ci->family, ci->daddr, ci->dport);
-	seq_printf(m, " %s ", tcpflow_state_name(ci->state));
+	seq_printf(m, " %s ", tcpflow_proc_state(ci->state));
 	tcpflow_show_secs(m, now - since);
 	seq_printf(m, "s netns=%u sk=%llx", ci->netns, ci->cookie);
 	if (ci->parent_id)

@@ -15,7 +15,9 @@
 
 #include "compat.h"
 
-#define TCPFLOW_VERSION "0.1.0"
+#ifndef TCPFLOW_VERSION
+#error "TCPFLOW_VERSION comes from the Makefile: build with make module"
+#endif
 
 struct file;
 struct pid_namespace;

@@ -49,12 +49,7 @@
 #include <unistd.h>
 
 #include <linux/tcpflow.h>
-
-static const char *const states[TCPFLOW_STATE_MAX] = {
-	"?", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
-	"TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING",
-	"NEW_SYN_RECV",
-};
+#include <linux/tcpflow_names.h>
 
 static const char *dev = "/dev/tcpflow";
 static int fd = -1;
@@ -80,9 +75,10 @@ static const char *errname(int e)
 	}
 }
 
+/* "?" for a value with no name, as /proc/tcpflow prints it. */
 static const char *state(unsigned int s)
 {
-	return s < TCPFLOW_STATE_MAX ? states[s] : "?";
+	return tcpflow_state_name(s) ?: "?";
 }
 
 /* Print the records in buf[0..len); returns how many, 1 more if SYNC. */
@@ -113,11 +109,12 @@ static int print_records(size_t len, int *synced)
 			if (e->type == TCPFLOW_EV_STATE)
 				printf("EVENT %llu %s>%s\n",
 				       (unsigned long long)h->conn_id,
-				       state(e->a), state(e->b));
+				       state(tcpflow_ev_old_state(e)),
+				       state(tcpflow_ev_new_state(e)));
 			else if (e->type == TCPFLOW_EV_SEGMENT)
 				printf("SEGMENT %llu %s 0x%02x\n",
 				       (unsigned long long)h->conn_id,
-				       e->a == TCPFLOW_DIR_TX ? "tx" : "rx",
+				       tcpflow_ev_is_tx(e) ? "tx" : "rx",
 				       e->flags);
 			else
 				printf("EVENT %llu type=%u\n",

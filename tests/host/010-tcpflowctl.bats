@@ -9,19 +9,50 @@ setup_file() {
 	tf_build_fixtures
 }
 
-@test "version prints the tool's version and ABI" {
+@test "version prints the tool's version (the Makefile's) and ABI" {
+	local ver
+
+	ver=$(sed -n 's/^TCPFLOW_VERSION := //p' "$REPO/Makefile")
+	[ -n "$ver" ]
 	run_tool version
-	expect_output "tcpflowctl 0.1.0 (abi 1)"
+	expect_output "tcpflowctl $ver (abi 1)"
 	run_tool -V
-	expect_output "tcpflowctl 0.1.0 (abi 1)"
+	expect_output "tcpflowctl $ver (abi 1)"
 	run_tool -j version
-	[ "$(jq -r '"\(.version) \(.abi)"' <<<"$output")" = "0.1.0 1" ]
+	[ "$(jq -r '"\(.version) \(.abi)"' <<<"$output")" = "$ver 1" ]
 }
 
 @test "-h prints the help to stdout and exits 0" {
 	run_tool -h
 	[[ $output == "Usage: tcpflowctl "* ]]
 	[ -z "$stderr" ]
+}
+
+@test "-h lists every state -s takes, new-syn-recv included, and each one works" {
+	local states st
+
+	run_tool -h
+	states=$(awk '/only this state/ { on = 1; sub(/.*:/, ""); print; next }
+		on && /^ {21}[^ ]/ { print; next } { on = 0 }' <<<"$output" |
+		tr -d ',' | xargs)
+	[ "$states" = "established syn-sent syn-recv fin-wait-1 fin-wait-2 time-wait close close-wait last-ack listen closing new-syn-recv" ]
+	for st in $states; do
+		run_tool -f "$FIXTURES/host.rec" -H -s "$st"
+	done
+}
+
+@test "-h lists each option once, and tcpflowctl takes every one it lists" {
+	local opt opts
+
+	run_tool -h
+	opts=$(sed -n '/^Options:/,/^$/p' <<<"$output" |
+		grep -oE -- '^ +(-[a-zA-Z], )?--[a-z-]+' | grep -oE -- '--[a-z-]+')
+	[ "$(wc -l <<<"$opts")" -eq 14 ]
+	[ -z "$(sort <<<"$opts" | uniq -d)" ]
+	for opt in $opts; do
+		run --separate-stderr "$TCPFLOWCTL" "$opt" x
+		[[ $stderr != *"unknown option"* ]]
+	done
 }
 
 @test "list shows live connections, one aligned row each, like ss" {
@@ -97,7 +128,7 @@ END
 	[ "$(jq -r 'select(.id == 3) | "\(.closed) \(.parent_id) \(.role)"' <<<"$out")" = "true 1 server" ]
 	[ "$(jq -r 'select(.id == 9) | .comm' <<<"$out")" = 'srv "q"' ]
 	[ "$(jq -c 'select(.id == 2) | .events[1]' <<<"$out")" = '{"t_ns":990000080000,"type":"state","old":"SYN_SENT","new":"ESTABLISHED"}' ]
-	[ "$(jq -c 'select(.id == 7) | .events[2]' <<<"$out")" = '{"t_ns":996000010000,"type":"segment","dir":"tx","flags":"SYN","seq":7000,"ack":0,"win":64800,"len":0,"retransmit":1}' ]
+	[ "$(jq -c 'select(.id == 7) | .events[2]' <<<"$out")" = '{"t_ns":996000010000,"type":"segment","dir":"tx","flags":"SYN","seq":7000,"ack":0,"win":64800,"len":0,"retrans":1}' ]
 }
 
 @test "show: a loopback pair's two histories in one ladder, by time" {
@@ -165,14 +196,14 @@ END
 	expect_output "$(cat <<'END'
 conn 7 client [2001:db8::5]:40010 [2001:db8::1]:443 ESTABLISHED 3.9s netns=4026532200 sk=2007 handshake=1.0s pid=300 comm=curl
 
-   [2001:db8::5]:40010                                            [2001:db8::1]:443
-time (s)      client 7 |                                        : remote, not recorded
-0.000000      SYN_SENT |                                        :
-0.000010               |--------- SYN seq=0 win=64800 --------->:
-1.000010               |-- SYN seq=0 win=64800 retransmit=1 --->:
-1.001500               |<---- SYN,ACK seq=0 ack=1 win=65160 ----:
-1.001510   ESTABLISHED |                                        :
-1.001520               |------- ACK seq=1 ack=1 win=507 ------->:
+   [2001:db8::5]:40010                                         [2001:db8::1]:443
+time (s)      client 7 |                                     : remote, not recorded
+0.000000      SYN_SENT |                                     :
+0.000010               |------- SYN seq=0 win=64800 -------->:
+1.000010               |-- SYN seq=0 win=64800 retrans=1 --->:
+1.001500               |<--- SYN,ACK seq=0 ack=1 win=65160 --:
+1.001510   ESTABLISHED |                                     :
+1.001520               |----- ACK seq=1 ack=1 win=507 ------>:
 END
 )"
 }
@@ -180,6 +211,17 @@ END
 @test "show: a pre-existing connection has no events to draw" {
 	run_tool -f "$FIXTURES/host.rec" show 8
 	[ "${lines[1]}" = "no events recorded: the connection predates the module" ]
+}
+
+@test "an unknown role is - everywhere, as in /proc/tcpflow" {
+	run_tool -f "$FIXTURES/host.rec" show 8
+	[ "${lines[0]}" = "conn 8 - 10.0.0.5:22 10.0.0.9:51234 ESTABLISHED 13m20s netns=4026531840 sk=2008 preexisting" ]
+	run_tool -f "$FIXTURES/host.rec" -j show 8
+	[ "$(jq -r .role <<<"$output")" = "-" ]
+	run_tool -f "$FIXTURES/unnamed.rec" show 30
+	[ "$(line 4)" = "time (s)          - 30 |                              : remote, not recorded" ]
+	run_tool -f "$FIXTURES/unnamed.rec" -j list
+	[ "$(jq -r .role <<<"$output")" = "-" ]
 }
 
 @test "show -j: the connection object with its events" {
@@ -376,9 +418,57 @@ state inet6 ::1 8443" ]
 	[ "$stderr" = "tcpflowctl: option '-f' needs an argument (try -h)" ]
 }
 
+@test "an option the command does not use is bad usage, not ignored" {
+	run_tool 2 -f "$FIXTURES/host.rec" list -t 5
+	[ "$stderr" = "tcpflowctl: list: option '-t' does not apply (try -h)" ]
+	[ -z "$output" ]
+	run_tool 2 -f "$FIXTURES/host.rec" list --threshold 5
+	[ "$stderr" = "tcpflowctl: list: option '--threshold' does not apply (try -h)" ]
+	run_tool 2 -f "$FIXTURES/host.rec" -t 5
+	[ "$stderr" = "tcpflowctl: list: option '-t' does not apply (try -h)" ]
+	run_tool 2 -f "$FIXTURES/host.rec" stats --port 80
+	[ "$stderr" = "tcpflowctl: stats: option '--port' does not apply (try -h)" ]
+	run_tool 2 -f "$FIXTURES/host.rec" show -H 2
+	[ "$stderr" = "tcpflowctl: show: option '-H' does not apply (try -h)" ]
+	run_tool 2 -f "$FIXTURES/host.rec" show -s listen 1
+	[ "$stderr" = "tcpflowctl: show: option '-s' does not apply (try -h)" ]
+	run_tool 2 -f "$FIXTURES/host.rec" dump -a
+	[ "$stderr" = "tcpflowctl: dump: option '-a' does not apply (try -h)" ]
+	run_tool 2 -f "$FIXTURES/stream.rec" follow --follow
+	[ "$stderr" = "tcpflowctl: follow: option '--follow' does not apply (try -h)" ]
+	run_tool 2 -f "$FIXTURES/host.rec" leaks -a
+	[ "$stderr" = "tcpflowctl: leaks: option '-a' does not apply (try -h)" ]
+	run_tool 2 -f "$FIXTURES/host.rec" version
+	[ "$stderr" = "tcpflowctl: version: option '-f' does not apply (try -h)" ]
+	run_tool 2 -V -H
+	[ "$stderr" = "tcpflowctl: version: option '-H' does not apply (try -h)" ]
+	run_tool 2 -j -f "$FIXTURES/host.rec" list -t 5
+	[ "$(jq -r .error <<<"$output")" = "list: option '-t' does not apply (try -h)" ]
+}
+
+@test "each command takes the options it uses" {
+	run_tool -f "$FIXTURES/host.rec" -n -j -H -a -s listen --port 8080 --addr 127.0.0.1 --netns 4026531840 --pid 142 list
+	[ "$(jq -r .id <<<"$output")" = 1 ]
+	run_tool -f "$FIXTURES/host.rec" -n -j show 2
+	run_tool -f "$FIXTURES/stream.rec" -n -H -s syn-recv --port 8443 --addr ::1 --netns 4026532200 --pid 202 follow
+	[ "${#lines[@]}" -eq 2 ]
+	run_tool 3 -f "$FIXTURES/host.rec" -n -H -t 5 -s close-wait --port 40005 --addr 127.0.0.1 --netns 4026531840 --pid 150 leaks
+	[ "$(line 2)" = "5  2m0s  127.0.0.1:8082  127.0.0.1:40005  4026531840  150/leaky" ]
+	run_tool -f "$FIXTURES/host.rec" -n -H stats
+	run_tool -f "$FIXTURES/host.rec" -n -j --follow dump
+	run_tool -n -j version
+}
+
 @test "dump refuses to write binary records to a terminal" {
 	command -v script >/dev/null || skip "no script(1)"
 	run script -qec "$TCPFLOWCTL -f $FIXTURES/host.rec dump" /dev/null
 	[ "$status" -eq 1 ]
 	[[ $output == *"dump writes binary records: redirect it to a file (or use -j)"* ]]
+}
+
+@test "follow names both states of a transition it has no names for" {
+	run_tool -f "$FIXTURES/unnamed.rec" -H follow
+	expect_output "   +0.001000     30  127.0.0.1:40040        127.0.0.1:9200         -                     STATE_14 -> STATE_15"
+	run_tool -f "$FIXTURES/unnamed.rec" -j list
+	[ "$(jq -c '[.state, .events[0].old, .events[0].new]' <<<"$output")" = '["STATE_14","STATE_13","STATE_14"]' ]
 }

@@ -26,6 +26,10 @@
  *   truncated.rec  host.rec cut in the middle of a record
  *   nosync.rec     host.rec without its SYNC record
  *   badsize.rec    a CONN record whose size is wrong
+ *   unnamed.rec    values a newer module may send that this tool has no
+ *                  name for: connection 30 with role 7 and state 14, a
+ *                  state event 13 -> 14 in the snapshot, SYNC at now =
+ *                  3000 s, then a live state event 14 -> 15
  */
 #include <arpa/inet.h>
 #include <stdbool.h>
@@ -321,6 +325,25 @@ static void stream(void)
 	rec(TCPFLOW_REC_EVENT, 21, &ev, sizeof(ev));
 }
 
+static void unnamed(void)
+{
+	const __u64 now = 3000 * S;
+	struct tcpflow_event ev = ST(now - S, 13, 14);
+	struct tcpflow_conn_info c;
+	struct tcpflow_sync sync = { .now_ns = now };
+
+	c = conn(30, AF_INET, "127.0.0.1", 40040, "127.0.0.1", 9200, 7, 14,
+		 0, "");
+	emit(&c, &ev, 1);
+	rec(TCPFLOW_REC_SYNC, 0, &sync, sizeof(sync));
+
+	c.state = 15;
+	c.nevents = 2;
+	rec(TCPFLOW_REC_CONN, 30, &c, sizeof(c));
+	ev = (struct tcpflow_event)ST(now + 1000 * US, 14, 15);
+	rec(TCPFLOW_REC_EVENT, 30, &ev, sizeof(ev));
+}
+
 static void open_out(const char *dir, const char *name)
 {
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
@@ -375,6 +398,10 @@ int main(int argc, char **argv)
 
 	open_out(argv[1], "stream.rec");
 	stream();
+	close_out();
+
+	open_out(argv[1], "unnamed.rec");
+	unnamed();
 	close_out();
 	return 0;
 }

@@ -161,6 +161,38 @@ struct tcpflow_event {
 	__u8 flags;
 };
 
+/*
+ * What a and b of struct tcpflow_event mean depends on its type: readers
+ * use these names, each only for its type (TCPFLOW_EV_STATE or
+ * TCPFLOW_EV_SEGMENT).
+ */
+static inline unsigned int tcpflow_ev_old_state(const struct tcpflow_event *e)
+{
+	return e->a;
+}
+
+static inline unsigned int tcpflow_ev_new_state(const struct tcpflow_event *e)
+{
+	return e->b;
+}
+
+/* enum tcpflow_dir */
+static inline unsigned int tcpflow_ev_dir(const struct tcpflow_event *e)
+{
+	return e->a;
+}
+
+static inline int tcpflow_ev_is_tx(const struct tcpflow_event *e)
+{
+	return e->a == TCPFLOW_DIR_TX;
+}
+
+/* Earlier transmissions of the same SYN, SYN-ACK or FIN: 0 the first. */
+static inline unsigned int tcpflow_ev_retrans(const struct tcpflow_event *e)
+{
+	return e->b;
+}
+
 struct tcpflow_conn_info {
 	__u64 id;
 	__u64 cookie;

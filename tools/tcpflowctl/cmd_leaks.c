@@ -1,0 +1,424 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tcpflowctl leaks: CLOSE_WAIT connections past a threshold, with the
+ * processes that hold them now (sock_diag by cookie, then /proc/PID/fd),
+ * and TIME_WAIT by peer against the local port range.
+ */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+
+#include "tcpflowctl.h"
+
+/* What the kernel says now about a socket, found by its cookie. */
+struct tf_diag {
+	unsigned long long cookie;
+	unsigned int inode, rqueue;
+};
+
+/* CLOSE_WAIT sockets of this netns, both families; -1 if unavailable. */
+static int diag_close_wait(struct tf_diag **out, size_t *n)
+{
+	static const int families[] = { AF_INET, AF_INET6 };
+	struct sockaddr_nl nl = { .nl_family = AF_NETLINK };
+	long buf[8192 / sizeof(long)];
+	size_t f;
+	int fd;
+
+	fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (fd < 0)
+		return -1;
+	for (f = 0; f < 2; f++) {
+		struct {
+			struct nlmsghdr nlh;
+			struct inet_diag_req_v2 r;
+		} req = {
+			.nlh = {
+				.nlmsg_len = sizeof(req),
+				.nlmsg_type = SOCK_DIAG_BY_FAMILY,
+				.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
+				.nlmsg_seq = f + 1,
+			},
+			.r = {
+				.sdiag_family = families[f],
+				.sdiag_protocol = IPPROTO_TCP,
+				.idiag_states = 1U << TCPFLOW_CLOSE_WAIT,
+			},
+		};
+		bool done = false;
+
+		if (sendto(fd, &req, sizeof(req), 0, (struct sockaddr *)&nl,
+			   sizeof(nl)) < 0)
+			goto err;
+		while (!done) {
+			ssize_t len = recv(fd, buf, sizeof(buf), 0);
+			struct nlmsghdr *h = (struct nlmsghdr *)buf;
+
+			if (len < 0 && errno == EINTR)
+				continue;
+			if (len <= 0)
+				goto err;
+			for (; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+				struct inet_diag_msg *m = NLMSG_DATA(h);
+
+				if (h->nlmsg_type == NLMSG_DONE) {
+					done = true;
+					break;
+				}
+				if (h->nlmsg_type == NLMSG_ERROR)
+					goto err;
+				*out = xrealloc(*out, (*n + 1) * sizeof(**out));
+				(*out)[(*n)++] = (struct tf_diag){
+					.cookie = m->id.idiag_cookie[0] |
+						  (unsigned long long)m->id.idiag_cookie[1] << 32,
+					.inode = m->idiag_inode,
+					.rqueue = m->idiag_rqueue,
+				};
+			}
+		}
+	}
+	close(fd);
+	return 0;
+err:
+	close(fd);
+	return -1;
+}
+
+/* "pid/comm[,pid/comm...]" of the processes with socket:[inode] open. */
+static void proc_owners(unsigned int inode, char *out, size_t len)
+{
+	char path[600], link[64], want[32], comm[32];
+	struct dirent *p, *fd;
+	size_t off = 0;
+	DIR *proc, *fds;
+	ssize_t n;
+	FILE *f;
+
+	snprintf(out, len, "-");
+	snprintf(want, sizeof(want), "socket:[%u]", inode);
+	proc = opendir("/proc");
+	if (!proc || !inode) {
+		if (proc)
+			closedir(proc);
+		return;
+	}
+	while ((p = readdir(proc)) && off < len) {
+		if (p->d_name[0] < '1' || p->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/fd", p->d_name);
+		fds = opendir(path);
+		if (!fds)
+			continue;
+		while ((fd = readdir(fds))) {
+			snprintf(path, sizeof(path), "/proc/%s/fd/%s",
+				 p->d_name, fd->d_name);
+			n = readlink(path, link, sizeof(link) - 1);
+			if (n <= 0)
+				continue;
+			link[n] = '\0';
+			if (strcmp(link, want))
+				continue;
+			snprintf(path, sizeof(path), "/proc/%s/comm",
+				 p->d_name);
+			f = fopen(path, "r");
+			if (!f || !fgets(comm, sizeof(comm), f))
+				snprintf(comm, sizeof(comm), "?");
+			if (f)
+				fclose(f);
+			comm[strcspn(comm, "\n")] = '\0';
+			off += snprintf(out + off, len - off, "%s%s/%s",
+					off ? "," : "", p->d_name, comm);
+			break;
+		}
+		closedir(fds);
+	}
+	closedir(proc);
+}
+
+struct tf_leak {
+	const struct tf_conn *c;
+	unsigned long long age;
+	bool known;			/* has a ->CLOSE_WAIT event */
+	const struct tf_diag *now;
+	char owners[256];
+};
+
+static int leak_cmp(const void *a, const void *b)
+{
+	const struct tf_leak *x = a, *y = b;
+
+	if (x->age != y->age)
+		return x->age > y->age ? -1 : 1;
+	return x->c->info.id < y->c->info.id ? -1 : 1;
+}
+
+static void leaks_close_wait(struct tf_leak *lk, size_t n, bool live,
+			     const struct tf_opts *o)
+{
+	static const char * const head_dev[] = {
+		"ID", "Since FIN", "Local Address:Port", "Peer Address:Port",
+		"Netns", "Recorded owner", "Owner now", "Unread",
+	};
+	struct tf_table t = TF_TABLE(head_dev, "rlllrllr");
+	char id[24], age[64], l[64], p[64], ns[16], own[40], rq[16];
+	size_t i;
+
+	if (tf_json) {
+		for (i = 0; i < n; i++) {
+			const struct tcpflow_conn_info *ci = &lk[i].c->info;
+
+			js_open('{');
+			js_str("type", "close_wait");
+			js_conn_fields(ci);
+			js_u64("close_wait_ns", lk[i].age);
+			js_bool("close_wait_known", lk[i].known);
+			if (live && lk[i].now) {
+				js_str("owner_now", lk[i].owners);
+				js_u64("unread", lk[i].now->rqueue);
+			} else if (live) {
+				js_null("owner_now");
+				js_null("unread");
+			}
+			js_close('}');
+		}
+		return;
+	}
+	printf("CLOSE_WAIT for %lus or more: %zu connection%s\n",
+	       o->threshold, n, n == 1 ? "" : "s");
+	if (!n)
+		return;
+	if (!live)	/* no "Owner now" and "Unread" in a recording */
+		t.ncols -= 2;
+	for (i = 0; i < n; i++) {
+		const struct tcpflow_conn_info *ci = &lk[i].c->info;
+
+		snprintf(id, sizeof(id), "%llu", (unsigned long long)ci->id);
+		snprintf(ns, sizeof(ns), "%u", ci->netns);
+		age[0] = lk[i].known ? '\0' : '>';
+		fmt_dur(age + !lk[i].known, sizeof(age) - 1, lk[i].age);
+		if (lk[i].now)
+			snprintf(rq, sizeof(rq), "%u", lk[i].now->rqueue);
+		else
+			snprintf(rq, sizeof(rq), "-");
+		tbl_add(&t, id, age,
+			fmt_ep(l, sizeof(l), ci->family, ci->saddr, ci->sport),
+			fmt_ep(p, sizeof(p), ci->family, ci->daddr, ci->dport),
+			ns, fmt_owner(own, sizeof(own), ci),
+			lk[i].now ? lk[i].owners : "-", rq);
+	}
+	tbl_print(&t, o->header);
+}
+
+/* TIME_WAIT by local address -> peer address:port, and by peer. */
+struct tf_tw {
+	const struct tf_conn *c;	/* the first of its group */
+	bool by_peer;
+	unsigned long tw, used;
+};
+
+static bool port_range(unsigned long *lo, unsigned long *hi)
+{
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+	bool ok;
+
+	if (!f)
+		return false;
+	ok = fscanf(f, "%lu %lu", lo, hi) == 2 && *lo <= *hi;
+	fclose(f);
+	return ok;
+}
+
+static bool tw_same(const struct tf_tw *g, const struct tf_conn *c)
+{
+	const struct tcpflow_conn_info *a = &g->c->info, *b = &c->info;
+	size_t n = a->family == AF_INET6 ? 16 : 4;
+
+	if (a->family != b->family || memcmp(a->daddr, b->daddr, n))
+		return false;
+	if (g->by_peer)
+		return true;
+	return a->dport == b->dport && !memcmp(a->saddr, b->saddr, n);
+}
+
+static size_t tw_groups(const struct tf_snap *sn, bool by_peer,
+			struct tf_tw **out)
+{
+	size_t i, j, n = 0;
+
+	*out = NULL;
+	for (i = 0; i < sn->n; i++) {
+		const struct tf_conn *c = &sn->conns[i];
+
+		if (c->info.state != TCPFLOW_TIME_WAIT ||
+		    (c->info.flags & TCPFLOW_CONN_CLOSED))
+			continue;
+		for (j = 0; j < n; j++)
+			if (tw_same(&(*out)[j], c))
+				break;
+		if (j == n) {
+			*out = xrealloc(*out, (n + 1) * sizeof(**out));
+			(*out)[n++] = (struct tf_tw){ .c = c, .by_peer = by_peer };
+		}
+		(*out)[j].tw++;
+	}
+	return n;
+}
+
+/*
+ * Local ports in the ephemeral range that connections to the group's peer
+ * hold now (any state but LISTEN, not closed): what connect() cannot pick.
+ */
+static void tw_used(const struct tf_snap *sn, struct tf_tw *g,
+		    unsigned long lo, unsigned long hi)
+{
+	size_t i;
+
+	for (i = 0; i < sn->n; i++) {
+		const struct tcpflow_conn_info *ci = &sn->conns[i].info;
+
+		if ((ci->flags & TCPFLOW_CONN_CLOSED) ||
+		    ci->state == TCPFLOW_LISTEN || ci->sport < lo ||
+		    ci->sport > hi || !tw_same(g, &sn->conns[i]))
+			continue;
+		g->used++;
+	}
+}
+
+static int tw_cmp(const void *a, const void *b)
+{
+	const struct tf_tw *x = a, *y = b;
+
+	if (x->tw != y->tw)
+		return x->tw > y->tw ? -1 : 1;
+	return x->c->info.id < y->c->info.id ? -1 : 1;
+}
+
+static void leaks_time_wait(const struct tf_snap *sn, const struct tf_opts *o)
+{
+	static const char * const head[] = {
+		"Local", "Peer", "TIME_WAIT", "Local ports free",
+	};
+	struct tf_table t = TF_TABLE(head, "llrl");
+	unsigned long lo = 0, hi = 0, range = 0;
+	char a[INET6_ADDRSTRLEN], p[64], tw[24], fr[48];
+	bool have_range = port_range(&lo, &hi);
+	struct tf_tw *g;
+	size_t n, i;
+	int pass;
+
+	if (have_range)
+		range = hi - lo + 1;
+	for (pass = 0; pass < 2; pass++) {
+		bool by_peer = pass == 0;
+
+		n = tw_groups(sn, by_peer, &g);
+		for (i = 0; i < n; i++)
+			tw_used(sn, &g[i], lo, hi);
+		qsort(g, n, sizeof(*g), tw_cmp);
+		if (!tf_json && by_peer)
+			printf("\nTIME_WAIT: ");
+		if (!tf_json && by_peer && !n)
+			printf("none\n");
+		else if (!tf_json && by_peer && have_range)
+			printf("local port range %lu-%lu (%lu ports)\n", lo,
+			       hi, range);
+		else if (!tf_json && by_peer)
+			printf("local port range unknown\n");
+		for (i = 0; i < n; i++) {
+			const struct tcpflow_conn_info *ci = &g[i].c->info;
+
+			fmt_addr(a, sizeof(a), ci->family, ci->daddr);
+			if (tf_json) {
+				js_open('{');
+				js_str("type", by_peer ? "time_wait_peer" :
+				       "time_wait");
+				if (!by_peer) {
+					js_str("local", fmt_addr(p, sizeof(p),
+								 ci->family,
+								 ci->saddr));
+				}
+				js_str("peer", a);
+				if (!by_peer)
+					js_u64("peer_port", ci->dport);
+				js_u64("time_wait", g[i].tw);
+				if (have_range) {
+					js_u64("ports_free", range - g[i].used);
+					js_u64("ports_total", range);
+				}
+				js_close('}');
+				continue;
+			}
+			snprintf(tw, sizeof(tw), "%lu", g[i].tw);
+			if (have_range)
+				snprintf(fr, sizeof(fr), "%lu of %lu",
+					 range - g[i].used, range);
+			else
+				snprintf(fr, sizeof(fr), "-");
+			if (by_peer) {
+				printf("%s: %lu in TIME_WAIT, %s local ports free\n",
+				       a, g[i].tw, fr);
+				continue;
+			}
+			tbl_add(&t, fmt_addr(a, sizeof(a), ci->family,
+					     ci->saddr),
+				fmt_ep(p, sizeof(p), ci->family, ci->daddr,
+				       ci->dport), tw, fr);
+		}
+		if (!tf_json && !by_peer && n) {
+			putchar('\n');
+			tbl_print(&t, o->header);
+		}
+		free(g);
+	}
+}
+
+int cmd_leaks(struct tf_ctx *x)
+{
+	const struct tf_snap *sn = x->sn;
+	const struct tf_opts *o = x->o;
+	unsigned long long min = (unsigned long long)o->threshold * NSEC_PER_SEC;
+	struct tf_diag *diag = NULL;
+	struct tf_leak *lk = NULL;
+	size_t n = 0, ndiag = 0, i, j;
+	bool live = !o->file;
+
+	for (i = 0; i < sn->n; i++) {
+		const struct tf_conn *c = &sn->conns[i];
+
+		if (c->info.state != TCPFLOW_CLOSE_WAIT ||
+		    (c->info.flags & TCPFLOW_CONN_CLOSED) ||
+		    conn_age(sn, c) < min || !filter_match(&o->flt, &c->info))
+			continue;
+		lk = xrealloc(lk, (n + 1) * sizeof(*lk));
+		lk[n] = (struct tf_leak){
+			.c = c, .age = conn_age(sn, c),
+			.known = !!conn_find_state(c, -1, TCPFLOW_CLOSE_WAIT),
+		};
+		n++;
+	}
+	qsort(lk, n, sizeof(*lk), leak_cmp);
+	if (live && n && diag_close_wait(&diag, &ndiag) < 0)
+		ndiag = 0;	/* owners now stay unknown: shown as '-' */
+	for (i = 0; i < n; i++)
+		for (j = 0; j < ndiag; j++)
+			if (diag[j].cookie == lk[i].c->info.cookie) {
+				lk[i].now = &diag[j];
+				proc_owners(diag[j].inode, lk[i].owners,
+					    sizeof(lk[i].owners));
+				break;
+			}
+	leaks_close_wait(lk, n, live, o);
+	leaks_time_wait(sn, o);
+	free(lk);
+	free(diag);
+	return n ? EXIT_LEAKS : 0;
+}

@@ -1,0 +1,242 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tcpflowctl: the connection model.  The snapshot (every connection and
+ * its events, up to the SYNC record) loaded into a table sorted by id,
+ * what is derived from a history (age, handshake time), and a connection
+ * and its events as JSON objects.
+ */
+#include <arpa/inet.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "tcpflowctl.h"
+
+static int conn_cmp_id(const void *a, const void *b)
+{
+	const struct tf_conn *x = a, *y = b;
+
+	return x->info.id < y->info.id ? -1 : x->info.id > y->info.id;
+}
+
+const struct tf_conn *snap_find(const struct tf_snap *sn,
+				unsigned long long id)
+{
+	struct tf_conn key = { .info.id = id };
+
+	return bsearch(&key, sn->conns, sn->n, sizeof(key), conn_cmp_id);
+}
+
+/* Reads the snapshot up to and including SYNC: 0, or -1 (reported). */
+int snap_load(struct tf_src *s, struct tf_snap *sn)
+{
+	struct tf_rec r;
+	size_t cur = SIZE_MAX, i;
+	struct tf_conn *c;
+	int ret;
+
+	memset(sn, 0, sizeof(*sn));
+	while ((ret = src_next(s, &r)) > 0) {
+		switch (r.hdr.type) {
+		case TCPFLOW_REC_CONN:
+			sn->conns = xrealloc(sn->conns, (sn->n + 1) *
+					     sizeof(*sn->conns));
+			cur = sn->n++;
+			memset(&sn->conns[cur], 0, sizeof(sn->conns[cur]));
+			sn->conns[cur].info = r.p.conn;
+			break;
+		case TCPFLOW_REC_EVENT:
+			if (cur == SIZE_MAX ||
+			    sn->conns[cur].info.id != r.hdr.conn_id) {
+				for (i = 0; i < sn->n; i++)
+					if (sn->conns[i].info.id == r.hdr.conn_id)
+						break;
+				if (i == sn->n) {
+					tf_err("%s: corrupt stream: event for unknown connection %llu",
+					       s->name,
+					       (unsigned long long)r.hdr.conn_id);
+					return -1;
+				}
+				cur = i;
+			}
+			c = &sn->conns[cur];
+			c->ev = xrealloc(c->ev, (c->nev + 1) * sizeof(*c->ev));
+			c->ev[c->nev++] = r.p.ev;
+			break;
+		case TCPFLOW_REC_LOSS:
+			sn->lost += r.p.loss.events;
+			break;
+		case TCPFLOW_REC_SYNC:
+			sn->now_ns = r.p.sync.now_ns;
+			qsort(sn->conns, sn->n, sizeof(*sn->conns),
+			      conn_cmp_id);
+			return 0;
+		}
+	}
+	if (!ret)
+		tf_err("%s: truncated: the stream ends before its SYNC record",
+		       s->name);
+	return -1;
+}
+
+/* t_ns of the last state change: when the current state began. */
+static unsigned long long conn_since(const struct tf_conn *c)
+{
+	size_t i = c->nev;
+
+	while (i--)
+		if (c->ev[i].type == TCPFLOW_EV_STATE)
+			return c->ev[i].t_ns;
+	return c->info.first_ns;
+}
+
+unsigned long long conn_age(const struct tf_snap *sn,
+			    const struct tf_conn *c)
+{
+	unsigned long long since = conn_since(c);
+
+	return sn->now_ns > since ? sn->now_ns - since : 0;
+}
+
+const struct tcpflow_event *conn_find_state(const struct tf_conn *c,
+					    int old, int new)
+{
+	const struct tcpflow_event *e;
+	size_t i;
+
+	for (i = 0; i < c->nev; i++) {
+		e = &c->ev[i];
+		if (e->type != TCPFLOW_EV_STATE ||
+		    tcpflow_ev_new_state(e) != (unsigned int)new)
+			continue;
+		if (old < 0 || tcpflow_ev_old_state(e) == (unsigned int)old)
+			return e;
+	}
+	return NULL;
+}
+
+/*
+ * Handshake time: a client's SYN_SENT -> ESTABLISHED; a server's first
+ * received SYN (when segments are recorded) or LISTEN -> SYN_RECV, to
+ * SYN_RECV -> ESTABLISHED.  -1 when unknown.
+ */
+long long conn_handshake(const struct tf_conn *c)
+{
+	const struct tcpflow_event *from = NULL, *to;
+	size_t i;
+
+	if (c->info.role == TCPFLOW_ROLE_CLIENT) {
+		from = conn_find_state(c, -1, TCPFLOW_SYN_SENT);
+		to = conn_find_state(c, TCPFLOW_SYN_SENT, TCPFLOW_ESTABLISHED);
+	} else if (c->info.role == TCPFLOW_ROLE_SERVER) {
+		for (i = 0; i < c->nev && !from; i++)
+			if (c->ev[i].type == TCPFLOW_EV_SEGMENT &&
+			    tcpflow_ev_dir(&c->ev[i]) == TCPFLOW_DIR_RX &&
+			    (c->ev[i].flags & TCPFLOW_TCP_SYN))
+				from = &c->ev[i];
+		if (!from)
+			from = conn_find_state(c, TCPFLOW_LISTEN, TCPFLOW_SYN_RECV);
+		to = conn_find_state(c, TCPFLOW_SYN_RECV, TCPFLOW_ESTABLISHED);
+	} else {
+		return -1;
+	}
+	if (!from || !to || to->t_ns < from->t_ns)
+		return -1;
+	return to->t_ns - from->t_ns;
+}
+
+void js_event(const struct tcpflow_event *e)
+{
+	char flags[48], st[TF_STATE_LEN];
+
+	js_u64("t_ns", e->t_ns);
+	switch (e->type) {
+	case TCPFLOW_EV_STATE:
+		js_str("type", "state");
+		js_str("old", fmt_state(st, tcpflow_ev_old_state(e)));
+		js_str("new", fmt_state(st, tcpflow_ev_new_state(e)));
+		break;
+	case TCPFLOW_EV_SEGMENT:
+		js_str("type", "segment");
+		js_str("dir", fmt_dir(e));
+		js_str("flags", fmt_tcp_flags(flags, sizeof(flags), e->flags));
+		js_u64("seq", e->seq);
+		js_u64("ack", e->ack);
+		js_u64("win", e->win);
+		js_u64("len", e->len);
+		js_u64("retrans", tcpflow_ev_retrans(e));
+		break;
+	default:
+		js_str("type", "unknown");
+		js_u64("code", e->type);
+		break;
+	}
+}
+
+/* The connection's fields, without the braces (follow adds its own). */
+void js_conn_fields(const struct tcpflow_conn_info *ci)
+{
+	char a[INET6_ADDRSTRLEN], comm[17], st[TF_STATE_LEN];
+
+	js_u64("id", ci->id);
+	js_u64("cookie", ci->cookie);
+	js_u64("netns", ci->netns);
+	js_str("family", ci->family == AF_INET6 ? "inet6" : "inet");
+	js_str("saddr", fmt_addr(a, sizeof(a), ci->family, ci->saddr));
+	js_u64("sport", ci->sport);
+	js_str("daddr", fmt_addr(a, sizeof(a), ci->family, ci->daddr));
+	js_u64("dport", ci->dport);
+	js_str("role", fmt_role(ci->role));
+	js_str("state", fmt_state(st, ci->state));
+	js_u64("pid", ci->pid);
+	memcpy(comm, ci->comm, 16);
+	comm[16] = '\0';
+	js_str("comm", comm);
+}
+
+void js_conn(const struct tf_snap *sn, const struct tf_conn *c)
+{
+	const struct tcpflow_conn_info *ci = &c->info;
+	long long hs = conn_handshake(c);
+	size_t i;
+
+	js_open('{');
+	js_conn_fields(ci);
+	js_u64("state_age_ns", conn_age(sn, c));
+	js_bool("preexisting", ci->flags & TCPFLOW_CONN_PREEXISTING);
+	js_bool("closed", ci->flags & TCPFLOW_CONN_CLOSED);
+	js_bool("partial", ci->flags & TCPFLOW_CONN_PARTIAL);
+	js_bool("request", ci->flags & TCPFLOW_CONN_REQUEST);
+	js_bool("duplicate", ci->flags & TCPFLOW_CONN_DUPLICATE);
+	js_bool("stale", ci->flags & TCPFLOW_CONN_STALE);
+	js_u64("parent_id", ci->parent_id);
+	js_u64("dropped_events", ci->dropped_events);
+	if (hs < 0)
+		js_null("handshake_ns");
+	else
+		js_u64("handshake_ns", hs);
+	js_u64("first_ns", ci->first_ns);
+	js_u64("isn_local", ci->isn_local);
+	js_u64("isn_remote", ci->isn_remote);
+	js_u64("bytes_acked", ci->bytes_acked);
+	js_u64("bytes_received", ci->bytes_received);
+	js_key("events");
+	js_open('[');
+	for (i = 0; i < c->nev; i++) {
+		js_open('{');
+		js_event(&c->ev[i]);
+		js_close('}');
+	}
+	js_close(']');
+	js_close('}');
+}
+
+void js_loss(unsigned long long n)
+{
+	js_open('{');
+	js_str("type", "loss");
+	js_u64("events", n);
+	js_close('}');
+}

@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * tcpflowctl: what its files share.  Layered like the module, no file
+ * calling back up: main.c (options, the command table) -> cmd_*.c (one per
+ * command) -> snapshot.c (connections) -> source.c (records) ->
+ * filter.c, table.c (formatters), json.c (writer, errors).
+ */
+#ifndef _TCPFLOWCTL_H
+#define _TCPFLOWCTL_H
+
+#include <assert.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include <linux/tcpflow.h>
+#include <linux/tcpflow_names.h>
+
+#ifndef TCPFLOW_VERSION
+#error "TCPFLOW_VERSION comes from the Makefile (-DTCPFLOW_VERSION=...)"
+#endif
+
+#define TCPFLOW_DEV "/dev/tcpflow"
+#define TCPFLOW_BUF_SIZE (64 * 1024)
+#define NSEC_PER_USEC 1000ULL
+#define NSEC_PER_MSEC 1000000ULL
+#define NSEC_PER_SEC 1000000000ULL
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Exit statuses (documented in tcpflowctl.8). */
+#define EXIT_USAGE 2
+#define EXIT_LEAKS 3
+
+static_assert(sizeof(struct tcpflow_event) == 24, "tcpflow_event ABI");
+static_assert(sizeof(struct tcpflow_conn_info) == 144, "tcpflow_conn_info ABI");
+static_assert(sizeof(struct tcpflow_rec_hdr) == 16, "tcpflow_rec_hdr ABI");
+static_assert(sizeof(struct tcpflow_counters) == 96, "tcpflow_counters ABI");
+static_assert(sizeof(struct tcpflow_filter) == 32, "tcpflow_filter ABI");
+static_assert(sizeof(struct tcpflow_sync) == 8, "tcpflow_sync ABI");
+static_assert(sizeof(struct tcpflow_loss) == 8, "tcpflow_loss ABI");
+static_assert(TCPFLOW_REC_MAX_SIZE <= TCPFLOW_BUF_SIZE, "read buffer");
+
+/* ---- json.c: errors and the JSON writer ----------------------------- */
+
+extern bool tf_json;
+
+/*
+ * One error line: "tcpflowctl: MSG" on stderr, or {"error":"MSG"} on stdout
+ * in JSON mode.  The caller picks the exit status.
+ */
+void tf_err_msg(const char *fmt, ...);
+
+/* The compiler checks the format against the arguments, as no_printk(). */
+#define tf_err(...) do {					\
+	if (0)							\
+		printf(__VA_ARGS__);				\
+	tf_err_msg(__VA_ARGS__);				\
+} while (0)
+
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+
+void js_open(char c);
+void js_close(char c);
+void js_key(const char *k);
+void js_str(const char *k, const char *v);
+void js_u64(const char *k, unsigned long long v);
+void js_bool(const char *k, bool v);
+void js_null(const char *k);
+
+/* ---- table.c: formatters and aligned tables ------------------------- */
+
+/* A state's name, or STATE_<n> for one the tool does not know. */
+#define TF_STATE_LEN 24
+const char *fmt_state(char buf[TF_STATE_LEN], unsigned int state);
+const char *fmt_role(unsigned int role);
+const char *fmt_dir(const struct tcpflow_event *e);
+const char *fmt_tcp_flags(char *buf, size_t len, unsigned int flags);
+const char *fmt_dur(char *buf, size_t len, unsigned long long ns);
+const char *fmt_secs(char *buf, size_t len, unsigned long long ns);
+const char *fmt_addr(char *buf, size_t len, unsigned int family,
+		     const __u8 *addr);
+const char *fmt_ep(char *buf, size_t len, unsigned int family,
+		   const __u8 *addr, unsigned int port);
+const char *fmt_comm(char *buf, size_t len, const char *comm);
+const char *fmt_owner(char *buf, size_t len,
+		      const struct tcpflow_conn_info *ci);
+const char *fmt_segment(char *buf, size_t len,
+			const struct tcpflow_conn_info *ci,
+			const struct tcpflow_event *e);
+
+/*
+ * A table: rows of strings, columns as wide as their widest cell, two
+ * spaces apart, the last column unpadded.  align: 'l' or 'r' per column.
+ * TF_TABLE(head, align) counts the columns from head and checks align
+ * against them at compile time; a table may then show fewer (ncols).
+ */
+struct tf_table {
+	size_t ncols;
+	const char * const *head;
+	const char *align;
+	char **cells;
+	size_t nrows;
+};
+
+#define TF_TABLE(h, a) {						\
+	.ncols = sizeof(h) / sizeof((h)[0]) + 0 *			\
+		 sizeof(char[sizeof(a) - 1 == sizeof(h) / sizeof((h)[0]) ? 1 : -1]), \
+	.head = (h), .align = (a),					\
+}
+
+void tbl_add_row(struct tf_table *t, const char * const *row, size_t n);
+/* tbl_add(t, cell, ...): one cell per column of the table. */
+#define tbl_add(t, ...)							\
+	tbl_add_row(t, (const char * const []){ __VA_ARGS__ },		\
+		    ARRAY_SIZE(((const char * const []){ __VA_ARGS__ })))
+void tbl_print(struct tf_table *t, bool header);
+
+/* ---- filter.c: filters and address parsing -------------------------- */
+
+struct tf_filter {
+	unsigned int state_mask;
+	bool port_set, netns_set, pid_set, addr_set;
+	unsigned int port, netns, pid;
+	__u8 addr[16];			/* IPv4 mapped into IPv6 */
+};
+
+bool parse_ulong(const char *s, unsigned long max, unsigned long *out);
+int parse_state(const char *s);
+bool parse_addr(const char *s, __u8 *out);
+bool parse_ep(const char *s, __u8 *addr, unsigned int *port);
+void addr_mapped(const struct tcpflow_conn_info *ci, const __u8 *a,
+		 __u8 *out);
+bool filter_match(const struct tf_filter *f,
+		  const struct tcpflow_conn_info *ci);
+
+/* ---- source.c: the record stream ------------------------------------ */
+
+union tf_payload {
+	struct tcpflow_conn_info conn;
+	struct tcpflow_event ev;
+	struct tcpflow_sync sync;
+	struct tcpflow_loss loss;
+};
+
+struct tf_rec {
+	struct tcpflow_rec_hdr hdr;
+	union tf_payload p;
+	const unsigned char *raw;	/* the whole record, hdr.size bytes */
+};
+
+struct tf_src {
+	int fd;
+	bool dev;
+	const char *name;
+	unsigned char *buf;
+	size_t len, off;		/* bytes held, next record */
+	unsigned long long pos;		/* stream offset of buf[0] */
+};
+
+/* Set by SIGINT and SIGTERM once catch_signals() ran. */
+extern atomic_int tf_stop;
+void catch_signals(void);
+
+/* file: a recording ("-": stdin), NULL: the device, filtered by kflt. */
+int src_open(struct tf_src *s, const char *file,
+	     const struct tf_filter *kflt);
+int src_next(struct tf_src *s, struct tf_rec *r);
+
+/* ---- snapshot.c: the connections as the snapshot holds them --------- */
+
+struct tf_conn {
+	struct tcpflow_conn_info info;
+	struct tcpflow_event *ev;
+	size_t nev;
+};
+
+struct tf_snap {
+	struct tf_conn *conns;		/* sorted by id */
+	size_t n;
+	unsigned long long now_ns;
+	unsigned long long lost;	/* LOSS records before the SYNC */
+};
+
+int snap_load(struct tf_src *s, struct tf_snap *sn);
+const struct tf_conn *snap_find(const struct tf_snap *sn,
+				unsigned long long id);
+unsigned long long conn_age(const struct tf_snap *sn,
+			    const struct tf_conn *c);
+const struct tcpflow_event *conn_find_state(const struct tf_conn *c,
+					    int old, int new);
+long long conn_handshake(const struct tf_conn *c);
+
+/* JSON objects of the model, for every command that prints them. */
+void js_event(const struct tcpflow_event *e);
+void js_conn_fields(const struct tcpflow_conn_info *ci);
+void js_conn(const struct tf_snap *sn, const struct tf_conn *c);
+void js_loss(unsigned long long n);
+
+/* ---- main.c and cmd_*.c: the commands ------------------------------- */
+
+struct tf_opts {
+	bool header;
+	bool all;
+	bool follow;
+	const char *file;
+	unsigned long threshold;	/* leaks: seconds */
+	struct tf_filter flt;
+};
+
+/* What main.c hands a command. */
+struct tf_ctx {
+	const struct tf_opts *o;
+	struct tf_src *src;
+	struct tf_snap *sn;		/* loaded for TF_CMD_SNAPSHOT */
+	char **args;
+	int nargs;
+};
+
+int cmd_list(struct tf_ctx *x);
+int cmd_show(struct tf_ctx *x);
+int cmd_follow(struct tf_ctx *x);
+int cmd_dump(struct tf_ctx *x);
+int cmd_leaks(struct tf_ctx *x);
+int cmd_stats(struct tf_ctx *x);
+
+#endif /* _TCPFLOWCTL_H */
