@@ -568,7 +568,7 @@ run_kernel() {
 		kroot="$dk/root"
 		kmemleak=1
 	else
-		rel=$(TCPFLOW_KERNELS=$series "$TCPFLOW_REPO/scripts/setup.sh" | awk 'END { print $1 }')
+		rel=$(TCPFLOW_KERNELS=$series TCPFLOW_SETUP_SPARSE=0 "$TCPFLOW_REPO/scripts/setup.sh" | awk 'END { print $1 }')
 		[[ -n $rel ]] || tcpflow_die "scripts/setup.sh did not resolve kernel $series"
 		kdir=$(tcpflow_kdir "$series")
 		image=$(tcpflow_vmlinuz "$rel")
