@@ -394,7 +394,7 @@ build_initramfs() {
 # ---------------------------------------------------------------- boot
 # boot_vm REL OUT SERIES KERNEL_IMAGE KERNEL_ROOT
 boot_vm() {
-	local rel=$1 out=$2 series=$3 image=$4 kroot=$5 cmdline slab= mem=${TCPFLOW_VM_MEM:-1G}
+	local rel=$1 out=$2 series=$3 image=$4 kroot=$5 cmdline slab='' mem=${TCPFLOW_VM_MEM:-1G}
 	cmdline="console=ttyS0 panic_on_warn=1 oops=panic panic=-1"
 	case $series in
 	debug)

@@ -110,6 +110,7 @@ tf_unload() {
 # TF_AWK_PORTS: an awk function for the readers of /proc/tcpflow below:
 # ports(lp, rp) is true on a "conn" line whose local port is lp and peer
 # port rp (any peer when rp is empty).
+# shellcheck disable=SC2016 # awk code: awk expands its $4 and $5
 TF_AWK_PORTS='
 	function ports(lp, rp,   l, r, n, m) {
 		n = split($4, l, ":"); m = split($5, r, ":")
