@@ -332,10 +332,13 @@ install_modules() {
 }
 
 # Copy the test paths under /tests; sets GUEST_TESTS to their guest paths.
+# The tests' library (tests/lib) goes to /tests/lib, where helpers.bash
+# finds it from a suite's directory or beside a lone file.
 install_tests() {
 	local p name h
 	GUEST_TESTS=()
 	mkdir -p "$ROOT/tests"
+	cp -a "$TCPFLOW_REPO/tests/lib" "$ROOT/tests/lib"
 	for p in "${TEST_PATHS[@]}"; do
 		name=${p##*/}
 		[[ -e $ROOT/tests/$name ]] && tcpflow_die "two test paths are both named '$name'"

@@ -113,26 +113,26 @@ inside() {
 	if [[ -r /dev/tcpflow ]]; then
 		tcpflowctl -j follow >"$d/follow" 2>&1 &
 		fpid=$!
-		wait_for 10 has_open "$fpid" /dev/tcpflow
+		tf_wait_for 10 tf_has_open "$fpid" /dev/tcpflow
 	fi
 	tcpflow-sock listen 127.0.0.1 9211 accept touch "$d/accepted" recv-eof close wait "$d/done" &
 	echo $! >"$d/spid"
-	wait_for 10 tcp_listening 9211
+	tf_wait_for 10 tf_tcp_listening 9211
 	tcpflow-sock bind 127.0.0.1 42211 connect 127.0.0.1 9211 send 10 close &
 	echo $! >"$d/cpid"
 	wait $!
-	wait_for 10 test -e "$d/accepted"
+	tf_wait_for 10 test -e "$d/accepted"
 	touch "$d/ready"
-	wait_for 30 test -e "$d/host"
+	tf_wait_for 30 test -e "$d/host"
 	if [[ -n $fpid ]]; then
 		tcpflowctl -a -H -j >"$d/list"
-		wait_for 10 grep -Eq '"sport": *9212,' "$d/follow"
+		tf_wait_for 10 grep -Eq '"sport": *9212,' "$d/follow"
 		kill -INT "$fpid"
 		wait "$fpid" || true
 	fi
 	cat /proc/tcpflow >"$d/proc.tmp"
 	mv "$d/proc.tmp" "$d/proc"
-	wait_for 60 test -e "$d/done"
+	tf_wait_for 60 test -e "$d/done"
 	wait
 }
 
@@ -143,7 +143,7 @@ inside() {
 # listener's).
 run_inside() {
 	"$@" unshare -Urnpf --mount-proc bash -c \
-		"$(declare -f inside wait_for tcp_listening has_open); inside $VIS" 3>&- &
+		"$(declare -f inside tf_wait_for tf_tcp_listening tf_has_open); inside $VIS" 3>&- &
 	local upid=$!
 	wait_for 20 test -e "$VIS/ready"
 	GSPID=$(pgrep -f '^tcpflow-sock listen 127.0.0.1 9211 ')
