@@ -7,6 +7,15 @@ tf_netns_inode() {
 	stat -L -c %i "/run/netns/$1"
 }
 
+# tf_netns_add NAME...: new network namespaces, each with its loopback up.
+tf_netns_add() {
+	local ns
+	for ns; do
+		ip netns add "$ns"
+		ip -n "$ns" link set lo up
+	done
+}
+
 # tf_veth_pair NSA NSB ADDRA ADDRB: two new namespaces joined by a veth pair
 # (va in NSA with ADDRA/24, vb in NSB with ADDRB/24), loopbacks up.
 tf_veth_pair() {

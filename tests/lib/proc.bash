@@ -19,17 +19,30 @@ tf_conn() {
 		/^conn / && ports(lp, rp)' "${3:-/proc/tcpflow}"
 }
 
-# tf_history LPORT RPORT [FILE]: the newest such connection's transitions,
-# as OLD>NEW words on one line.
-tf_history() {
+# tf_conn_id LPORT RPORT [FILE]: the ids of those connections, oldest
+# first, one a line.
+tf_conn_id() {
+	tf_conn "$@" | awk '{ print $2 }'
+}
+
+# tf_conn_block LPORT RPORT [FILE]: the newest such connection's block: its
+# "conn" line and the lines under it (transitions, segments, gaps).
+tf_conn_block() {
 	awk -v lp="$1" -v rp="$2" "$TF_AWK_PORTS"'
 		/^conn / {
 			cur = ports(lp, rp)
-			if (cur) h = ""
-			next
+			if (cur) b = ""
 		}
-		cur && /^  \+/ && $3 == "->" { h = h (h == "" ? "" : " ") $2 ">" $4 }
-		END { print h }' "${3:-/proc/tcpflow}"
+		cur { b = b $0 "\n" }
+		END { printf "%s", b }' "${3:-/proc/tcpflow}"
+}
+
+# tf_history LPORT RPORT [FILE]: the newest such connection's transitions,
+# as OLD>NEW words on one line.
+tf_history() {
+	tf_conn_block "$@" | awk '
+		/^  \+/ && $3 == "->" { h = h (h == "" ? "" : " ") $2 ">" $4 }
+		END { print h }'
 }
 
 # tf_history_has LPORT RPORT TRANSITION: for tf_wait_for.
@@ -69,13 +82,8 @@ tf_live_at_most() {
 # "DIR FLAGS SEQ ACK LEN RETRANS" lines, SEQ and ACK "-" where /proc shows
 # none (read it with absolute_seq=1 to compare with a capture).
 tf_segments() {
-	awk -v lp="$1" -v rp="$2" "$TF_AWK_PORTS"'
-		/^conn / {
-			cur = ports(lp, rp)
-			if (cur) out = ""
-			next
-		}
-		cur && /^  \+/ && ($2 == "tx" || $2 == "rx") {
+	tf_conn_block "$@" | awk '
+		/^  \+/ && ($2 == "tx" || $2 == "rx") {
 			seq = "-"; ack = "-"; len = 0; re = 0
 			for (i = 4; i <= NF; i++) {
 				split($i, kv, "=")
@@ -86,7 +94,7 @@ tf_segments() {
 			}
 			out = out $2 " " $3 " " seq " " ack " " len " " re "\n"
 		}
-		END { printf "%s", out }' "${3:-/proc/tcpflow}"
+		END { printf "%s", out }'
 }
 
 # tf_counters_total: events recorded since load, from the device's counters.

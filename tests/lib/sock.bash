@@ -12,6 +12,27 @@ tf_tcp_listening() {
 	fi
 }
 
+# tf_listen [-n NETNS] PORT CMD...: start CMD, a server that listens on
+# TCP port PORT, in the background (in NETNS when it is not empty) with
+# bats's fd 3 closed, and wait until it listens. Its pid is TF_LISTEN_PID.
+tf_listen() {
+	local ns='' port
+	if [[ $1 == -n ]]; then
+		ns=$2
+		shift 2
+	fi
+	port=$1
+	shift
+	if [[ -n $ns ]]; then
+		ip netns exec "$ns" "$@" 3>&- &
+	else
+		"$@" 3>&- &
+	fi
+	# shellcheck disable=SC2034 # for the caller
+	TF_LISTEN_PID=$!
+	tf_wait_for 10 tf_tcp_listening "$port" "$ns"
+}
+
 # tf_ss_has STATE FILTER: ss lists a TCP socket in STATE matching FILTER.
 tf_ss_has() {
 	[ -n "$(ss -tanH state "$1" "$2")" ]

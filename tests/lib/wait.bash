@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Waiting on a condition, never a fixed sleep, and talking to the terminal.
+# Waiting on a condition, never a fixed sleep; processes; talking to the
+# terminal.
 
 # tf_say LINE...: print for people, on the terminal (bats's fd 3).
 tf_say() {
@@ -29,6 +30,17 @@ tf_pid_done() {
 # tf_file_nonempty FILE: FILE exists and is not empty.
 tf_file_nonempty() {
 	[[ -s $1 ]]
+}
+
+# tf_as_nobody [-n NETNS] CMD...: run CMD as nobody (uid and gid 65534, no
+# supplementary groups), in NETNS when it is not empty.
+tf_as_nobody() {
+	local pre=()
+	if [[ $1 == -n ]]; then
+		[[ -z $2 ]] || pre=(ip netns exec "$2")
+		shift 2
+	fi
+	"${pre[@]}" setpriv --reuid 65534 --regid 65534 --clear-groups "$@"
 }
 
 # tf_has_open PID PATH: process PID has PATH open.
