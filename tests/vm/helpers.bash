@@ -1,12 +1,15 @@
 # The helpers of the guest tests: the one file the suites load (`load
 # helpers`; tests/reliability, tests/demo and tests/bench link to it). It
 # sources the library in tests/lib, one file per concern:
-#   wait.bash     tf_wait_for and other conditions to wait on, tf_say
-#   proc.bash     readers of /proc/tcpflow (tf_conn, tf_history, tf_state,
-#                 tf_segments, tf_header_count...), counters, vmalloc
-#   sock.bash     ss's view of sockets, servers the tests start
+#   wait.bash     tf_wait_for and other conditions to wait on, tf_say,
+#                 tf_as_nobody
+#   proc.bash     readers of /proc/tcpflow (tf_conn, tf_conn_id,
+#                 tf_conn_block, tf_history, tf_state, tf_segments,
+#                 tf_header_count...), counters, vmalloc
+#   sock.bash     ss's view of sockets, servers the tests start (tf_listen,
+#                 tf_serve_done)
 #   oracle.bash   the tracefs oracle (tf_trace_start, tf_trace_history...)
-#   netns.bash    namespaces, veth pairs, the router topology
+#   netns.bash    namespaces (tf_netns_add), veth pairs, the router topology
 #   capture.bash  tcpdump captures and tf_seg_check against them
 #   module.bash   tf_load, tf_unload, tf_scaled, tf_end_test
 #
