@@ -32,6 +32,7 @@ TCPFLOW_KERNEL_TABLE='
 '
 # The test files `make check` runs on a kernel marked core: loading,
 # histories, segments, namespaces, the device and tcpflowctl.
+# shellcheck disable=SC2034 # read by vm-test.sh, which sources this file
 TCPFLOW_CORE_TESTS=(000-smoke 010-module 020-histories 026-segments
 	040-namespaces 060-device 070-tcpflowctl)
 
@@ -119,9 +120,9 @@ _tcpflow_pkgs_available() {
 # Resolve without caching; prints nothing and fails when not found.
 _tcpflow_kver_resolve() {
 	local series=$1 suite rel
-	local -a image=(linux-image- -unsigned)
+	local -a affixes=(linux-image- -unsigned)
 	suite=$(tcpflow_series_field "$series" 2)
-	[[ $suite == sid ]] && image=(linux-binary- '')
+	[[ $suite == sid ]] && affixes=(linux-binary- '')
 	while read -r rel; do
 		[[ -n $rel ]] || continue
 		# shellcheck disable=SC2046 # one package a line
@@ -131,7 +132,7 @@ _tcpflow_kver_resolve() {
 			return 0
 		fi
 	done < <(comm -12 <(_tcpflow_releases "$series" linux-headers- '') \
-		<(_tcpflow_releases "$series" "${image[@]}") | sort -rV)
+		<(_tcpflow_releases "$series" "${affixes[@]}") | sort -rV)
 	return 1
 }
 

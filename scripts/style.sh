@@ -4,6 +4,9 @@
 # bare `! cmd` line (bash exempts a negated pipeline from set -e, so such a
 # line asserts nothing unless it is the last of its test or function; write
 # `run ! cmd` or `! cmd || false`). Each offender is printed as file:line.
+# Last, shellcheck on every shell script: scripts/*.sh and the tests'
+# .bash/.sh libraries in full, the .bats files for errors only (bats's own
+# semantics, each @test a subshell, read to shellcheck as lost assignments).
 # checkpatch comes from Debian's linux-source-6.12 package: downloaded (not
 # installed) and the three files it needs extracted into the cache.
 set -euo pipefail
@@ -59,3 +62,17 @@ if [[ -n $bang ]]; then
 	tcpflow_die "bare '! cmd' lines in tests never fail under set -e: write 'run ! cmd' or '! cmd || false'"
 fi
 echo "style: no bare '! cmd' line in tests"
+
+# Files, not the links to them (tests/*/helpers.bash). From the top of the
+# tree, where the scripts' "# shellcheck source=scripts/lib.sh" point.
+mapfile -d '' scripts < <(find scripts -name '*.sh' -type f -print0 | sort -z)
+mapfile -d '' libs < <(find tests \( -name '*.bash' -o -name '*.sh' \) \
+	-type f -print0 | sort -z)
+mapfile -d '' bats < <(find tests -name '*.bats' -type f -print0 | sort -z)
+shellcheck -x "${scripts[@]}" ||
+	tcpflow_die "shellcheck: scripts/ is not clean"
+shellcheck -x --shell=bash "${libs[@]}" ||
+	tcpflow_die "shellcheck: the tests' libraries are not clean"
+shellcheck --shell=bash --severity=error "${bats[@]}" ||
+	tcpflow_die "shellcheck: errors in .bats files"
+echo "style: shellcheck clean (${#scripts[@]} scripts, ${#libs[@]} test libraries, ${#bats[@]} .bats files for errors)"

@@ -47,9 +47,8 @@ teardown() {
 
 @test "TCP across the veth pair with socat" {
 	tf_veth_pair smoke-a smoke-b 10.99.0.1 10.99.0.2
-	ip netns exec smoke-b socat -u TCP-LISTEN:5001,reuseaddr "OPEN:$TMP/got,creat" 3>&- &
-	BG_PID=$!
-	wait_for 5 tcp_listening 5001 smoke-b
+	tf_listen -n smoke-b 5001 socat -u TCP-LISTEN:5001,reuseaddr "OPEN:$TMP/got,creat"
+	BG_PID=$TF_LISTEN_PID
 	echo across | ip netns exec smoke-a socat -u - TCP:10.99.0.2:5001,connect-timeout=5
 	wait "$BG_PID"
 	BG_PID=
@@ -62,9 +61,8 @@ teardown() {
 }
 
 @test "socat loopback connection" {
-	socat -u TCP-LISTEN:5000,bind=127.0.0.1,reuseaddr "OPEN:$TMP/got,creat" 3>&- &
-	BG_PID=$!
-	wait_for 5 tcp_listening 5000
+	tf_listen 5000 socat -u TCP-LISTEN:5000,bind=127.0.0.1,reuseaddr "OPEN:$TMP/got,creat"
+	BG_PID=$TF_LISTEN_PID
 	echo hello | socat -u - TCP:127.0.0.1:5000
 	wait "$BG_PID"
 	BG_PID=
@@ -76,9 +74,8 @@ teardown() {
 	tcpdump -i lo -n -c 1 -w "$TMP/cap.pcap" 'tcp port 5002' 2>"$TMP/tcpdump.err" 3>&- &
 	BG_PID=$!
 	wait_for 5 grep -q 'listening on' "$TMP/tcpdump.err"
-	socat -u TCP-LISTEN:5002,bind=127.0.0.1,reuseaddr /dev/null 3>&- &
-	local srv=$!
-	wait_for 5 tcp_listening 5002
+	tf_listen 5002 socat -u TCP-LISTEN:5002,bind=127.0.0.1,reuseaddr /dev/null
+	local srv=$TF_LISTEN_PID
 	echo x | socat -u - TCP:127.0.0.1:5002
 	wait "$srv"
 	wait "$BG_PID"

@@ -78,8 +78,7 @@ teardown() {
 
 @test "a loopback connection appears in /proc/tcpflow" {
 	tf_load
-	tcpflow-sock listen 127.0.0.1 7001 accept recv-eof close 3>&- &
-	wait_for 10 tcp_listening 7001
+	tf_listen 7001 tcpflow-sock listen 127.0.0.1 7001 accept recv-eof close
 	tcpflow-sock bind 127.0.0.1 7002 connect 127.0.0.1 7001 send 10 close
 	wait
 	run tf_conn 7002 7001

@@ -22,9 +22,8 @@ SERVER_PASSIVE_CLOSE="LISTEN>SYN_RECV SYN_RECV>ESTABLISHED ESTABLISHED>CLOSE_WAI
 client_closes_first() {
 	local addr=$1 srv cli lid
 
-	tcpflow-sock listen "$addr" 8080 accept recv-eof close 3>&- &
-	srv=$!
-	wait_for 10 tcp_listening 8080
+	tf_listen 8080 tcpflow-sock listen "$addr" 8080 accept recv-eof close
+	srv=$TF_LISTEN_PID
 	tcpflow-sock bind "$addr" 40001 connect "$addr" 8080 send 100 close 3>&- &
 	cli=$!
 	wait "$cli" "$srv"
@@ -48,7 +47,7 @@ client_closes_first() {
 	[ "$(tf_field 8080 40001 pid)" = "$srv" ]
 	[ "$(tf_field 8080 0 pid)" = "$srv" ]
 	[ "$(tf_field 40001 8080 comm)" = tcpflow-sock ]
-	lid=$(tf_conn 8080 0 | awk '{ print $2 }')
+	lid=$(tf_conn_id 8080 0)
 	[ "$(tf_field 8080 40001 listener)" = "$lid" ]
 }
 
@@ -63,8 +62,7 @@ client_closes_first() {
 }
 
 @test "server closes first: TIME_WAIT on the server, LAST_ACK on the client" {
-	tcpflow-sock listen 127.0.0.1 8081 accept send 10 close 3>&- &
-	wait_for 10 tcp_listening 8081
+	tf_listen 8081 tcpflow-sock listen 127.0.0.1 8081 accept send 10 close
 	tcpflow-sock bind 127.0.0.1 40002 connect 127.0.0.1 8081 recv-eof close
 	wait
 	wait_for 10 tf_state_is 8081 40002 TIME_WAIT
@@ -87,8 +85,7 @@ client_closes_first() {
 }
 
 @test "abort with SO_LINGER 0: both ends ESTABLISHED > CLOSE" {
-	tcpflow-sock listen ::1 8083 accept recv-eof close 3>&- &
-	wait_for 10 tcp_listening 8083
+	tf_listen 8083 tcpflow-sock listen ::1 8083 accept recv-eof close
 	tcpflow-sock bind ::1 40004 connect ::1 8083 send 10 linger0 close
 	wait
 	wait_for 10 tf_state_is 8083 40004 CLOSE
@@ -123,8 +120,7 @@ client_closes_first() {
 }
 
 @test "an AF_INET6 socket talking IPv4 shows the v4-mapped address" {
-	tcpflow-sock listen :: 8085 accept recv-eof close 3>&- &
-	wait_for 10 tcp_listening 8085
+	tf_listen 8085 tcpflow-sock listen :: 8085 accept recv-eof close
 	tcpflow-sock bind 127.0.0.1 40006 connect 127.0.0.1 8085 close
 	wait
 	wait_for 10 tf_state_is 8085 40006 CLOSE
@@ -133,9 +129,8 @@ client_closes_first() {
 }
 
 @test "an orphaned FIN_WAIT2 stays FIN_WAIT2 until the peer's FIN makes it TIME_WAIT" {
-	tcpflow-sock listen 127.0.0.1 8086 accept hold 3>&- &
-	srv=$!
-	wait_for 10 tcp_listening 8086
+	tf_listen 8086 tcpflow-sock listen 127.0.0.1 8086 accept hold
+	srv=$TF_LISTEN_PID
 	tcpflow-sock bind 127.0.0.1 40007 connect 127.0.0.1 8086 close
 	wait_for 10 tf_state_is 8086 40007 CLOSE_WAIT
 	wait_for 10 tf_state_is 40007 8086 FIN_WAIT2
@@ -155,10 +150,8 @@ client_closes_first() {
 }
 
 @test "TIME_WAIT ends with TIME_WAIT > CLOSE when its netns is deleted" {
-	ip netns add tw
-	ip -n tw link set lo up
-	ip netns exec tw tcpflow-sock listen 127.0.0.1 8087 accept recv-eof close 3>&- &
-	wait_for 10 tcp_listening 8087 tw
+	tf_netns_add tw
+	tf_listen -n tw 8087 tcpflow-sock listen 127.0.0.1 8087 accept recv-eof close
 	ip netns exec tw tcpflow-sock bind 127.0.0.1 40008 connect 127.0.0.1 8087 close
 	wait
 	wait_for 10 tf_state_is 40008 8087 TIME_WAIT
@@ -170,11 +163,9 @@ client_closes_first() {
 # conn_events LPORT RPORT: the newest such connection's events in /proc, as
 # "OLD -> NEW" or "DIR FLAGS".
 conn_events() {
-	awk -v lp="$1" -v rp="$2" '
-		/^conn / { n = split($4, l, ":"); m = split($5, r, ":")
-			   if (l[n] == lp && r[m] == rp) { c = 1; out = "" } else c = 0; next }
-		c && /^  \+/ { out = out ($3 == "->" ? $2 " -> " $4 : $2 " " $3) "\n" }
-		END { printf "%s", out }' /proc/tcpflow
+	tf_conn_block "$1" "$2" | awk '
+		/^  \+/ { out = out ($3 == "->" ? $2 " -> " $4 : $2 " " $3) "\n" }
+		END { printf "%s", out }'
 }
 
 @test "a full history keeps its opening and its latest events and counts the gap" {
@@ -186,9 +177,8 @@ conn_events() {
 	tcpflowctl follow -j >"$BATS_TEST_TMPDIR/follow" 3>&- &
 	fpid=$!
 	wait_for 10 has_open "$fpid" /dev/tcpflow
-	tcpflow-sock listen 127.0.0.1 8088 accept recv-eof close 3>&- &
-	srv=$!
-	wait_for 10 tcp_listening 8088
+	tf_listen 8088 tcpflow-sock listen 127.0.0.1 8088 accept recv-eof close
+	srv=$TF_LISTEN_PID
 	tcpflow-sock bind 127.0.0.1 40009 connect 127.0.0.1 8088 close
 	wait "$srv"
 	wait_for 10 tf_state_is 8088 40009 CLOSE
@@ -196,7 +186,7 @@ conn_events() {
 	wait_for 10 grep -q '"old":"LAST_ACK"' "$BATS_TEST_TMPDIR/follow"
 	kill "$fpid"
 	wait "$fpid" || true
-	id=$(tf_conn 8088 40009 | awk '{ print $2 }')
+	id=$(tf_conn_id 8088 40009)
 	jq -r --argjson id "$id" 'select(.id == $id) |
 		if .type == "state" then "\(.old) -> \(.new)" else "\(.dir) \(.flags)" end' \
 		"$BATS_TEST_TMPDIR/follow" >"$BATS_TEST_TMPDIR/all"

@@ -132,8 +132,7 @@ rx RST,ACK 0 1 0 0" ]
 	[ "$(tf_segments 8107 41107 | tail -n 1)" = "tx RST,ACK 1 1 0 0" ]
 	[ "$(tf_segments 41107 8107 | tail -n 1)" = "rx RST,ACK 1 1 0 0" ]
 	# The server's history: the RST follows ESTABLISHED -> CLOSE.
-	awk '/^conn .* 127.0.0.1:8107 127.0.0.1:41107 /{c=1; next} /^conn /{c=0} c' /proc/tcpflow |
-		tail -n 2 | awk '{ print $2, $3, $4 }' >"$T/last2"
+	tf_conn_block 8107 41107 | tail -n 2 | awk '{ print $2, $3, $4 }' >"$T/last2"
 	[ "$(cat "$T/last2")" = "ESTABLISHED -> CLOSE
 tx RST,ACK seq=1" ]
 }

@@ -30,10 +30,6 @@ teardown() {
 	tf_unload
 }
 
-nobody() {
-	setpriv --reuid 65534 --regid 65534 --clear-groups "$@"
-}
-
 # field FILE LPORT RPORT KEY: KEY=VALUE's value on the newest such conn
 # line of FILE (empty when the line has no KEY).
 field() {
@@ -59,9 +55,8 @@ hdr() {
 conn_local() {
 	local in=()
 	[[ -n ${1:-} ]] && in=(ip netns exec "$1")
-	"${in[@]}" tcpflow-sock listen 127.0.0.1 9201 accept recv-eof close 3>&- &
-	SPID=$!
-	wait_for 10 tcp_listening 9201 "${1:-}"
+	tf_listen -n "${1:-}" 9201 tcpflow-sock listen 127.0.0.1 9201 accept recv-eof close
+	SPID=$TF_LISTEN_PID
 	"${in[@]}" tcpflow-sock bind 127.0.0.1 42201 connect 127.0.0.1 9201 send 10 close 3>&- &
 	CPID=$!
 	wait "$CPID"
@@ -72,7 +67,7 @@ conn_local() {
 
 @test "without CAP_NET_ADMIN a reader sees its netns's connections but not their owners" {
 	conn_local
-	nobody cat /proc/tcpflow >"$VIS/nobody"
+	tf_as_nobody cat /proc/tcpflow >"$VIS/nobody"
 	cat /proc/tcpflow >"$VIS/root"
 	[ "$(tf_conn 9201 0 "$VIS/nobody" | wc -l)" = 1 ]
 	[ "$(tf_conn 9201 42201 "$VIS/nobody" | wc -l)" = 1 ]
@@ -86,12 +81,11 @@ conn_local() {
 }
 
 @test "in a netns of the initial user namespace, root sees owners and nobody does not" {
-	ip netns add sa
-	ip -n sa link set lo up
+	tf_netns_add sa
 	conn_local sa
 	spid=$SPID cpid=$CPID
 	ip netns exec sa cat /proc/tcpflow >"$VIS/root"
-	ip netns exec sa setpriv --reuid 65534 --regid 65534 --clear-groups cat /proc/tcpflow >"$VIS/nobody"
+	tf_as_nobody -n sa cat /proc/tcpflow >"$VIS/nobody"
 	[ "$(grep -c '^conn ' "$VIS/root")" = 3 ]
 	[ "$(grep -c '^conn ' "$VIS/nobody")" = 3 ]
 	[ -z "$(owned "$VIS/nobody")" ]
@@ -113,26 +107,26 @@ inside() {
 	if [[ -r /dev/tcpflow ]]; then
 		tcpflowctl -j follow >"$d/follow" 2>&1 &
 		fpid=$!
-		wait_for 10 has_open "$fpid" /dev/tcpflow
+		tf_wait_for 10 tf_has_open "$fpid" /dev/tcpflow
 	fi
 	tcpflow-sock listen 127.0.0.1 9211 accept touch "$d/accepted" recv-eof close wait "$d/done" &
 	echo $! >"$d/spid"
-	wait_for 10 tcp_listening 9211
+	tf_wait_for 10 tf_tcp_listening 9211
 	tcpflow-sock bind 127.0.0.1 42211 connect 127.0.0.1 9211 send 10 close &
 	echo $! >"$d/cpid"
 	wait $!
-	wait_for 10 test -e "$d/accepted"
+	tf_wait_for 10 test -e "$d/accepted"
 	touch "$d/ready"
-	wait_for 30 test -e "$d/host"
+	tf_wait_for 30 test -e "$d/host"
 	if [[ -n $fpid ]]; then
 		tcpflowctl -a -H -j >"$d/list"
-		wait_for 10 grep -Eq '"sport": *9212,' "$d/follow"
+		tf_wait_for 10 grep -Eq '"sport": *9212,' "$d/follow"
 		kill -INT "$fpid"
 		wait "$fpid" || true
 	fi
 	cat /proc/tcpflow >"$d/proc.tmp"
 	mv "$d/proc.tmp" "$d/proc"
-	wait_for 60 test -e "$d/done"
+	tf_wait_for 60 test -e "$d/done"
 	wait
 }
 
@@ -143,7 +137,7 @@ inside() {
 # listener's).
 run_inside() {
 	"$@" unshare -Urnpf --mount-proc bash -c \
-		"$(declare -f inside wait_for tcp_listening has_open); inside $VIS" 3>&- &
+		"$(declare -f inside tf_wait_for tf_tcp_listening tf_has_open); inside $VIS" 3>&- &
 	local upid=$!
 	wait_for 20 test -e "$VIS/ready"
 	GSPID=$(pgrep -f '^tcpflow-sock listen 127.0.0.1 9211 ')
@@ -159,7 +153,7 @@ run_inside() {
 }
 
 @test "a user in its own user, net and pid namespaces sees its owners as its pids, and no host pid" {
-	run_inside nobody
+	run_inside tf_as_nobody
 	spid=$(cat "$VIS/spid") cpid=$(cat "$VIS/cpid")
 	# Its own: listener, server, client, and the host's listener.
 	[ "$(grep -c '^conn ' "$VIS/proc")" = 4 ]
@@ -203,7 +197,7 @@ run_inside() {
 	echo 1 >/sys/module/tcpflow/parameters/absolute_seq
 	conn_local
 	cat /proc/tcpflow >"$VIS/root"
-	nobody cat /proc/tcpflow >"$VIS/nobody"
+	tf_as_nobody cat /proc/tcpflow >"$VIS/nobody"
 	echo 0 >/sys/module/tcpflow/parameters/absolute_seq
 	cat /proc/tcpflow >"$VIS/root-rel"
 	# The client's SYN: the ISN itself for root, 0 for nobody.
@@ -226,7 +220,7 @@ run_inside() {
 	# ISN of the peer's; its ack is relative to the client's ISN.
 	run tcpflow-sock bind 127.0.0.1 42202 connect-fail 127.0.0.1 9203
 	wait_for 10 tf_history_has 42202 9203 'SYN_SENT>CLOSE'
-	nobody cat /proc/tcpflow >"$VIS/nobody"
+	tf_as_nobody cat /proc/tcpflow >"$VIS/nobody"
 	rst() {
 		tf_segments 42202 9203 "$1" | awk '$1 == "rx" { print $2, $3, $4 }'
 	}
@@ -237,12 +231,11 @@ run_inside() {
 @test "a reader in a child netns counts only that netns, in /proc/tcpflow and TCPFLOW_IOC_COUNTERS" {
 	# Others in the initial netns.
 	tcpflow-sock listen 127.0.0.1 9204 close-listener
-	ip netns add sa
-	ip -n sa link set lo up
+	tf_netns_add sa
 	conn_local sa
 	ip netns exec sa tcpflow-sock listen 127.0.0.1 9206 close-listener
 	ip netns exec sa cat /proc/tcpflow >"$VIS/sa"
-	nobody cat /proc/tcpflow >"$VIS/init"
+	tf_as_nobody cat /proc/tcpflow >"$VIS/init"
 	cat /proc/tcpflow >"$VIS/all"
 	# Listeners 9201 and 9206 and the server closed, the client in
 	# TIME_WAIT.
@@ -300,10 +293,7 @@ reader_loss() {
 @test "a reader in a child netns that falls behind is told how many of its own netns's events it missed, no more" {
 	tf_unload
 	tf_load ring_events=16
-	ip netns add sa
-	ip netns add sb
-	ip -n sa link set lo up
-	ip -n sb link set lo up
+	tf_netns_add sa sb
 	reader_loss sa
 	# 40 events of sb, then 4 of sa: the ring keeps the last 16, sa's
 	# among them; sa's reader lost none of its own.

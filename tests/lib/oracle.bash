@@ -1,0 +1,55 @@
+# shellcheck shell=bash
+# The oracle: the kernel's own account of every transition, the
+# sock:inet_sock_set_state tracepoint, that tcpflow is checked against.
+
+TF_TRACEFS=/sys/kernel/tracing
+
+# tf_trace_start: record sock:inet_sock_set_state from now on.
+tf_trace_start() {
+	echo 0 >"$TF_TRACEFS/tracing_on"
+	echo >"$TF_TRACEFS/trace"
+	echo 1 >"$TF_TRACEFS/events/sock/inet_sock_set_state/enable"
+	echo 1 >"$TF_TRACEFS/tracing_on"
+}
+
+tf_trace_stop() {
+	echo 0 >"$TF_TRACEFS/events/sock/inet_sock_set_state/enable"
+}
+
+# tf_trace_history PROTO LPORT RPORT: transitions the tracepoint reported for
+# the connection between these ports (RPORT 0: the listener on LPORT), as
+# OLD>NEW words.  A child's first event (LISTEN>SYN_RECV) carries peer port
+# 0 like its listener's, a client's first (CLOSE>SYN_SENT) may carry local
+# port 0: those are matched by their transition.  Tests give each listener
+# one child and each connection its own ports.
+tf_trace_history() {
+	awk -v proto="IPPROTO_$1" -v lp="$2" -v rp="$3" '
+		/inet_sock_set_state:/ {
+			delete f
+			for (i = 1; i <= NF; i++)
+				if (split($i, kv, "=") == 2) f[kv[1]] = kv[2]
+			if (f["protocol"] != proto) next
+			sub(/^TCP_/, "", f["oldstate"]); sub(/^TCP_/, "", f["newstate"])
+			t = f["oldstate"] ">" f["newstate"]
+			sp = f["sport"]; dp = f["dport"]
+			if (rp == 0)
+				m = sp == lp && dp == 0 && t != "LISTEN>SYN_RECV"
+			else
+				m = (sp == lp && dp == rp) ||
+				    (sp == lp && dp == 0 && t == "LISTEN>SYN_RECV") ||
+				    (sp == 0 && dp == rp && t == "CLOSE>SYN_SENT")
+			if (m) h = h (h == "" ? "" : " ") t
+		}
+		END { print h }' "$TF_TRACEFS/trace"
+}
+
+# tf_trace_history_is PROTO LPORT RPORT HISTORY: for tf_wait_for.
+tf_trace_history_is() {
+	[ "$(tf_trace_history "$1" "$2" "$3")" = "$4" ]
+}
+
+# tf_tw_expected: a trace history as tcpflow shows it: the move to the
+# timewait socket (FIN_WAIT2>CLOSE, CLOSING>CLOSE at the end) is TIME_WAIT.
+tf_tw_expected() {
+	sed -E 's/(FIN_WAIT2|CLOSING)>CLOSE$/\1>TIME_WAIT/' <<<"$1"
+}
