@@ -23,6 +23,37 @@ tf_trace_stop() {
 # port 0: those are matched by their transition.  Tests give each listener
 # one child and each connection its own ports.
 tf_trace_history() {
+	tf_trace_words "$@" | awk '
+		# A duplicate child (README): a second LISTEN>SYN_RECV of the
+		# tuple that ends SYN_RECV>CLOSE while the other clone goes
+		# on to ESTABLISHED.  Its two transitions are not the
+		# connection'"'"'s: drop each SYN_RECV>CLOSE and a LISTEN>SYN_RECV
+		# after the first (tf_trace_dups counts them).
+		{ w[NR] = $0; if ($0 == "SYN_RECV>ESTABLISHED") est = 1
+		  if ($0 == "SYN_RECV>CLOSE") nclose++ }
+		END {
+			d = est ? nclose : 0
+			for (i = 1; i <= NR; i++) {
+				if (d && w[i] == "SYN_RECV>CLOSE") { dc++; continue }
+				if (w[i] == "LISTEN>SYN_RECV" && seen++ && dl < d) { dl++; continue }
+				h = h (h == "" ? "" : " ") w[i]
+			}
+			print h
+		}'
+}
+
+# tf_trace_dups PROTO LPORT RPORT: how many duplicate children the kernel's
+# trace shows for those ports (see tf_trace_history).
+tf_trace_dups() {
+	tf_trace_words "$@" | awk '
+		$0 == "SYN_RECV>ESTABLISHED" { est = 1 }
+		$0 == "SYN_RECV>CLOSE" { n++ }
+		END { print est ? n + 0 : 0 }'
+}
+
+# tf_trace_words PROTO LPORT RPORT: the kernel's transitions of those
+# ports, one OLD>NEW a line, duplicates included.
+tf_trace_words() {
 	awk -v proto="IPPROTO_$1" -v lp="$2" -v rp="$3" '
 		/inet_sock_set_state:/ {
 			delete f
@@ -38,9 +69,8 @@ tf_trace_history() {
 				m = (sp == lp && dp == rp) ||
 				    (sp == lp && dp == 0 && t == "LISTEN>SYN_RECV") ||
 				    (sp == 0 && dp == rp && t == "CLOSE>SYN_SENT")
-			if (m) h = h (h == "" ? "" : " ") t
-		}
-		END { print h }' "$TF_TRACEFS/trace"
+			if (m) print t
+		}' "$TF_TRACEFS/trace"
 }
 
 # tf_trace_history_is PROTO LPORT RPORT HISTORY: for tf_wait_for.

@@ -26,11 +26,13 @@ tf_conn_id() {
 }
 
 # tf_conn_block LPORT RPORT [FILE]: the newest such connection's block: its
-# "conn" line and the lines under it (transitions, segments, gaps).
+# "conn" line and the lines under it (transitions, segments, gaps).  A
+# `duplicate` child (a second clone of one handshake, destroyed at once:
+# README) is not the connection: it is skipped, and tf_dups counts it.
 tf_conn_block() {
 	awk -v lp="$1" -v rp="$2" "$TF_AWK_PORTS"'
 		/^conn / {
-			cur = ports(lp, rp)
+			cur = ports(lp, rp) && $0 !~ / duplicate( |$)/
 			if (cur) b = ""
 		}
 		cur { b = b $0 "\n" }
@@ -50,14 +52,22 @@ tf_history_has() {
 	[[ " $(tf_history "$1" "$2") " == *" $3 "* ]]
 }
 
-# tf_field LPORT RPORT KEY: value of KEY=VALUE on the newest such conn line.
+# tf_dups LPORT RPORT [FILE]: how many duplicate children have those ports.
+tf_dups() {
+	tf_conn "$@" | grep -c ' duplicate\( \|$\)' || true
+}
+
+# tf_field LPORT RPORT KEY: value of KEY=VALUE on the newest such conn line
+# (duplicates skipped).
 tf_field() {
-	tf_conn "$1" "$2" | tail -n 1 | tr ' ' '\n' | sed -n "s/^$3=//p"
+	tf_conn "$1" "$2" | grep -v ' duplicate\( \|$\)' | tail -n 1 |
+		tr ' ' '\n' | sed -n "s/^$3=//p"
 }
 
 # tf_state LPORT RPORT: the newest such connection's current state.
 tf_state() {
-	tf_conn "$1" "$2" | tail -n 1 | awk '{ print $6 }'
+	tf_conn "$1" "$2" | grep -v ' duplicate\( \|$\)' | tail -n 1 |
+		awk '{ print $6 }'
 }
 
 # tf_state_is LPORT RPORT STATE: for tf_wait_for.

@@ -37,6 +37,8 @@ client_closes_first() {
 	# The kernel reported the same, but FIN_WAIT2>CLOSE for TIME_WAIT.
 	[ "$(tf_history 40001 8080)" = "$(tf_tw_expected "$(tf_trace_history TCP 40001 8080)")" ]
 	[ "$(tf_history 8080 40001)" = "$(tf_trace_history TCP 8080 40001)" ]
+	# A duplicate child, as many as the kernel cloned (README).
+	[ "$(tf_dups 8080 40001)" = "$(tf_trace_dups TCP 8080 40001)" ]
 	[ "$(tf_history 8080 0)" = "$(tf_trace_history TCP 8080 0)" ]
 
 	# Roles, owners, and the child's link to its listener.
@@ -73,6 +75,8 @@ client_closes_first() {
 	[ "$(tf_history 8081 40002)" = "LISTEN>SYN_RECV SYN_RECV>ESTABLISHED ESTABLISHED>FIN_WAIT1 FIN_WAIT1>FIN_WAIT2 FIN_WAIT2>TIME_WAIT" ]
 	[ "$(tf_history 40002 8081)" = "CLOSE>SYN_SENT SYN_SENT>ESTABLISHED ESTABLISHED>CLOSE_WAIT CLOSE_WAIT>LAST_ACK LAST_ACK>CLOSE" ]
 	[ "$(tf_history 8081 40002)" = "$(tf_tw_expected "$(tf_trace_history TCP 8081 40002)")" ]
+	# A duplicate child, as many as the kernel cloned (README).
+	[ "$(tf_dups 8081 40002)" = "$(tf_trace_dups TCP 8081 40002)" ]
 	[ "$(tf_history 40002 8081)" = "$(tf_trace_history TCP 40002 8081)" ]
 }
 
@@ -93,6 +97,8 @@ client_closes_first() {
 	[ "$(tf_history 8083 40004)" = "LISTEN>SYN_RECV SYN_RECV>ESTABLISHED ESTABLISHED>CLOSE" ]
 	[ "$(tf_history 40004 8083)" = "$(tf_trace_history TCP 40004 8083)" ]
 	[ "$(tf_history 8083 40004)" = "$(tf_trace_history TCP 8083 40004)" ]
+	# A duplicate child, as many as the kernel cloned (README).
+	[ "$(tf_dups 8083 40004)" = "$(tf_trace_dups TCP 8083 40004)" ]
 }
 
 @test "listen then close without accept: the unaccepted child is reset" {
@@ -115,6 +121,8 @@ client_closes_first() {
 	[ "$(tf_history 40005 8084)" = "CLOSE>SYN_SENT SYN_SENT>ESTABLISHED ESTABLISHED>CLOSE" ]
 	[ "$(tf_history 8084 0)" = "$(tf_trace_history TCP 8084 0)" ]
 	[ "$(tf_history 8084 40005)" = "$(tf_trace_history TCP 8084 40005)" ]
+	# A duplicate child, as many as the kernel cloned (README).
+	[ "$(tf_dups 8084 40005)" = "$(tf_trace_dups TCP 8084 40005)" ]
 	[ "$(tf_history 40005 8084)" = "$(tf_trace_history TCP 40005 8084)" ]
 	rm -f /tmp/l8084 /tmp/c8084 /tmp/e8084
 }
