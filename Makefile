@@ -15,6 +15,7 @@ MOD_DIR := $(CURDIR)/build/$(KREL)$(if $(filter 1,$(TCPFLOW_FAULT)),-fault)
 TOOLS_DIR := $(CURDIR)/build/tools
 PREFIX ?= /usr/local
 DESTDIR ?=
+MAN_DIR := $(CURDIR)/build/man
 
 # The one place the version is written: the module (MODULE_VERSION, the
 # /proc/tcpflow header), the tools and the man page take it from here.
@@ -35,7 +36,7 @@ TOOL_SRCS_tcpflow-sock := tools/tcpflow-sock.c
 TOOL_SRCS_tcpflow-devtest := tools/tcpflow-devtest.c
 UAPI_HDRS := $(wildcard include/uapi/linux/*.h)
 
-.PHONY: all modules module tools clean modules_install install check \
+.PHONY: all modules module tools man clean modules_install install check \
 	check-all check-host check-debug check-reliability demo bench style \
 	warn-check check-kdir
 
@@ -61,6 +62,9 @@ module: check-kdir
 
 tools: $(TOOL_BINS) $(TOOLS_DIR)/tcpflowctl.8
 
+# The module's man page; tcpflowctl's is built with the tools.
+man: $(MAN_DIR)/tcpflow.4 $(TOOLS_DIR)/tcpflowctl.8
+
 .SECONDEXPANSION:
 $(TOOL_BINS): $(TOOLS_DIR)/%: $$(TOOL_SRCS_%) $$(TOOL_HDRS_%) $(UAPI_HDRS) Makefile
 	@mkdir -p $(TOOLS_DIR)
@@ -68,6 +72,10 @@ $(TOOL_BINS): $(TOOLS_DIR)/%: $$(TOOL_SRCS_%) $$(TOOL_HDRS_%) $(UAPI_HDRS) Makef
 
 $(TOOLS_DIR)/tcpflowctl.8: tools/tcpflowctl/tcpflowctl.8 Makefile
 	@mkdir -p $(TOOLS_DIR)
+	sed 's/@VERSION@/$(TCPFLOW_VERSION)/' $< >$@
+
+$(MAN_DIR)/tcpflow.4: module/tcpflow.4 Makefile
+	@mkdir -p $(MAN_DIR)
 	sed 's/@VERSION@/$(TCPFLOW_VERSION)/' $< >$@
 
 modules_install: module

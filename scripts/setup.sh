@@ -23,8 +23,8 @@ BASE_PACKAGES=(
 	qemu-system-x86 busybox-static bats kmod cpio iproute2 tcpdump socat jq
 	gcc make sparse procps util-linux coreutils gawk psmisc xz-utils zstd
 	binutils
-	# make style (scripts/style.sh).
-	shellcheck
+	# make style (scripts/style.sh): shellcheck, and mandoc for the man pages.
+	shellcheck mandoc
 	# Load and fuzzing tools the reliability tests run in the guest.
 	hping3 stress-ng trinity
 	# Preparing sid's kernel tree and building sid's sparse.
