@@ -42,9 +42,9 @@ TOOL_SRCS_tcpflow-devtest := tools/tcpflow-devtest.c
 UAPI_HDRS := $(wildcard include/uapi/linux/*.h)
 
 .PHONY: all modules module tools man clean modules_install install \
-	uninstall modules_uninstall install-tools uninstall-tools check \
-	check-all check-host check-debug check-reliability demo bench style \
-	warn-check check-kdir
+	uninstall modules_uninstall install-tools uninstall-tools dkms-source \
+	check check-all check-host check-debug check-reliability check-dkms \
+	demo bench style warn-check check-kdir
 
 all: module tools
 	@cp $(MOD_DIR)/tcpflow.ko $(CURDIR)/tcpflow.ko
@@ -147,6 +147,18 @@ uninstall-tools:
 	    echo "rm -f $$dst"; rm -f $$dst; \
 	  else echo "make: $$dst was changed: kept"; fi;)
 
+# The module's sources as DKMS wants them and nothing else, in
+# build/dkms/src/tcpflow-<version>/ (a source tree for dkms add; see
+# scripts/dkms-check.sh and README.md, Install).
+DKMS_SRC := $(CURDIR)/build/dkms/src/tcpflow-$(TCPFLOW_VERSION)
+dkms-source:
+	@grep -qx 'PACKAGE_VERSION="$(TCPFLOW_VERSION)"' dkms.conf || { \
+	 echo "make: dkms.conf's PACKAGE_VERSION is not $(TCPFLOW_VERSION), the Makefile's TCPFLOW_VERSION" >&2; exit 1; }
+	rm -rf $(DKMS_SRC)
+	mkdir -p $(DKMS_SRC)
+	cp -a Makefile Kbuild dkms.conf module include $(DKMS_SRC)/
+	@echo "dkms source tree: $(DKMS_SRC)"
+
 clean:
 	rm -rf build tcpflow.ko
 
@@ -166,6 +178,7 @@ demo:
 check:
 	scripts/setup.sh
 	$(MAKE) warn-check
+	$(MAKE) check-dkms
 	$(MAKE) style
 	$(MAKE) check-host
 	scripts/vm-test.sh --kernel all --by-table
@@ -209,6 +222,12 @@ check-host: tools
 # for the release module and the test module (TCPFLOW_FAULT=1).
 warn-check:
 	scripts/warn-check.sh
+
+# Debian's dkms builds the module against every kernel of the table, in a
+# private DKMS tree (scripts/dkms-check.sh); build/<release>-dkms/tcpflow.ko
+# is what tests/vm/011-dkms.bats loads.
+check-dkms:
+	scripts/dkms-check.sh
 
 style:
 	scripts/style.sh

@@ -25,6 +25,8 @@ BASE_PACKAGES=(
 	binutils
 	# make style (scripts/style.sh): shellcheck, and mandoc for the man pages.
 	shellcheck mandoc
+	# make check-dkms (scripts/dkms-check.sh): Debian's dkms.
+	dkms
 	# Load and fuzzing tools the reliability tests run in the guest.
 	hping3 stress-ng trinity
 	# Preparing sid's kernel tree and building sid's sparse.

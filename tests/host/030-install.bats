@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # make install puts exactly its files into a DESTDIR, make uninstall takes
 # exactly those away; the shipped examples (modprobe.d, modules-load.d)
-# agree with the module.  Builds the module
+# and dkms.conf agree with the module and the Makefile.  Builds the module
 # for the 6.12 kernel of scripts/lib.sh's table (no VM).
 
 load helpers
@@ -132,4 +132,12 @@ EXPECTED_FILES() {
 			grep -q "^${parm%%=*}:.*default ${parm#*=})"
 	done
 	grep -qx '#options tcpflow absolute_seq=0' "$REPO/packaging/modprobe.d/tcpflow.conf"
+}
+
+@test "dkms.conf's PACKAGE_VERSION is the Makefile's TCPFLOW_VERSION" {
+	[ -n "$VERSION" ]
+	grep -qx "PACKAGE_VERSION=\"$VERSION\"" "$REPO/dkms.conf"
+	grep -qx 'PACKAGE_NAME="tcpflow"' "$REPO/dkms.conf"
+	grep -qx 'DEST_MODULE_LOCATION\[0\]="/updates/dkms"' "$REPO/dkms.conf"
+	grep -qx 'AUTOINSTALL="yes"' "$REPO/dkms.conf"
 }
