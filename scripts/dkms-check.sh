@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Debian's dkms builds tcpflow from dkms.conf against each kernel of
-# scripts/lib.sh's table, as it would on a user's host for each installed
-# kernel, but in a private DKMS tree under build/dkms/ (--dkmstree,
-# --sourcetree, --installtree): nothing is written to the host's
-# /var/lib/dkms, /usr/src or /lib/modules.
+# Debian's dkms builds and installs tcpflow from dkms.conf against each
+# kernel of scripts/lib.sh's table, as it would on a user's host for each
+# installed kernel, but in a private DKMS tree under build/dkms/
+# (--dkmstree, --sourcetree, --installtree, and install --no-depmod):
+# nothing is written to the host's /var/lib/dkms, /usr/src or /lib/modules.
 #
 #   scripts/dkms-check.sh [SERIES...]     (default: every series)
 #
-# For each kernel it prints where dkms left the module and copies it to
+# For each kernel it prints where dkms installed the module (the private
+# tree's <release>/updates/dkms/, dkms.conf's DEST_MODULE_LOCATION) and
+# copies it to
 # build/<release>-dkms/tcpflow.ko (decompressed, when dkms compressed it as
 # the host's modules of that release are), checking its version and
 # vermagic: the module tests/vm/011-dkms.bats loads (scripts/vm-test.sh
@@ -59,14 +61,22 @@ for s in "${series[@]}"; do
 		failed+=("$s")
 		continue
 	fi
+	# --no-depmod: dkms's depmod would be the host's (no -b).
+	mkdir -p "$top/install/$rel"
+	if ! sign_file=/nonexistent dkms install -m tcpflow -v "$ver" -k "$rel" \
+		--kernelsourcedir "$kdir" --no-depmod "${dkms_args[@]}" >&2; then
+		failed+=("$s")
+		continue
+	fi
 	# dkms compresses the module as the host's modules of that release
 	# are (xz for Debian's bookworm kernels), else leaves it as is.
+	dest=$top/install/$rel/updates/dkms
 	ko=
-	for f in "$top/tree/tcpflow/$ver/$rel/$(uname -m)/module/tcpflow.ko"{,.xz,.zst,.gz}; do
+	for f in "$dest/tcpflow.ko"{,.xz,.zst,.gz}; do
 		[[ -f $f ]] && ko=$f
 	done
 	if [[ -z $ko ]]; then
-		tcpflow_log "$rel: dkms build succeeded but left no tcpflow.ko in $top/tree/tcpflow/$ver/$rel/$(uname -m)/module"
+		tcpflow_log "$rel: dkms install succeeded but put no tcpflow.ko in $dest"
 		failed+=("$s")
 		continue
 	fi
@@ -90,4 +100,4 @@ done
 if ((${#failed[@]})); then
 	tcpflow_die "dkms could not build tcpflow for: ${failed[*]}"
 fi
-echo "dkms: tcpflow $ver built for ${series[*]}"
+echo "dkms: tcpflow $ver built and installed for ${series[*]}"
