@@ -472,3 +472,10 @@ state inet6 ::1 8443" ]
 	run_tool -f "$FIXTURES/unnamed.rec" -j list
 	[ "$(jq -c '[.state, .events[0].old, .events[0].new]' <<<"$output")" = '["STATE_14","STATE_13","STATE_14"]' ]
 }
+
+@test "stats names both states of a transition it has no names for" {
+	run_tool -f "$FIXTURES/unnamed.rec" -H stats
+	[ "$(line 4)" = "STATE_13>STATE_14  1" ]
+	run_tool -f "$FIXTURES/unnamed.rec" -j stats
+	[ "$(jq -c 'select(.type == "transition") | [.old, .new, .count]' <<<"$output")" = '["STATE_13","STATE_14",1]' ]
+}
