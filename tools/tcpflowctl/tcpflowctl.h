@@ -242,6 +242,8 @@ struct tf_opts {
 	bool follow;
 	const char *file;
 	unsigned long threshold;	/* leaks: seconds */
+	unsigned long top;		/* metrics: owners, peers */
+	const char *out;		/* metrics: NULL: stdout */
 	struct tf_filter flt;
 };
 
@@ -260,5 +262,6 @@ int cmd_follow(struct tf_ctx *x);
 int cmd_dump(struct tf_ctx *x);
 int cmd_leaks(struct tf_ctx *x);
 int cmd_stats(struct tf_ctx *x);
+int cmd_metrics(struct tf_ctx *x);
 
 #endif /* _TCPFLOWCTL_H */
