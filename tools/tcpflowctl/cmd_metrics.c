@@ -146,14 +146,14 @@ static void metrics_close_wait(const struct tf_snap *sn, unsigned long top)
 			continue;
 		fmt_comm(comm, sizeof(comm), c->info.comm);
 		if (!comm[0])	/* the owner was not seen or is hidden */
-			strcpy(comm, "-");
+			snprintf(comm, sizeof(comm), "-");
 		for (j = 0; j < n; j++)
 			if (!strcmp(g[j].comm, comm))
 				break;
 		if (j == n) {
 			g = xrealloc(g, (n + 1) * sizeof(*g));
-			g[n++] = (struct tf_cw){ .n = 0 };
-			strcpy(g[j].comm, comm);
+			g[n] = (struct tf_cw){ .n = 0 };
+			memcpy(g[n++].comm, comm, sizeof(comm));
 		}
 		g[j].n++;
 		if (age_ns > g[j].oldest)
