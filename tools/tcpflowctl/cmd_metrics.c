@@ -159,7 +159,8 @@ static void metrics_close_wait(const struct tf_snap *sn, unsigned long top)
 		if (age_ns > g[j].oldest)
 			g[j].oldest = age_ns;
 	}
-	qsort(g, n, sizeof(*g), cw_cmp);
+	if (n)
+		qsort(g, n, sizeof(*g), cw_cmp);
 	for (i = top; i < n; i++) {
 		other.n += g[i].n;
 		if (g[i].oldest > other.oldest)

@@ -212,7 +212,8 @@ size_t snap_transitions(const struct tf_snap *sn, struct tf_trans **out)
 			(*out)[j].n++;
 		}
 	}
-	qsort(*out, n, sizeof(**out), trans_cmp);
+	if (n)	/* qsort() takes no NULL, even for 0 */
+		qsort(*out, n, sizeof(**out), trans_cmp);
 	return n;
 }
 
@@ -288,7 +289,8 @@ size_t tw_groups(const struct tf_snap *sn, bool by_peer, unsigned long lo,
 	}
 	for (i = 0; i < n; i++)
 		tw_used(sn, &(*out)[i], lo, hi);
-	qsort(*out, n, sizeof(**out), tw_cmp);
+	if (n)	/* qsort() takes no NULL, even for 0 */
+		qsort(*out, n, sizeof(**out), tw_cmp);
 	return n;
 }
 
