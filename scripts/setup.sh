@@ -27,6 +27,9 @@ BASE_PACKAGES=(
 	shellcheck mandoc
 	# make check-dkms (scripts/dkms-check.sh): Debian's dkms.
 	dkms
+	# tcpflowctl metrics' host tests (tests/host/040-metrics.bats): promtool,
+	# the real node_exporter, and curl to scrape it.
+	prometheus prometheus-node-exporter curl
 	# Load and fuzzing tools the reliability tests run in the guest.
 	hping3 stress-ng trinity
 	# Preparing sid's kernel tree and building sid's sparse.
