@@ -114,7 +114,10 @@ endef
 INSTALL_FILES := \
 	$(TOOLS_DIR)/tcpflowctl:$(PREFIX)/sbin/tcpflowctl:0755 \
 	$(TOOLS_DIR)/tcpflowctl.8:$(PREFIX)/share/man/man8/tcpflowctl.8:0644 \
-	$(MAN_DIR)/tcpflow.4:$(PREFIX)/share/man/man4/tcpflow.4:0644
+	$(MAN_DIR)/tcpflow.4:$(PREFIX)/share/man/man4/tcpflow.4:0644 \
+	packaging/systemd/tcpflow-metrics.service:$(PREFIX)/lib/systemd/system/tcpflow-metrics.service:0644 \
+	packaging/systemd/tcpflow-metrics.timer:$(PREFIX)/lib/systemd/system/tcpflow-metrics.timer:0644 \
+	packaging/prometheus/tcpflow-alerts.yml:$(PREFIX)/share/tcpflow/prometheus/tcpflow-alerts.yml:0644
 INSTALL_CONF := \
 	packaging/modprobe.d/tcpflow.conf:$(SYSCONFDIR)/modprobe.d/tcpflow.conf \
 	packaging/modules-load.d/tcpflow.conf:$(SYSCONFDIR)/modules-load.d/tcpflow.conf

@@ -41,6 +41,9 @@ EXPECTED_FILES() {
 		${2:-usr/local}/sbin/tcpflowctl
 		${2:-usr/local}/share/man/man4/tcpflow.4
 		${2:-usr/local}/share/man/man8/tcpflowctl.8
+		${2:-usr/local}/lib/systemd/system/tcpflow-metrics.service
+		${2:-usr/local}/lib/systemd/system/tcpflow-metrics.timer
+		${2:-usr/local}/share/tcpflow/prometheus/tcpflow-alerts.yml
 	EOF
 }
 
