@@ -181,7 +181,6 @@ demo:
 check:
 	scripts/setup.sh
 	$(MAKE) warn-check
-	$(MAKE) check-dkms
 	$(MAKE) style
 	$(MAKE) check-host
 	scripts/vm-test.sh --kernel all --by-table
