@@ -13,8 +13,14 @@ KREL := $(shell sed -n 's/^\#define UTS_RELEASE "\(.*\)"/\1/p' \
 TCPFLOW_FAULT ?= 0
 MOD_DIR := $(CURDIR)/build/$(KREL)$(if $(filter 1,$(TCPFLOW_FAULT)),-fault)
 TOOLS_DIR := $(CURDIR)/build/tools
+# make install: PREFIX for tcpflowctl and the man pages, SYSCONFDIR for
+# the modprobe.d and modules-load.d examples (modprobe reads /etc only),
+# DESTDIR a staging root (README.md, Install).
 PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
 DESTDIR ?=
+MAN_DIR := $(CURDIR)/build/man
+MODULE_INSTALL_DIR := $(DESTDIR)/lib/modules/$(KREL)/updates
 
 # The one place the version is written: the module (MODULE_VERSION, the
 # /proc/tcpflow header), the tools and the man page take it from here.
@@ -29,15 +35,16 @@ TOOL_BINS := $(addprefix $(TOOLS_DIR)/,$(TOOLS))
 # headers (TOOL_HDRS_<tool>) and the UAPI headers rebuild it when changed.
 TOOL_SRCS_tcpflowctl := $(addprefix tools/tcpflowctl/,main.c source.c \
 	snapshot.c json.c table.c filter.c cmd_list.c cmd_show.c \
-	cmd_follow.c cmd_leaks.c cmd_stats.c)
+	cmd_follow.c cmd_leaks.c cmd_stats.c cmd_metrics.c)
 TOOL_HDRS_tcpflowctl := tools/tcpflowctl/tcpflowctl.h
 TOOL_SRCS_tcpflow-sock := tools/tcpflow-sock.c
 TOOL_SRCS_tcpflow-devtest := tools/tcpflow-devtest.c
 UAPI_HDRS := $(wildcard include/uapi/linux/*.h)
 
-.PHONY: all modules module tools clean modules_install install check \
-	check-all check-host check-debug check-reliability demo bench style \
-	warn-check check-kdir
+.PHONY: all modules module tools man clean modules_install install \
+	uninstall modules_uninstall install-tools uninstall-tools dkms-source \
+	check check-all check-host check-debug check-reliability check-dkms \
+	demo bench style warn-check check-kdir
 
 all: module tools
 	@cp $(MOD_DIR)/tcpflow.ko $(CURDIR)/tcpflow.ko
@@ -61,6 +68,9 @@ module: check-kdir
 
 tools: $(TOOL_BINS) $(TOOLS_DIR)/tcpflowctl.8
 
+# The module's man page; tcpflowctl's is built with the tools.
+man: $(MAN_DIR)/tcpflow.4 $(TOOLS_DIR)/tcpflowctl.8
+
 .SECONDEXPANSION:
 $(TOOL_BINS): $(TOOLS_DIR)/%: $$(TOOL_SRCS_%) $$(TOOL_HDRS_%) $(UAPI_HDRS) Makefile
 	@mkdir -p $(TOOLS_DIR)
@@ -70,13 +80,87 @@ $(TOOLS_DIR)/tcpflowctl.8: tools/tcpflowctl/tcpflowctl.8 Makefile
 	@mkdir -p $(TOOLS_DIR)
 	sed 's/@VERSION@/$(TCPFLOW_VERSION)/' $< >$@
 
-modules_install: module
-	$(MAKE) -C $(KDIR) M=$(MOD_DIR) modules_install
-	depmod -a $(KREL)
+$(MAN_DIR)/tcpflow.4: module/tcpflow.4 Makefile
+	@mkdir -p $(MAN_DIR)
+	sed 's/@VERSION@/$(TCPFLOW_VERSION)/' $< >$@
 
-install: modules_install tools
-	install -D -m 0755 $(TOOLS_DIR)/tcpflowctl $(DESTDIR)$(PREFIX)/bin/tcpflowctl
-	install -D -m 0644 $(TOOLS_DIR)/tcpflowctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/tcpflowctl.8
+# The module goes to updates/, which depmod ranks above the kernel's own
+# tree, as DKMS's does.  depmod: for the running system (no DESTDIR), or
+# for a DESTDIR that holds the kernel's whole modules directory
+# (modules.order); a staging DESTDIR (a package being built) has none,
+# and depmod is then the package's postinst's job: skipped, with a word.
+modules_install: module
+	install -D -m 0644 $(MOD_DIR)/tcpflow.ko $(MODULE_INSTALL_DIR)/tcpflow.ko
+	$(call tcpflow_depmod)
+
+modules_uninstall: check-kdir
+	rm -f $(MODULE_INSTALL_DIR)/tcpflow.ko
+	$(call tcpflow_depmod)
+
+define tcpflow_depmod
+	@if [ -z "$(DESTDIR)" ]; then \
+	  echo "depmod -a $(KREL)"; depmod -a $(KREL); \
+	elif [ -f $(DESTDIR)/lib/modules/$(KREL)/modules.order ]; then \
+	  echo "depmod -b $(DESTDIR) $(KREL)"; depmod -b $(DESTDIR) $(KREL); \
+	else \
+	  echo "make: $(DESTDIR)/lib/modules/$(KREL) has no modules.order: depmod skipped (run 'depmod $(KREL)' on the installed system)"; \
+	fi
+endef
+
+# What make install puts, besides the module: PATH DESTINATION MODE.
+# The files under SYSCONFDIR are examples with everything commented out:
+# installed only where no such file is (never over a user's), and removed
+# by make uninstall only while unchanged.
+INSTALL_FILES := \
+	$(TOOLS_DIR)/tcpflowctl:$(PREFIX)/sbin/tcpflowctl:0755 \
+	$(TOOLS_DIR)/tcpflowctl.8:$(PREFIX)/share/man/man8/tcpflowctl.8:0644 \
+	$(MAN_DIR)/tcpflow.4:$(PREFIX)/share/man/man4/tcpflow.4:0644 \
+	packaging/systemd/tcpflow-metrics.service:$(PREFIX)/lib/systemd/system/tcpflow-metrics.service:0644 \
+	packaging/systemd/tcpflow-metrics.timer:$(PREFIX)/lib/systemd/system/tcpflow-metrics.timer:0644 \
+	packaging/prometheus/tcpflow-alerts.yml:$(PREFIX)/share/tcpflow/prometheus/tcpflow-alerts.yml:0644
+INSTALL_CONF := \
+	packaging/modprobe.d/tcpflow.conf:$(SYSCONFDIR)/modprobe.d/tcpflow.conf \
+	packaging/modules-load.d/tcpflow.conf:$(SYSCONFDIR)/modules-load.d/tcpflow.conf
+tcpflow_word = $(word $(2),$(subst :, ,$(1)))
+
+install: modules_install install-tools
+
+# All of make install but the module (which DKMS may install instead).
+install-tools: tools man
+	@$(foreach f,$(INSTALL_FILES),\
+	  echo "install $(DESTDIR)$(call tcpflow_word,$(f),2)"; \
+	  install -D -m $(call tcpflow_word,$(f),3) $(call tcpflow_word,$(f),1) \
+		$(DESTDIR)$(call tcpflow_word,$(f),2) || exit 1;)
+	@$(foreach f,$(INSTALL_CONF),\
+	  dst=$(DESTDIR)$(call tcpflow_word,$(f),2); \
+	  if [ -e $$dst ]; then echo "make: $$dst exists: kept"; \
+	  else echo "install $$dst"; \
+	    install -D -m 0644 $(call tcpflow_word,$(f),1) $$dst || exit 1; fi;)
+
+uninstall: modules_uninstall uninstall-tools
+
+uninstall-tools:
+	@$(foreach f,$(INSTALL_FILES),\
+	  echo "rm -f $(DESTDIR)$(call tcpflow_word,$(f),2)"; \
+	  rm -f $(DESTDIR)$(call tcpflow_word,$(f),2);)
+	@$(foreach f,$(INSTALL_CONF),\
+	  dst=$(DESTDIR)$(call tcpflow_word,$(f),2); \
+	  if [ ! -e $$dst ]; then :; \
+	  elif cmp -s $(call tcpflow_word,$(f),1) $$dst; then \
+	    echo "rm -f $$dst"; rm -f $$dst; \
+	  else echo "make: $$dst was changed: kept"; fi;)
+
+# The module's sources as DKMS wants them and nothing else, in
+# build/dkms/src/tcpflow-<version>/ (a source tree for dkms add; see
+# scripts/dkms-check.sh and README.md, Install).
+DKMS_SRC := $(CURDIR)/build/dkms/src/tcpflow-$(TCPFLOW_VERSION)
+dkms-source:
+	@grep -qx 'PACKAGE_VERSION="$(TCPFLOW_VERSION)"' dkms.conf || { \
+	 echo "make: dkms.conf's PACKAGE_VERSION is not $(TCPFLOW_VERSION), the Makefile's TCPFLOW_VERSION" >&2; exit 1; }
+	rm -rf $(DKMS_SRC)
+	mkdir -p $(DKMS_SRC)
+	cp -a Makefile Kbuild dkms.conf module include $(DKMS_SRC)/
+	@echo "dkms source tree: $(DKMS_SRC)"
 
 clean:
 	rm -rf build tcpflow.ko
@@ -140,6 +224,12 @@ check-host: tools
 # for the release module and the test module (TCPFLOW_FAULT=1).
 warn-check:
 	scripts/warn-check.sh
+
+# Debian's dkms builds the module against every kernel of the table, in a
+# private DKMS tree (scripts/dkms-check.sh); build/<release>-dkms/tcpflow.ko
+# is what tests/vm/011-dkms.bats loads.
+check-dkms:
+	scripts/dkms-check.sh
 
 style:
 	scripts/style.sh

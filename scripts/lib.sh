@@ -33,8 +33,8 @@ TCPFLOW_KERNEL_TABLE='
 # The test files `make check` runs on a kernel marked core: loading,
 # histories, segments, namespaces, the device and tcpflowctl.
 # shellcheck disable=SC2034 # read by vm-test.sh, which sources this file
-TCPFLOW_CORE_TESTS=(000-smoke 010-module 020-histories 026-segments
-	040-namespaces 060-device 070-tcpflowctl)
+TCPFLOW_CORE_TESTS=(000-smoke 010-module 011-dkms 020-histories
+	026-segments 040-namespaces 060-device 070-tcpflowctl)
 
 mapfile -t TCPFLOW_ALL_SERIES < <(awk 'NF { print $1 }' <<<"$TCPFLOW_KERNEL_TABLE")
 
@@ -174,18 +174,26 @@ tcpflow_sparse() {
 	printf '%s\n' "$TCPFLOW_CACHE/sparse/sparse"
 }
 
+# tcpflow_kcc KDIR: prints gcc when the headers in KDIR name a compiler
+# bookworm lacks (bullseye's name gcc-10; the module then builds with
+# gcc-12), nothing when their own compiler is there.
+tcpflow_kcc() {
+	local cc
+	cc=$(sed -nE 's/^CC = .*\)(gcc-[0-9]+)$/\1/p' "$1/.kernelvariables" 2>/dev/null) || cc=
+	if [[ -n $cc ]] && ! command -v "x86_64-linux-gnu-$cc" >/dev/null &&
+		! command -v "$cc" >/dev/null; then
+		echo gcc
+	fi
+}
+
 # tcpflow_kmake SERIES ARGS...: `make ARGS` in the repository with KDIR set
-# for SERIES, and CC=gcc when the headers name a compiler bookworm lacks
-# (bullseye's name gcc-10; the module then builds with gcc-12).
+# for SERIES, and CC=gcc where tcpflow_kcc says so.
 tcpflow_kmake() {
 	local series=$1 kdir cc
 	shift
 	kdir=$(tcpflow_kdir "$series") || tcpflow_die "cannot resolve kernel $series: run scripts/setup.sh"
 	local -a args=(KDIR="$kdir")
-	cc=$(sed -nE 's/^CC = .*\)(gcc-[0-9]+)$/\1/p' "$kdir/.kernelvariables" 2>/dev/null) || cc=
-	if [[ -n $cc ]] && ! command -v "x86_64-linux-gnu-$cc" >/dev/null &&
-		! command -v "$cc" >/dev/null; then
-		args+=(CC=gcc)
-	fi
+	cc=$(tcpflow_kcc "$kdir")
+	[[ -z $cc ]] || args+=(CC="$cc")
 	make -C "$TCPFLOW_REPO" --no-print-directory "${args[@]}" "$@"
 }

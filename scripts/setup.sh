@@ -23,8 +23,13 @@ BASE_PACKAGES=(
 	qemu-system-x86 busybox-static bats kmod cpio iproute2 tcpdump socat jq
 	gcc make sparse procps util-linux coreutils gawk psmisc xz-utils zstd
 	binutils
-	# make style (scripts/style.sh).
-	shellcheck
+	# make style (scripts/style.sh): shellcheck, and mandoc for the man pages.
+	shellcheck mandoc
+	# make check-dkms (scripts/dkms-check.sh): Debian's dkms.
+	dkms
+	# tcpflowctl metrics' host tests (tests/host/040-metrics.bats): promtool,
+	# the real node_exporter, and curl to scrape it.
+	prometheus prometheus-node-exporter curl
 	# Load and fuzzing tools the reliability tests run in the guest.
 	hping3 stress-ng trinity
 	# Preparing sid's kernel tree and building sid's sparse.

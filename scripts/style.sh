@@ -4,9 +4,11 @@
 # bare `! cmd` line (bash exempts a negated pipeline from set -e, so such a
 # line asserts nothing unless it is the last of its test or function; write
 # `run ! cmd` or `! cmd || false`). Each offender is printed as file:line.
-# Last, shellcheck on every shell script: scripts/*.sh and the tests'
+# Then shellcheck on every shell script: scripts/*.sh and the tests'
 # .bash/.sh libraries in full, the .bats files for errors only (bats's own
 # semantics, each @test a subshell, read to shellcheck as lost assignments).
+# Last, mandoc -T lint on the man pages (tcpflow.4, tcpflowctl.8): not one
+# message, style notes included.
 # checkpatch comes from Debian's linux-source-6.12 package: downloaded (not
 # installed) and the three files it needs extracted into the cache.
 set -euo pipefail
@@ -76,3 +78,12 @@ shellcheck -x --shell=bash "${libs[@]}" ||
 shellcheck --shell=bash --severity=error "${bats[@]}" ||
 	tcpflow_die "shellcheck: errors in .bats files"
 echo "style: shellcheck clean (${#scripts[@]} scripts, ${#libs[@]} test libraries, ${#bats[@]} .bats files for errors)"
+
+mans=(module/tcpflow.4 tools/tcpflowctl/tcpflowctl.8)
+command -v mandoc >/dev/null || tcpflow_die "no mandoc: run scripts/setup.sh"
+lint=$(mandoc -T lint "${mans[@]}" 2>&1) || true
+if [[ -n $lint ]]; then
+	printf '%s\n' "$lint" >&2
+	tcpflow_die "mandoc -T lint: the man pages are not clean"
+fi
+echo "style: mandoc -T lint clean (${mans[*]})"

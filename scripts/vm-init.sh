@@ -8,7 +8,8 @@
 # What differs between runs is in ENV_FILE, which vm-test.sh writes with
 # printf %q (write_env): TCPFLOW_KERNEL, TESTS (the guest paths of the test
 # files or directories), KMEMLEAK (1: scan for leaks after the tests, on
-# the debug kernel) and the TCPFLOW_BENCH_* knobs of tests/bench.
+# the debug kernel), TCPFLOW_KO_DKMS (the module Debian's dkms built, when
+# a test asked for it) and the TCPFLOW_BENCH_* knobs of tests/bench.
 ENV_FILE=/etc/tcpflow-vm.env
 
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/usr/lib/busybox

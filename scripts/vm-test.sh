@@ -20,7 +20,10 @@
 #      in TCPFLOW_VM_BUILD_DIR (default $TCPFLOW_REPO/build): <rel>/tcpflow.ko,
 #      <rel>-fault/tcpflow.ko (the test module, TCPFLOW_FAULT=1, which the
 #      guest finds as TCPFLOW_KO_FAULT; built only when a test file names
-#      TCPFLOW_KO_FAULT) and tools/*.  TCPFLOW_BENCH_*
+#      TCPFLOW_KO_FAULT), <rel>-dkms/tcpflow.ko (the module Debian's dkms
+#      built, scripts/dkms-check.sh, which the guest finds as
+#      TCPFLOW_KO_DKMS; built only when a test file names TCPFLOW_KO_DKMS,
+#      and not for the debug kernel) and tools/*.  TCPFLOW_BENCH_*
 #      variables are passed to the guest.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -100,7 +103,8 @@ parse_args() {
 	ARG_PATHS=("${TEST_PATHS[@]}")
 }
 
-# select_tests SERIES: TEST_PATHS (absolute) and NEED_FAULT for SERIES.
+# select_tests SERIES: TEST_PATHS (absolute), NEED_FAULT and NEED_DKMS for
+# SERIES.
 select_tests() {
 	local series=$1 t i
 	TEST_PATHS=("${ARG_PATHS[@]}")
@@ -119,17 +123,25 @@ select_tests() {
 	if grep -rqs --include='*.bats' TCPFLOW_KO_FAULT -- "${TEST_PATHS[@]}"; then
 		NEED_FAULT=1
 	fi
+	# So is the module dkms builds; the debug kernel has none (no
+	# headers package: its tests that want one skip).
+	NEED_DKMS=0
+	if [[ $series != debug ]] &&
+		grep -rqs --include='*.bats' TCPFLOW_KO_DKMS -- "${TEST_PATHS[@]}"; then
+		NEED_DKMS=1
+	fi
 }
 
 # ---------------------------------------------------------------- build
 # Sets MODULE_KO, MODULE_KO_FAULT (the test module with fault injection,
-# TCPFLOW_FAULT=1: see Kbuild) and TOOLS_DIR for release $1 of series $3,
-# built against tree $2.
+# TCPFLOW_FAULT=1: see Kbuild), MODULE_KO_DKMS (built by Debian's dkms) and
+# TOOLS_DIR for release $1 of series $3, built against tree $2.
 build_tcpflow() {
 	local rel=$1 kdir=$2 series=$3 kmake
 	local build_dir=${TCPFLOW_VM_BUILD_DIR:-$TCPFLOW_REPO/build}
 	MODULE_KO="$build_dir/$rel/tcpflow.ko"
 	MODULE_KO_FAULT="$build_dir/$rel-fault/tcpflow.ko"
+	MODULE_KO_DKMS="$build_dir/$rel-dkms/tcpflow.ko"
 	TOOLS_DIR="$build_dir/tools"
 	if [[ ${TCPFLOW_VM_NO_MAKE:-0} != 1 ]]; then
 		[[ -d $kdir ]] || tcpflow_die "missing $kdir: run scripts/setup.sh"
@@ -143,11 +155,17 @@ build_tcpflow() {
 			"${kmake[@]}" module TCPFLOW_FAULT=1 >&2 ||
 				tcpflow_die "make module KDIR=$kdir TCPFLOW_FAULT=1 failed"
 		fi
+		if ((NEED_DKMS)); then
+			tcpflow_log "building the module with dkms for $rel"
+			"$TCPFLOW_REPO/scripts/dkms-check.sh" "$series" >&2 ||
+				tcpflow_die "scripts/dkms-check.sh $series failed"
+		fi
 		tcpflow_log "building tools"
 		make -C "$TCPFLOW_REPO" --no-print-directory tools >&2 || tcpflow_die "make tools failed"
 	fi
 	[[ -f $MODULE_KO ]] || tcpflow_die "missing $MODULE_KO: run make -C $TCPFLOW_REPO module KDIR=$kdir"
 	((!NEED_FAULT)) || [[ -f $MODULE_KO_FAULT ]] || tcpflow_die "missing $MODULE_KO_FAULT: run make -C $TCPFLOW_REPO module KDIR=$kdir TCPFLOW_FAULT=1"
+	((!NEED_DKMS)) || [[ -f $MODULE_KO_DKMS ]] || tcpflow_die "missing $MODULE_KO_DKMS: run $TCPFLOW_REPO/scripts/dkms-check.sh $series"
 }
 
 # ---------------------------------------------------------------- initramfs
@@ -244,6 +262,7 @@ install_tcpflow() {
 	mkdir -p "$ROOT/usr/lib/tcpflow" "$ROOT/usr/local/bin"
 	cp "$MODULE_KO" "$ROOT/usr/lib/tcpflow/tcpflow.ko"
 	((!NEED_FAULT)) || cp "$MODULE_KO_FAULT" "$ROOT/usr/lib/tcpflow/tcpflow-fault.ko"
+	((!NEED_DKMS)) || cp "$MODULE_KO_DKMS" "$ROOT/usr/lib/tcpflow/tcpflow-dkms.ko"
 	local f
 	local -a elfs=()
 	GUEST_FILES=()
@@ -366,6 +385,9 @@ write_init() {
 		printf 'export TCPFLOW_KERNEL=%q\n' "$rel"
 		printf 'TESTS=(%s)\n' "${tests% }"
 		printf 'KMEMLEAK=%q\n' "$kmemleak"
+		# Set only when the guest has it: tests/vm/011-dkms.bats skips
+		# without it.
+		((!NEED_DKMS)) || echo 'export TCPFLOW_KO_DKMS=/lib/tcpflow/tcpflow-dkms.ko'
 		# The benchmark's knobs reach the guest (tests/bench/bench.bats).
 		for v in ${!TCPFLOW_BENCH_@}; do
 			printf 'export %s=%q\n' "$v" "${!v}"

@@ -47,7 +47,7 @@ setup_file() {
 	run_tool -h
 	opts=$(sed -n '/^Options:/,/^$/p' <<<"$output" |
 		grep -oE -- '^ +(-[a-zA-Z], )?--[a-z-]+' | grep -oE -- '--[a-z-]+')
-	[ "$(wc -l <<<"$opts")" -eq 14 ]
+	[ "$(wc -l <<<"$opts")" -eq 16 ]
 	[ -z "$(sort <<<"$opts" | uniq -d)" ]
 	for opt in $opts; do
 		run --separate-stderr "$TCPFLOWCTL" "$opt" x
@@ -471,4 +471,11 @@ state inet6 ::1 8443" ]
 	expect_output "   +0.001000     30  127.0.0.1:40040        127.0.0.1:9200         -                     STATE_14 -> STATE_15"
 	run_tool -f "$FIXTURES/unnamed.rec" -j list
 	[ "$(jq -c '[.state, .events[0].old, .events[0].new]' <<<"$output")" = '["STATE_14","STATE_13","STATE_14"]' ]
+}
+
+@test "stats names both states of a transition it has no names for" {
+	run_tool -f "$FIXTURES/unnamed.rec" -H stats
+	[ "$(line 4)" = "STATE_13>STATE_14  1" ]
+	run_tool -f "$FIXTURES/unnamed.rec" -j stats
+	[ "$(jq -c 'select(.type == "transition") | [.old, .new, .count]' <<<"$output")" = '["STATE_13","STATE_14",1]' ]
 }

@@ -30,6 +30,12 @@
  *                  name for: connection 30 with role 7 and state 14, a
  *                  state event 13 -> 14 in the snapshot, SYNC at now =
  *                  3000 s, then a live state event 14 -> 15
+ *   busy.rec       more owners and peers than metrics labels (SYNC at now
+ *                  = 4000 s): servers on 127.0.0.1:8000 in CLOSE_WAIT,
+ *                  app00..app11 (one each, since 10..120 s), q"b\s (5 s)
+ *                  and one pre-existing with no owner (since 1000 s);
+ *                  clients from 10.0.0.5 in TIME_WAIT, k to 192.0.2.k for
+ *                  k = 1..12, 20 to 2001:db8::7
  */
 #include <arpa/inet.h>
 #include <stdbool.h>
@@ -344,6 +350,55 @@ static void unnamed(void)
 	rec(TCPFLOW_REC_EVENT, 30, &ev, sizeof(ev));
 }
 
+static void busy(void)
+{
+	const __u64 now = 4000 * S;
+	struct tcpflow_sync sync = { .now_ns = now };
+	struct tcpflow_conn_info c;
+	struct tcpflow_event ev;
+	char comm[16], peer[32];
+	__u64 id = 1;
+	int i, k;
+
+	for (i = 0; i < 12; i++) {
+		snprintf(comm, sizeof(comm), "app%02d", i);
+		c = conn(id++, AF_INET, "127.0.0.1", 8000, "127.0.0.1",
+			 41000 + i, TCPFLOW_ROLE_SERVER, CLOSE_WAIT, 500 + i,
+			 comm);
+		ev = (struct tcpflow_event)ST(now - (i + 1) * 10 * S,
+					      ESTABLISHED, CLOSE_WAIT);
+		emit(&c, &ev, 1);
+	}
+	c = conn(id++, AF_INET, "127.0.0.1", 8000, "127.0.0.1", 41100,
+		 TCPFLOW_ROLE_SERVER, CLOSE_WAIT, 600, "q\"b\\s");
+	ev = (struct tcpflow_event)ST(now - 5 * S, ESTABLISHED, CLOSE_WAIT);
+	emit(&c, &ev, 1);
+	c = conn(id++, AF_INET, "127.0.0.1", 8000, "127.0.0.1", 41101,
+		 TCPFLOW_ROLE_UNKNOWN, CLOSE_WAIT, 0, "");
+	c.flags = TCPFLOW_CONN_PREEXISTING;
+	c.first_ns = now - 1000 * S;
+	emit(&c, NULL, 0);
+	for (k = 1; k <= 12; k++) {
+		snprintf(peer, sizeof(peer), "192.0.2.%d", k);
+		for (i = 0; i < k; i++) {
+			c = conn(id++, AF_INET, "10.0.0.5", 42000 + 100 * k + i,
+				 peer, 443, TCPFLOW_ROLE_CLIENT, TIME_WAIT,
+				 700, "client");
+			ev = (struct tcpflow_event)ST(now - S, FIN_WAIT2,
+						      TIME_WAIT);
+			emit(&c, &ev, 1);
+		}
+	}
+	for (i = 0; i < 20; i++) {
+		c = conn(id++, AF_INET6, "2001:db8::5", 43000 + i,
+			 "2001:db8::7", 443, TCPFLOW_ROLE_CLIENT, TIME_WAIT,
+			 701, "client6");
+		ev = (struct tcpflow_event)ST(now - S, FIN_WAIT2, TIME_WAIT);
+		emit(&c, &ev, 1);
+	}
+	rec(TCPFLOW_REC_SYNC, 0, &sync, sizeof(sync));
+}
+
 static void open_out(const char *dir, const char *name)
 {
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
@@ -402,6 +457,10 @@ int main(int argc, char **argv)
 
 	open_out(argv[1], "unnamed.rec");
 	unnamed();
+	close_out();
+
+	open_out(argv[1], "busy.rec");
+	busy();
 	close_out();
 	return 0;
 }

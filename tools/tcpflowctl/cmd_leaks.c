@@ -218,90 +218,6 @@ static void leaks_close_wait(struct tf_leak *lk, size_t n, bool live,
 	tbl_print(&t, o->header);
 }
 
-/* TIME_WAIT by local address -> peer address:port, and by peer. */
-struct tf_tw {
-	const struct tf_conn *c;	/* the first of its group */
-	bool by_peer;
-	unsigned long tw, used;
-};
-
-static bool port_range(unsigned long *lo, unsigned long *hi)
-{
-	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
-	bool ok;
-
-	if (!f)
-		return false;
-	ok = fscanf(f, "%lu %lu", lo, hi) == 2 && *lo <= *hi;
-	fclose(f);
-	return ok;
-}
-
-static bool tw_same(const struct tf_tw *g, const struct tf_conn *c)
-{
-	const struct tcpflow_conn_info *a = &g->c->info, *b = &c->info;
-	size_t n = a->family == AF_INET6 ? 16 : 4;
-
-	if (a->family != b->family || memcmp(a->daddr, b->daddr, n))
-		return false;
-	if (g->by_peer)
-		return true;
-	return a->dport == b->dport && !memcmp(a->saddr, b->saddr, n);
-}
-
-static size_t tw_groups(const struct tf_snap *sn, bool by_peer,
-			struct tf_tw **out)
-{
-	size_t i, j, n = 0;
-
-	*out = NULL;
-	for (i = 0; i < sn->n; i++) {
-		const struct tf_conn *c = &sn->conns[i];
-
-		if (c->info.state != TCPFLOW_TIME_WAIT ||
-		    (c->info.flags & TCPFLOW_CONN_CLOSED))
-			continue;
-		for (j = 0; j < n; j++)
-			if (tw_same(&(*out)[j], c))
-				break;
-		if (j == n) {
-			*out = xrealloc(*out, (n + 1) * sizeof(**out));
-			(*out)[n++] = (struct tf_tw){ .c = c, .by_peer = by_peer };
-		}
-		(*out)[j].tw++;
-	}
-	return n;
-}
-
-/*
- * Local ports in the ephemeral range that connections to the group's peer
- * hold now (any state but LISTEN, not closed): what connect() cannot pick.
- */
-static void tw_used(const struct tf_snap *sn, struct tf_tw *g,
-		    unsigned long lo, unsigned long hi)
-{
-	size_t i;
-
-	for (i = 0; i < sn->n; i++) {
-		const struct tcpflow_conn_info *ci = &sn->conns[i].info;
-
-		if ((ci->flags & TCPFLOW_CONN_CLOSED) ||
-		    ci->state == TCPFLOW_LISTEN || ci->sport < lo ||
-		    ci->sport > hi || !tw_same(g, &sn->conns[i]))
-			continue;
-		g->used++;
-	}
-}
-
-static int tw_cmp(const void *a, const void *b)
-{
-	const struct tf_tw *x = a, *y = b;
-
-	if (x->tw != y->tw)
-		return x->tw > y->tw ? -1 : 1;
-	return x->c->info.id < y->c->info.id ? -1 : 1;
-}
-
 static void leaks_time_wait(const struct tf_snap *sn, const struct tf_opts *o)
 {
 	static const char * const head[] = {
@@ -310,7 +226,7 @@ static void leaks_time_wait(const struct tf_snap *sn, const struct tf_opts *o)
 	struct tf_table t = TF_TABLE(head, "llrl");
 	unsigned long lo = 0, hi = 0, range = 0;
 	char a[INET6_ADDRSTRLEN], p[64], tw[24], fr[48];
-	bool have_range = port_range(&lo, &hi);
+	bool have_range = local_port_range(&lo, &hi);
 	struct tf_tw *g;
 	size_t n, i;
 	int pass;
@@ -320,10 +236,7 @@ static void leaks_time_wait(const struct tf_snap *sn, const struct tf_opts *o)
 	for (pass = 0; pass < 2; pass++) {
 		bool by_peer = pass == 0;
 
-		n = tw_groups(sn, by_peer, &g);
-		for (i = 0; i < n; i++)
-			tw_used(sn, &g[i], lo, hi);
-		qsort(g, n, sizeof(*g), tw_cmp);
+		n = tw_groups(sn, by_peer, lo, hi, &g);
 		if (!tf_json && by_peer)
 			printf("\nTIME_WAIT: ");
 		if (!tf_json && by_peer && !n)

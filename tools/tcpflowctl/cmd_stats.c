@@ -3,9 +3,8 @@
  * tcpflowctl stats: the counters, the transitions by kind and a histogram
  * of handshake times.
  */
-#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 
 #include "tcpflowctl.h"
 
@@ -75,54 +74,25 @@ static void stats_hist(const unsigned long long *h)
 	}
 }
 
-/* Out-of-range states share the last row of the transition matrix. */
-static unsigned int state_idx(unsigned int s)
-{
-	return s < TCPFLOW_STATE_MAX ? s : TCPFLOW_STATE_MAX;
-}
-
 int cmd_stats(struct tf_ctx *x)
 {
 	const struct tf_snap *sn = x->sn;
 	const struct tf_opts *o = x->o;
-	struct tf_src *s = x->src;
 	static const char * const head[] = { "Transition", "Count" };
-	static unsigned long long tr[TCPFLOW_STATE_MAX + 1][TCPFLOW_STATE_MAX + 1];
 	unsigned long long h[HIST_BUCKETS] = { 0 };
-	struct tcpflow_counters k = { 0 };
+	struct tcpflow_counters k;
 	struct tf_table t = TF_TABLE(head, "lr");
-	unsigned long long best;
-	bool have_k = s->dev;
 	char name[48], cnt[24], st[TF_STATE_LEN];
-	size_t i, j, e;
+	struct tf_trans *tr;
+	size_t i, ntr;
 	long long hs;
+	int have_k;
 
-	if (have_k && ioctl(s->fd, TCPFLOW_IOC_COUNTERS, &k) < 0) {
-		tf_err("%s: TCPFLOW_IOC_COUNTERS: %s", s->name,
-		       strerror(errno));
+	have_k = snap_counters(x->src, sn, &k);
+	if (have_k < 0)
 		return 1;
-	}
-	if (!have_k) {		/* a recording: what its snapshot holds */
-		k.conns = sn->n;
-		for (i = 0; i < sn->n; i++) {
-			if (sn->conns[i].info.flags & TCPFLOW_CONN_CLOSED)
-				k.closed++;
-			k.events_total += sn->conns[i].nev;
-			k.events_dropped += sn->conns[i].info.dropped_events;
-		}
-		k.live = k.conns - k.closed;
-	}
 	for (i = 0; i < sn->n; i++) {
-		const struct tf_conn *c = &sn->conns[i];
-
-		for (e = 0; e < c->nev; e++) {
-			const struct tcpflow_event *ev = &c->ev[e];
-
-			if (ev->type == TCPFLOW_EV_STATE)
-				tr[state_idx(tcpflow_ev_old_state(ev))]
-				  [state_idx(tcpflow_ev_new_state(ev))]++;
-		}
-		hs = conn_handshake(c);
+		hs = conn_handshake(&sn->conns[i]);
 		if (hs >= 0)
 			h[hist_bucket(hs / NSEC_PER_USEC)]++;
 	}
@@ -158,34 +128,23 @@ int cmd_stats(struct tf_ctx *x)
 	}
 
 	/* Transitions, most frequent first. */
-	for (;;) {
-		size_t bi = 0, bj = 0;
-
-		best = 0;
-		for (i = 0; i <= TCPFLOW_STATE_MAX; i++)
-			for (j = 0; j <= TCPFLOW_STATE_MAX; j++)
-				if (tr[i][j] > best) {
-					best = tr[i][j];
-					bi = i;
-					bj = j;
-				}
-		if (!best)
-			break;
-		tr[bi][bj] = 0;
+	ntr = snap_transitions(sn, &tr);
+	for (i = 0; i < ntr; i++) {
 		if (tf_json) {
 			js_open('{');
 			js_str("type", "transition");
-			js_str("old", fmt_state(st, bi));
-			js_str("new", fmt_state(st, bj));
-			js_u64("count", best);
+			js_str("old", fmt_state(st, tr[i].from));
+			js_str("new", fmt_state(st, tr[i].to));
+			js_u64("count", tr[i].n);
 			js_close('}');
 			continue;
 		}
-		snprintf(name, sizeof(name), "%s>", fmt_state(st, bi));
-		strncat(name, fmt_state(st, bj), sizeof(name) - strlen(name) - 1);
-		snprintf(cnt, sizeof(cnt), "%llu", best);
+		snprintf(name, sizeof(name), "%s>", fmt_state(st, tr[i].from));
+		strncat(name, fmt_state(st, tr[i].to), sizeof(name) - strlen(name) - 1);
+		snprintf(cnt, sizeof(cnt), "%llu", tr[i].n);
 		tbl_add(&t, name, cnt);
 	}
+	free(tr);
 	if (!tf_json) {
 		tbl_print(&t, o->header);
 		stats_hist(h);

@@ -34,7 +34,10 @@ struct tf_cmd {
 static int cmd_version(struct tf_ctx *x);
 
 /* tf_cmds[] indices: the options each command takes name them. */
-enum { TF_LIST, TF_SHOW, TF_FOLLOW, TF_LEAKS, TF_STATS, TF_DUMP, TF_VERSION };
+enum {
+	TF_LIST, TF_SHOW, TF_FOLLOW, TF_LEAKS, TF_STATS, TF_METRICS, TF_DUMP,
+	TF_VERSION,
+};
 
 /*
  * The first is the default.  list and follow show nothing else than what
@@ -53,6 +56,8 @@ static const struct tf_cmd tf_cmds[] = {
 	  { { "", "CLOSE_WAIT older than -t SECS, TIME_WAIT by peer" } } },
 	[TF_STATS] = { "stats", cmd_stats, TF_CMD_SOURCE | TF_CMD_SNAPSHOT,
 	  { { "", "counters, transitions, handshake times" } } },
+	[TF_METRICS] = { "metrics", cmd_metrics, TF_CMD_SOURCE | TF_CMD_SNAPSHOT,
+	  { { "", "the same and more for Prometheus (text format)" } } },
 	[TF_DUMP] = { "dump", cmd_dump, TF_CMD_SOURCE,
 	  { { "", "the raw records, for -f (--follow: live too)" } } },
 	[TF_VERSION] = { "version", cmd_version, 0,
@@ -91,6 +96,7 @@ enum {
 	OPT_NETNS,
 	OPT_PID,
 	OPT_FOLLOW,
+	OPT_TOP,
 };
 
 /*
@@ -114,7 +120,7 @@ struct tf_opt {
 static const struct tf_opt tf_opts[] = {
 	{ "file", 'f', "FILE", "read a recording made by dump, not " TCPFLOW_DEV,
 	  TF_READERS },
-	{ "json", 'j', NULL, "JSON Lines output", 0 },
+	{ "json", 'j', NULL, "JSON Lines output", ~ON(TF_METRICS) },
 	{ "no-header", 'H', NULL, "no table headers", TF_TABLES },
 	{ "numeric", 'n', NULL, "numeric addresses (always: no DNS)", 0 },
 	{ "all", 'a', NULL, "closed connections too", ON(TF_LIST) },
@@ -126,6 +132,10 @@ static const struct tf_opt tf_opts[] = {
 	{ "threshold", 't', "S", "CLOSE_WAIT for S seconds or more (60)",
 	  ON(TF_LEAKS) },
 	{ "follow", OPT_FOLLOW, NULL, "keep writing live records", ON(TF_DUMP) },
+	{ "output", 'o', "FILE", "write FILE atomically (temp file, rename)",
+	  ON(TF_METRICS) },
+	{ "top", OPT_TOP, "N", "owners and peers labelled, the rest summed (10)",
+	  ON(TF_METRICS) },
 	{ "help", 'h', NULL, "show this help", 0 },
 	{ "version", 'V', NULL, "same as the version command", 0 },
 };
@@ -311,6 +321,9 @@ static int parse_opts(int argc, char **argv, struct tf_opts *o, bool *version)
 		case 'f':
 			o->file = optarg;
 			break;
+		case 'o':
+			o->out = optarg;
+			break;
 		case 's':
 			st = parse_state(optarg);
 			if (st < 0) {
@@ -349,6 +362,13 @@ static int parse_opts(int argc, char **argv, struct tf_opts *o, bool *version)
 		case OPT_FOLLOW:
 			o->follow = true;
 			break;
+		case OPT_TOP:
+			if (!parse_ulong(optarg, 10000, &o->top)) {
+				tf_err("bad --top '%s': 0 to 10000 expected",
+				       optarg);
+				return EXIT_USAGE;
+			}
+			break;
 		case ':':
 			tf_err("option '%s' needs an argument (try -h)",
 			       bad_opt(argv, optind));
@@ -369,7 +389,7 @@ static int parse_opts(int argc, char **argv, struct tf_opts *o, bool *version)
 
 int main(int argc, char **argv)
 {
-	struct tf_opts o = { .header = true, .threshold = 60 };
+	struct tf_opts o = { .header = true, .threshold = 60, .top = 10 };
 	const struct tf_cmd *cmd = &tf_cmds[0];
 	struct tf_ctx x = { .o = &o };
 	bool version = false;

@@ -2,14 +2,17 @@
 /*
  * tcpflowctl: the connection model.  The snapshot (every connection and
  * its events, up to the SYNC record) loaded into a table sorted by id,
- * what is derived from a history (age, handshake time), and a connection
- * and its events as JSON objects.
+ * what is derived from a history (age, handshake time) or from all of them
+ * (counters, transitions, TIME_WAIT by peer), and a connection and its
+ * events as JSON objects.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include "tcpflowctl.h"
@@ -145,6 +148,150 @@ long long conn_handshake(const struct tf_conn *c)
 	if (!from || !to || to->t_ns < from->t_ns)
 		return -1;
 	return to->t_ns - from->t_ns;
+}
+
+int snap_counters(struct tf_src *s, const struct tf_snap *sn,
+		  struct tcpflow_counters *k)
+{
+	size_t i;
+
+	memset(k, 0, sizeof(*k));
+	if (s->dev) {
+		if (ioctl(s->fd, TCPFLOW_IOC_COUNTERS, k) < 0) {
+			tf_err("%s: TCPFLOW_IOC_COUNTERS: %s", s->name,
+			       strerror(errno));
+			return -1;
+		}
+		return 1;
+	}
+	k->conns = sn->n;
+	for (i = 0; i < sn->n; i++) {
+		if (sn->conns[i].info.flags & TCPFLOW_CONN_CLOSED)
+			k->closed++;
+		k->events_total += sn->conns[i].nev;
+		k->events_dropped += sn->conns[i].info.dropped_events;
+	}
+	k->live = k->conns - k->closed;
+	return 0;
+}
+
+/* Most frequent first, then by state values: a stable order. */
+static int trans_cmp(const void *a, const void *b)
+{
+	const struct tf_trans *x = a, *y = b;
+
+	if (x->n != y->n)
+		return x->n > y->n ? -1 : 1;
+	if (x->from != y->from)
+		return x->from < y->from ? -1 : 1;
+	return x->to < y->to ? -1 : x->to > y->to;
+}
+
+size_t snap_transitions(const struct tf_snap *sn, struct tf_trans **out)
+{
+	size_t i, e, j, n = 0;
+
+	*out = NULL;
+	for (i = 0; i < sn->n; i++) {
+		const struct tf_conn *c = &sn->conns[i];
+
+		for (e = 0; e < c->nev; e++) {
+			const struct tcpflow_event *ev = &c->ev[e];
+			unsigned int from = tcpflow_ev_old_state(ev);
+			unsigned int to = tcpflow_ev_new_state(ev);
+
+			if (ev->type != TCPFLOW_EV_STATE)
+				continue;
+			for (j = 0; j < n; j++)
+				if ((*out)[j].from == from && (*out)[j].to == to)
+					break;
+			if (j == n) {
+				*out = xrealloc(*out, (n + 1) * sizeof(**out));
+				(*out)[n++] = (struct tf_trans){ from, to, 0 };
+			}
+			(*out)[j].n++;
+		}
+	}
+	if (n)	/* qsort() takes no NULL, even for 0 */
+		qsort(*out, n, sizeof(**out), trans_cmp);
+	return n;
+}
+
+bool local_port_range(unsigned long *lo, unsigned long *hi)
+{
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+	bool ok;
+
+	if (!f)
+		return false;
+	ok = fscanf(f, "%lu %lu", lo, hi) == 2 && *lo <= *hi;
+	fclose(f);
+	return ok;
+}
+
+static bool tw_same(const struct tf_tw *g, const struct tf_conn *c)
+{
+	const struct tcpflow_conn_info *a = &g->c->info, *b = &c->info;
+	size_t n = a->family == AF_INET6 ? 16 : 4;
+
+	if (a->family != b->family || memcmp(a->daddr, b->daddr, n))
+		return false;
+	if (g->by_peer)
+		return true;
+	return a->dport == b->dport && !memcmp(a->saddr, b->saddr, n);
+}
+
+static void tw_used(const struct tf_snap *sn, struct tf_tw *g,
+		    unsigned long lo, unsigned long hi)
+{
+	size_t i;
+
+	for (i = 0; i < sn->n; i++) {
+		const struct tcpflow_conn_info *ci = &sn->conns[i].info;
+
+		if ((ci->flags & TCPFLOW_CONN_CLOSED) ||
+		    ci->state == TCPFLOW_LISTEN || ci->sport < lo ||
+		    ci->sport > hi || !tw_same(g, &sn->conns[i]))
+			continue;
+		g->used++;
+	}
+}
+
+static int tw_cmp(const void *a, const void *b)
+{
+	const struct tf_tw *x = a, *y = b;
+
+	if (x->tw != y->tw)
+		return x->tw > y->tw ? -1 : 1;
+	return x->c->info.id < y->c->info.id ? -1 : 1;
+}
+
+size_t tw_groups(const struct tf_snap *sn, bool by_peer, unsigned long lo,
+		 unsigned long hi, struct tf_tw **out)
+{
+	size_t i, j, n = 0;
+
+	*out = NULL;
+	for (i = 0; i < sn->n; i++) {
+		const struct tf_conn *c = &sn->conns[i];
+
+		if (c->info.state != TCPFLOW_TIME_WAIT ||
+		    (c->info.flags & TCPFLOW_CONN_CLOSED))
+			continue;
+		for (j = 0; j < n; j++)
+			if (tw_same(&(*out)[j], c))
+				break;
+		if (j == n) {
+			*out = xrealloc(*out, (n + 1) * sizeof(**out));
+			(*out)[n++] = (struct tf_tw){ .c = c, .by_peer = by_peer };
+		}
+		(*out)[j].tw++;
+	}
+	for (i = 0; i < n; i++)
+		tw_used(sn, &(*out)[i], lo, hi);
+	if (n)	/* qsort() takes no NULL, even for 0 */
+		qsort(*out, n, sizeof(**out), tw_cmp);
+	return n;
 }
 
 void js_event(const struct tcpflow_event *e)

@@ -193,6 +193,42 @@ const struct tcpflow_event *conn_find_state(const struct tf_conn *c,
 long long conn_handshake(const struct tf_conn *c);
 
 /* JSON objects of the model, for every command that prints them. */
+/*
+ * The table's counters: the module's (TCPFLOW_IOC_COUNTERS) when s is the
+ * device, returning 1; from a recording, what its snapshot holds (conns,
+ * live, closed, events_total, events_dropped), returning 0; -1 on error
+ * (reported).
+ */
+int snap_counters(struct tf_src *s, const struct tf_snap *sn,
+		  struct tcpflow_counters *k);
+
+/* How often the held histories moved from one state to another. */
+struct tf_trans {
+	unsigned int from, to;
+	unsigned long long n;
+};
+
+/* Every transition seen, most frequent first; free() *out. */
+size_t snap_transitions(const struct tf_snap *sn, struct tf_trans **out);
+
+/* The ephemeral port range of this host's netns (ip_local_port_range). */
+bool local_port_range(unsigned long *lo, unsigned long *hi);
+
+/*
+ * Live TIME_WAIT connections grouped by peer address (by_peer), or by
+ * local address, peer address and port; most first.  used: the local
+ * ports of [lo, hi] that connections to the group's peer hold now (any
+ * state but LISTEN, not closed), which connect() cannot pick.
+ */
+struct tf_tw {
+	const struct tf_conn *c;	/* the first of its group */
+	bool by_peer;
+	unsigned long tw, used;
+};
+
+size_t tw_groups(const struct tf_snap *sn, bool by_peer, unsigned long lo,
+		 unsigned long hi, struct tf_tw **out);
+
 void js_event(const struct tcpflow_event *e);
 void js_conn_fields(const struct tcpflow_conn_info *ci);
 void js_conn(const struct tf_snap *sn, const struct tf_conn *c);
@@ -206,6 +242,8 @@ struct tf_opts {
 	bool follow;
 	const char *file;
 	unsigned long threshold;	/* leaks: seconds */
+	unsigned long top;		/* metrics: owners, peers */
+	const char *out;		/* metrics: NULL: stdout */
 	struct tf_filter flt;
 };
 
@@ -224,5 +262,6 @@ int cmd_follow(struct tf_ctx *x);
 int cmd_dump(struct tf_ctx *x);
 int cmd_leaks(struct tf_ctx *x);
 int cmd_stats(struct tf_ctx *x);
+int cmd_metrics(struct tf_ctx *x);
 
 #endif /* _TCPFLOWCTL_H */
