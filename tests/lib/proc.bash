@@ -57,17 +57,20 @@ tf_dups() {
 	tf_conn "$@" | grep -c ' duplicate\( \|$\)' || true
 }
 
+# tf_conn_newest LPORT RPORT: the newest such conn line, duplicates skipped.
+tf_conn_newest() {
+	tf_conn "$1" "$2" | grep -v ' duplicate\( \|$\)' | tail -n 1
+}
+
 # tf_field LPORT RPORT KEY: value of KEY=VALUE on the newest such conn line
 # (duplicates skipped).
 tf_field() {
-	tf_conn "$1" "$2" | grep -v ' duplicate\( \|$\)' | tail -n 1 |
-		tr ' ' '\n' | sed -n "s/^$3=//p"
+	tf_conn_newest "$1" "$2" | tr ' ' '\n' | sed -n "s/^$3=//p"
 }
 
 # tf_state LPORT RPORT: the newest such connection's current state.
 tf_state() {
-	tf_conn "$1" "$2" | grep -v ' duplicate\( \|$\)' | tail -n 1 |
-		awk '{ print $6 }'
+	tf_conn_newest "$1" "$2" | awk '{ print $6 }'
 }
 
 # tf_state_is LPORT RPORT STATE: for tf_wait_for.
