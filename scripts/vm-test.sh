@@ -120,16 +120,17 @@ select_tests() {
 	done
 	# The fault-injection test module is built only for tests that use it.
 	NEED_FAULT=0
-	if grep -rqs --include='*.bats' TCPFLOW_KO_FAULT -- "${TEST_PATHS[@]}"; then
-		NEED_FAULT=1
-	fi
+	tests_name TCPFLOW_KO_FAULT && NEED_FAULT=1
 	# So is the module dkms builds; the debug kernel has none (no
 	# headers package: its tests that want one skip).
 	NEED_DKMS=0
-	if [[ $series != debug ]] &&
-		grep -rqs --include='*.bats' TCPFLOW_KO_DKMS -- "${TEST_PATHS[@]}"; then
-		NEED_DKMS=1
-	fi
+	[[ $series != debug ]] && tests_name TCPFLOW_KO_DKMS && NEED_DKMS=1
+	return 0
+}
+
+# tests_name VAR: a .bats file among TEST_PATHS names VAR.
+tests_name() {
+	grep -rqs --include='*.bats' "$1" -- "${TEST_PATHS[@]}"
 }
 
 # ---------------------------------------------------------------- build
