@@ -475,15 +475,46 @@ console_problems() {
 	grep -a -F "${args[@]}" "$1"
 }
 
-# Did the guest die of the emulator's text-patching fault before bats
-# printed its plan?  Under software emulation a vCPU can run a stale copy of
-# kernel text that another vCPU is patching with int3 (static keys at boot);
-# the kernel then oopses at an int3 it did not place.  Before the plan no
-# test has loaded tcpflow, so such a boot says nothing about it and is
-# retried once; the same oops during the tests fails the run as any other.
-emulator_fault_before_tests() {
-	! grep -aq '^1\.\.[0-9]' "$1/tap.log" 2>/dev/null &&
-		grep -aqF 'Oops: int3' "$1/console.log" 2>/dev/null
+# first_problem CONSOLE PROBLEMS: the first problem line and the first RIP
+# the console shows, one line.
+first_problem() {
+	{
+		head -n 1 <<<"$2"
+		grep -a -m 1 'RIP: ' "$1" || true
+	} | tr -d '\r' | sed 's/^\[ *[0-9.]*\] //' | cut -c 1-120 | paste -s -d '|' | sed 's/|/; /'
+}
+
+# Did the guest die of the emulator's text-patching fault?  Under software
+# emulation a vCPU can run a stale copy of kernel text that another vCPU is
+# patching with int3 (static keys and kprobes, at boot and at each insmod
+# and rmmod): the kernel then oopses at an int3 that its text no longer
+# holds (KERNEL-FACTS.md).  Such a run is booted again, once:
+# - before bats printed its plan, any 'Oops: int3' (no test has loaded
+#   tcpflow yet);
+# - during the tests, only that exact signature: the console's first
+#   problem is an 'Oops: int3', each such oops's Code: line shows a byte
+#   other than cc (int3) just before the trapping address, and no
+#   tcpflow function or module is on its call trace.  On hardware, or for
+#   an int3 the kernel really holds, that cannot happen; any other oops
+#   fails the run.
+emulator_fault() {
+	grep -aqF 'Oops: int3' "$1/console.log" 2>/dev/null || return 1
+	grep -aq '^1\.\.[0-9]' "$1/tap.log" 2>/dev/null || return 0
+	console_problems "$1/console.log" | head -n 1 | grep -qF 'Oops: int3' ||
+		return 1
+	tr -d '\r' <"$1/console.log" | awk '
+		/Oops: int3/ { n++; inoops = 1; code = 0; next }
+		!inoops { next }
+		/---\[ end trace/ { inoops = 0; next }
+		/Modules linked in:/ { next }
+		/tcpflow/ { bad = 1 }
+		/ Code: / && !code {
+			code = 1
+			if (!match($0, / [0-9a-f][0-9a-f] <[0-9a-f][0-9a-f]>/) ||
+			    substr($0, RSTART + 1, 2) == "cc")
+				bad = 1
+		}
+		END { exit !(n && !bad) }'
 }
 
 # ---------------------------------------------------------------- main
@@ -517,10 +548,11 @@ run_kernel() {
 	tcpflow_log "booting $rel (timeout ${TIMEOUT}s)"
 	start=$SECONDS
 	boot_vm "$rel" "$out" "$series" "$image" "$kroot" || qrc=$?
-	if emulator_fault_before_tests "$out"; then
-		# Nothing of tcpflow's had run: the tests load the module.
+	if emulator_fault "$out"; then
 		cp "$out/console.log" "$out/console.emulator-fault.log"
-		tcpflow_log "$rel: 'Oops: int3' before any test began: QEMU's software emulation running code the kernel was patching (KERNEL-FACTS.md), not tcpflow; booting again (first console: $out/console.emulator-fault.log)"
+		cp "$out/tap.log" "$out/tap.emulator-fault.log" 2>/dev/null || true
+		EMULATOR_FAULT[$series]="$(first_problem "$out/console.log" "$(console_problems "$out/console.log")") after $(grep -acE '^(not )?ok ' "$out/tap.log" 2>/dev/null) tests"
+		tcpflow_log "$rel: QEMU's software emulation ran an int3 the kernel's text no longer holds (${EMULATOR_FAULT[$series]}; KERNEL-FACTS.md), not tcpflow: booting again, once (first console: $out/console.emulator-fault.log)"
 		qrc=0
 		boot_vm "$rel" "$out" "$series" "$image" "$kroot" || qrc=$?
 	fi
@@ -544,7 +576,9 @@ run_kernel() {
 	fi
 	[[ ${leaks:-0} == 0 ]] || reasons+=("kmemleak reports $leaks unreferenced objects")
 	if problems=$(console_problems "$out/console.log"); then
-		reasons+=("kernel console reports problems")
+		# The first one in the summary too: it is what a CI log's tail
+		# keeps.
+		reasons+=("kernel console reports problems, first: $(first_problem "$out/console.log" "$problems")")
 		printf '%s: console problems in %s:\n' "$rel" "$out/console.log" >&2
 		printf '%s\n' "$problems" | head -n 40 | sed 's/^/    /' >&2 || true
 	fi
@@ -572,7 +606,7 @@ main() {
 	take_lock
 	trap 'stop_vm; exit 130' INT
 	trap 'stop_vm; exit 143' TERM
-	declare -gA RESULT=() ELAPSED=() RELEASE=() CONSOLE=()
+	declare -gA RESULT=() ELAPSED=() RELEASE=() CONSOLE=() EMULATOR_FAULT=()
 	local s failed=0
 	# Not "run_kernel || ...": that would disable set -e inside it.
 	for s in "${SERIES[@]}"; do
@@ -583,6 +617,9 @@ main() {
 		[[ ${RESULT[$s]} == PASS ]] || failed=1
 		printf 'vm-test %s %s: %s in %ss, console: %s\n' "$s" "${RELEASE[$s]}" \
 			"${RESULT[$s]}" "${ELAPSED[$s]}" "${CONSOLE[$s]}"
+		[[ -z ${EMULATOR_FAULT[$s]:-} ]] ||
+			printf 'vm-test %s: booted twice, the first boot died of the emulator fault: %s\n' \
+				"$s" "${EMULATOR_FAULT[$s]}"
 	done
 	return "$failed"
 }
