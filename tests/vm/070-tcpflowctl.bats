@@ -19,12 +19,12 @@ teardown() {
 leak() {
 	tcpflow-sock listen 127.0.0.1 "$1" accept hold 3>&- &
 	LEAK=$!
-	wait_for 10 tcp_listening "$1"
+	tf_wait_for 10 tf_tcp_listening "$1"
 	tcpflow-sock bind 127.0.0.1 $(($1 + 32000)) connect 127.0.0.1 "$1" close
-	wait_for 10 tf_state_is "$1" $(($1 + 32000)) CLOSE_WAIT
+	tf_wait_for 10 tf_state_is "$1" $(($1 + 32000)) CLOSE_WAIT
 	# The server's ACK of that FIN is delayed (up to 40 ms): the client
 	# is in FIN_WAIT2 once it was sent and recorded.
-	wait_for 10 tf_state_is $(($1 + 32000)) "$1" FIN_WAIT2
+	tf_wait_for 10 tf_state_is $(($1 + 32000)) "$1" FIN_WAIT2
 }
 
 @test "leaks finds a CLOSE_WAIT leak with the process that holds it" {
@@ -62,13 +62,13 @@ leak() {
 
 @test "show joins both ends of a loopback connection into one ladder" {
 	tcpflow-sock listen 127.0.0.1 9402 accept recv-eof close 3>&- &
-	wait_for 10 tcp_listening 9402
+	tf_wait_for 10 tf_tcp_listening 9402
 	tcpflow-sock bind 127.0.0.1 41402 connect 127.0.0.1 9402 close
 	wait
-	wait_for 10 tf_state_is 9402 41402 CLOSE
+	tf_wait_for 10 tf_state_is 9402 41402 CLOSE
 	# The client's move to TIME_WAIT can come after the server's CLOSE:
 	# its ACK of the server's FIN leaves before it.
-	wait_for 10 tf_history_has 41402 9402 'FIN_WAIT2>TIME_WAIT'
+	tf_wait_for 10 tf_history_has 41402 9402 'FIN_WAIT2>TIME_WAIT'
 	cid=$(tf_conn 41402 9402 | awk '{ print $2 }')
 	sid=$(tf_conn 9402 41402 | awk '{ print $2 }')
 	run tcpflowctl show "$cid"
@@ -99,24 +99,30 @@ leak() {
 
 @test "a recording made with dump reads back the same as the device" {
 	leak 9406
-	tcpflowctl dump >/tmp/rec
+	tcpflowctl dump >"$T/rec"
 	# This test's connections only: older TIME_WAITs may end meanwhile.
 	sel='select(.sport == 9406 or .dport == 9406) | {id, state, pid, events}'
 	diff <(tcpflowctl -j list -a | jq -c "$sel") \
-		<(tcpflowctl -f /tmp/rec -j list -a | jq -c "$sel")
-	[ "$(tcpflowctl -f /tmp/rec -j list -a | jq -c "$sel" | wc -l)" = 3 ]
+		<(tcpflowctl -f "$T/rec" -j list -a | jq -c "$sel")
+	# Listener, client and server; a duplicate child of the handshake
+	# (README: the kernel clones one when the ACK and the FIN race on two
+	# CPUs, seen on 5.10) is recorded too, flagged, as many times as /proc
+	# shows it.
+	mine='select(.sport == 9406 or .dport == 9406)'
+	[ "$(tcpflowctl -f "$T/rec" -j list -a | jq -c "$mine | select(.duplicate | not)" | wc -l)" = 3 ]
+	[ "$(tcpflowctl -f "$T/rec" -j list -a | jq -c "$mine | select(.duplicate)" | wc -l)" = "$(tf_dups 9406 41406)" ]
 }
 
 @test "follow streams new events as they happen" {
-	tcpflowctl follow >/tmp/follow.out 3>&- &
+	tcpflowctl follow >"$T/follow.out" 3>&- &
 	follower=$!
 	# Events after its open() reach it through the live stream.
-	wait_for 10 has_open "$follower" /dev/tcpflow
+	tf_wait_for 10 tf_has_open "$follower" /dev/tcpflow
 	tcpflow-sock listen 127.0.0.1 9403 close-listener
-	wait_for 10 grep -q 'LISTEN -> CLOSE\|LISTEN>CLOSE' /tmp/follow.out
+	tf_wait_for 10 grep -q 'LISTEN -> CLOSE\|LISTEN>CLOSE' "$T/follow.out"
 	kill -INT "$follower"
 	wait "$follower"
-	grep -q '127.0.0.1:9403' /tmp/follow.out
+	grep -q '127.0.0.1:9403' "$T/follow.out"
 }
 
 @test "without the module tcpflowctl says to load it" {
