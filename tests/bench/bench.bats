@@ -59,7 +59,7 @@ bulk() {
 	local t0 srv
 	ip netns exec bnb taskset -c 1 tcpflow-sock listen 10.77.0.2 "$1" accept recv-eof close 3>&- &
 	srv=$!
-	wait_for 10 tcp_listening "$1" bnb
+	tf_wait_for 10 tf_tcp_listening "$1" bnb
 	t0=$(stamp)
 	ip netns exec bna taskset -c 0 tcpflow-sock connect 10.77.0.2 "$1" send $(($2 << 20)) close
 	wait "$srv"
@@ -74,7 +74,7 @@ churn() {
 	local t0 srv out
 	ip netns exec bnb taskset -c 1 tcpflow-sock listen 10.77.0.2 "$1" serve "$2" 3>&- &
 	srv=$!
-	wait_for 10 tcp_listening "$1" bnb
+	tf_wait_for 10 tf_tcp_listening "$1" bnb
 	t0=$(stamp)
 	out=$(ip netns exec bna taskset -c 0 tcpflow-sock churn "$2" 10.77.0.2 "$1")
 	wait "$srv"
@@ -158,24 +158,24 @@ bench() {
 		read -r -a on <<<"$on"
 		tput+=("$(ratio "${off[0]}" "${on[0]}")")
 		cpu+=("$(ratio "${off[1]}" "${on[1]}")")
-		say "$(awk -v w="$1" -v i="$i" -v a="${off[0]}" -v b="${on[0]}" \
+		tf_say "$(awk -v w="$1" -v i="$i" -v a="${off[0]}" -v b="${on[0]}" \
 			-v ta="${off[1]}" -v tb="${on[1]}" -v n="$4" -v u="$3" \
 			-v r="${tput[-1]}" -v c="${cpu[-1]}" 'BEGIN {
 			printf "#   %s %d: without %7.1f %s (%5d ticks), with tcpflow %7.1f %s (%5d ticks): %.3fx, CPU %.3fx\n",
 				w, i, n / (a / 1e6), u, ta, n / (b / 1e6), u, tb, r, c }')"
 	done
-	say "# $1 with tcpflow, median of $ROUNDS pairs (min-max):" \
+	tf_say "# $1 with tcpflow, median of $ROUNDS pairs (min-max):" \
 		"#   throughput $(printf '%s\n' "${tput[@]}" | summary), work per CPU tick $(printf '%s\n' "${cpu[@]}" | summary)"
 }
 
 @test "bench: bulk throughput over veth, tcpflow loaded / nothing loaded" {
-	say "" "# $(uname -r), $(nproc) CPUs, QEMU software emulation:" \
+	tf_say "" "# $(uname -r), $(nproc) CPUs, QEMU software emulation:" \
 		"# bulk: $MB MB per run from one netns to another over veth"
 	bench bulk 9600 MB/s "$MB"
 }
 
 @test "bench: connection churn over veth, tcpflow loaded / nothing loaded" {
-	say "" "# churn: $CONNS connections (connect, close) per run over veth"
+	tf_say "" "# churn: $CONNS connections (connect, close) per run over veth"
 	bench churn 19700 conn/s "$CONNS"
 }
 
@@ -197,10 +197,10 @@ reader_loop() {
 	# The full table: fill clients in TIME_WAIT (in the kernel's table
 	# too, for /proc/net/tcp to walk) and their closed servers.
 	ip netns exec bfill tcpflow-sock listen 127.0.0.1 9900 serve "$fill" 3>&- &
-	wait_for 10 tcp_listening 9900 bfill
+	tf_wait_for 10 tf_tcp_listening 9900 bfill
 	[ "$(ip netns exec bfill tcpflow-sock churn "$fill" 127.0.0.1 9900)" = "connected=$fill failed=0" ]
 	wait
-	say "" "# churn: $CONNS connections per run over veth, tcpflow loaded, while nobody in" \
+	tf_say "" "# churn: $CONNS connections per run over veth, tcpflow loaded, while nobody in" \
 		"# another netns reads, in a loop, a file over $fill TIME_WAIT sockets and" \
 		"# $(tf_header_count connections) tcpflow entries it cannot see"
 	for ((i = 1; i <= ROUNDS; i++)); do
@@ -224,7 +224,7 @@ reader_loop() {
 	done
 	[ "$(tf_header_count untracked)" = 0 ]
 	[ "$(tf_header_count events)" = 0 ]
-	say "# churn with the reader / without it, median of $ROUNDS (min-max):" \
+	tf_say "# churn with the reader / without it, median of $ROUNDS (min-max):" \
 		"#   /proc/net/tcp: throughput $(tr ' ' '\n' <<<"${tput[1]}" | grep . | summary), work per CPU tick $(tr ' ' '\n' <<<"${cpu[1]}" | grep . | summary)" \
 		"#   /proc/tcpflow: throughput $(tr ' ' '\n' <<<"${tput[2]}" | grep . | summary), work per CPU tick $(tr ' ' '\n' <<<"${cpu[2]}" | grep . | summary)"
 }

@@ -24,6 +24,19 @@ tf_scaled() {
 	fi
 }
 
+# tf_nothing_left: the module is gone and left nothing behind: no module,
+# no /dev/tcpflow or /proc/tcpflow, no sysfs directory, no vmalloc'ed
+# memory and none of its kprobes (for tf_wait_for, or as an assertion).
+tf_nothing_left() {
+	[ "$(grep -c '^tcpflow ' /proc/modules)" = 0 ] &&
+		[ ! -e /dev/tcpflow ] && [ ! -e /proc/tcpflow ] &&
+		[ ! -e /sys/module/tcpflow ] &&
+		[ "$(tf_vmalloc_bytes)" = 0 ] &&
+		[ "$(grep -c -e tcp_twsk_destructor -e inet_twsk_alloc \
+			-e tcp_timewait_state_process -e security_sock_graft \
+			/sys/kernel/debug/kprobes/list)" = 0 ]
+}
+
 # tf_dump_on_failure: in teardown, show what tcpflow and the kernel recorded
 # when the test failed (as TAP comments).
 tf_dump_on_failure() {

@@ -78,3 +78,17 @@ tf_router_drop() {
 tf_router_pass() {
 	ip netns exec sr tc filter del dev s1 egress pref 1
 }
+
+# tf_netstat_ext NS FIELD: a TcpExt counter of namespace NS
+# (/proc/net/netstat, as nstat names it without the prefix).
+tf_netstat_ext() {
+	# shellcheck disable=SC2016 # an awk program
+	ip netns exec "$1" awk -v f="$2" '
+		$1 == "TcpExt:" && !h { for (i = 2; i <= NF; i++) col[$i] = i; h = 1; next }
+		$1 == "TcpExt:" { print $col[f] }' /proc/net/netstat
+}
+
+# tf_netstat_is NS FIELD VALUE: for tf_wait_for.
+tf_netstat_is() {
+	[ "$(tf_netstat_ext "$1" "$2")" = "$3" ]
+}

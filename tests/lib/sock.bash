@@ -60,3 +60,59 @@ tf_serve_done() {
 	tf_wait_for 10 tf_pid_done "$2"
 	wait "$2" || true	# served all, or stopped here
 }
+
+# tf_client_closes SPORT CPORT: a loopback connection from 127.0.0.1:CPORT
+# to a server on SPORT; the client closes first, the server as soon as it
+# sees that. Returns once the server's end is CLOSE and the client's
+# history has its FIN_WAIT2>TIME_WAIT (which may come just after, on
+# another CPU; 6.1 has been seen to reap a timewait socket at once).
+tf_client_closes() {
+	local sp=$1 cp=$2 srv
+
+	tcpflow-sock listen 127.0.0.1 "$sp" accept recv-eof close 3>&- &
+	srv=$!
+	tf_wait_for 10 tf_tcp_listening "$sp"
+	tcpflow-sock bind 127.0.0.1 "$cp" connect 127.0.0.1 "$sp" close
+	wait "$srv"
+	tf_wait_for 10 tf_state_is "$sp" "$cp" CLOSE
+	tf_wait_for 10 tf_history_has "$cp" "$sp" 'FIN_WAIT2>TIME_WAIT'
+}
+
+# tf_aborted NETNS PORT N: N connections to a server on 127.0.0.1:PORT in
+# NETNS, each aborted by the client once established (churn-abort); all
+# must connect, and the server must have served them all.
+tf_aborted() {
+	local ns=$1 port=$2 n=$3 srv out
+	ip netns exec "$ns" tcpflow-sock listen 127.0.0.1 "$port" serve "$n" 3>&- &
+	srv=$!
+	tf_wait_for 10 tf_tcp_listening "$port" "$ns"
+	out=$(ip netns exec "$ns" tcpflow-sock churn-abort "$n" 127.0.0.1 "$port")
+	if [[ $out != "connected=$n failed=0" ]]; then
+		echo "tf_aborted: $out" >&2
+		return 1
+	fi
+	tf_serve_done "$port" "$srv"
+}
+
+# tf_churn_start NETNS PORT [CMD...]: connections in a new namespace NETNS
+# (loopback up), 20 at a time and aborted, until tf_churn_stop: a server
+# on PORT and a client loop, both in the background run through CMD...
+# when given (e.g. taskset -c 0).
+tf_churn_start() {
+	local ns=$1 port=$2
+	shift 2
+	rm -f "$T/churn.$ns.stop"
+	tf_netns_add "$ns"
+	ip netns exec "$ns" "$@" tcpflow-sock listen 127.0.0.1 "$port" serve 100000000 3>&- &
+	tf_wait_for 10 tf_tcp_listening "$port" "$ns"
+	# shellcheck disable=SC2016 # expanded by the loop's own shell
+	ip netns exec "$ns" "$@" bash -c 'while [ ! -e "$1" ]; do
+		tcpflow-sock churn-abort 20 127.0.0.1 "$2" >/dev/null; done' \
+		churn "$T/churn.$ns.stop" "$port" 3>&- &
+}
+
+# tf_churn_stop NETNS: the client loop of tf_churn_start ends after its
+# current batch (the server and the namespace stay, for teardown).
+tf_churn_stop() {
+	touch "$T/churn.$1.stop"
+}

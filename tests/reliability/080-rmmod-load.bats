@@ -12,27 +12,27 @@ NSS=(rl1 rl2 rl3)
 setup() {
 	local ns i=0
 	tf_unload
-	rm -rf /tmp/rl && mkdir -p /tmp/rl
+	rm -rf "$T/rl" && mkdir -p "$T/rl"
 	for ns in "${NSS[@]}"; do
 		ip netns add "$ns"
 		ip -n "$ns" link set lo up
 		# Keep the timewait sockets few: each load seeds every one.
 		ip netns exec "$ns" sysctl -qw net.ipv4.tcp_max_tw_buckets=64
 		ip netns exec "$ns" taskset -c 0 tcpflow-sock listen 127.0.0.1 $((9500 + i)) serve 100000000 3>&- &
-		wait_for 10 tcp_listening $((9500 + i)) "$ns"
+		tf_wait_for 10 tf_tcp_listening $((9500 + i)) "$ns"
 		# Graceful closes in two namespaces, resets in the third.
 		if ((i < 2)); then mode=churn; else mode=churn-abort; fi
 		# Paced (about 40 connections a second each): the emulated
 		# guest's two CPUs must leave room for the load cycles.
-		ip netns exec "$ns" taskset -c 0 bash -c "while [ ! -e /tmp/rl/stop ]; do
-			tcpflow-sock $mode 10 127.0.0.1 $((9500 + i)); sleep 0.2; done" >/tmp/rl/churn.$ns 2>&1 3>&- &
+		ip netns exec "$ns" taskset -c 0 bash -c "while [ ! -e "$T/rl/stop" ]; do
+			tcpflow-sock $mode 10 127.0.0.1 $((9500 + i)); sleep 0.2; done" >"$T/rl/churn.$ns" 2>&1 3>&- &
 		i=$((i + 1))
 	done
 }
 
 teardown() {
 	tf_dump_on_failure
-	touch /tmp/rl/stop
+	touch "$T/rl/stop"
 	pkill -f tcpflow-devtest || true
 	pkill -f 'cat /proc/tcpflow' || true
 	sleep 0.2
@@ -50,20 +50,20 @@ teardown() {
 	# Few processes per cycle: each fork and exec is slow in the emulated
 	# guest, and bash builtins ([[ ]], $(<file), :>file) are not.
 	for cycle in $(seq 50); do
-		rm -f /tmp/rl/dev.* /tmp/rl/proc.* /tmp/rl/go
+		rm -f "$T/rl/dev".* "$T/rl/proc".* "$T/rl/go"
 		tf_load
 		# A /dev reader blocked in read after its snapshot and its first
 		# live record, a /proc reader with the file open part-read, and
 		# a loop of whole-file /proc readers.
-		tcpflow-devtest open snapshot next 1 touch /tmp/rl/dev.live next 1000000000 >/tmp/rl/dev.out 3>&- &
+		tcpflow-devtest open snapshot next 1 touch "$T/rl/dev.live" next 1000000000 >"$T/rl/dev.out" 3>&- &
 		dev=$!
-		tcpflow-devtest -d /proc/tcpflow open read-raw 100 touch /tmp/rl/proc.opened \
-			wait /tmp/rl/go read-raw 4096 read-raw 4096 >/tmp/rl/proc.out 3>&- &
+		tcpflow-devtest -d /proc/tcpflow open read-raw 100 touch "$T/rl/proc.opened" \
+			wait "$T/rl/go" read-raw 4096 read-raw 4096 >"$T/rl/proc.out" 3>&- &
 		proc=$!
-		(while [[ ! -e /tmp/rl/go ]]; do cat /proc/tcpflow >/dev/null 2>&1 || :; sleep 0.1; done) 3>&- &
+		(while [[ ! -e "$T/rl/go" ]]; do cat /proc/tcpflow >/dev/null 2>&1 || :; sleep 0.1; done) 3>&- &
 		catter=$!
 		# The blocked reader was woken by the churn.
-		wait_for 20 test -e /tmp/rl/dev.live -a -e /tmp/rl/proc.opened
+		tf_wait_for 20 test -e "$T/rl/dev.live" -a -e "$T/rl/proc.opened"
 		run rmmod tcpflow
 		[ "$status" -ne 0 ]
 		[[ $output == *"in use"* ]]
@@ -75,20 +75,20 @@ teardown() {
 		[[ $(</proc/modules) != *"tcpflow "* ]]
 		[ ! -e /dev/tcpflow ]
 		[ ! -e /proc/tcpflow ]
-		: >/tmp/rl/go
+		: >"$T/rl/go"
 		wait "$proc"
 		wait "$catter"
-		[ "$(</tmp/rl/proc.out)" = "read 100
+		[ "$(<"$T/rl/proc.out")" = "read 100
 read EIO
 read EIO" ]
 		[[ $(</proc/vmallocinfo) != *tcpflow* ]]
 	done
-	: >/tmp/rl/stop
+	: >"$T/rl/stop"
 	sleep 0.5
 	# The traffic never failed: every churn batch connected every time.
 	for ns in "${NSS[@]}"; do
-		[ "$(grep -c . /tmp/rl/churn.$ns)" -gt 0 ]
-		[ "$(grep -vc '^connected=10 failed=0$' /tmp/rl/churn.$ns)" = 0 ]
+		[ "$(grep -c . "$T/rl/churn.$ns")" -gt 0 ]
+		[ "$(grep -vc '^connected=10 failed=0$' "$T/rl/churn.$ns")" = 0 ]
 	done
 	[ "$(grep -c tcpflow /proc/vmallocinfo)" = 0 ]
 	[ "$(grep -c '^tcpflow ' /proc/modules)" = 0 ]

@@ -18,15 +18,8 @@ teardown() {
 	pkill -f hping3 || true
 	pkill -f stress-ng || true
 	for ns in fl fa fb sm; do ip netns del "$ns" 2>/dev/null || true; done
-	rm -f /tmp/fl.*
+	rm -f "$T/fl".*
 	tf_unload
-}
-
-# netstat_ext NS FIELD: a TcpExt counter of namespace NS.
-netstat_ext() {
-	ip netns exec "$1" awk -v f="$2" '
-		$1 == "TcpExt:" && !h { for (i = 2; i <= NF; i++) col[$i] = i; h = 1; next }
-		$1 == "TcpExt:" { print $col[f] }' /proc/net/netstat
 }
 
 # histories FILE NETNS: "role history" per connection of NETNS, counted; a
@@ -61,7 +54,7 @@ event_lines() {
 	live=$(tf_header_count live)
 	ip netns add fl
 	ip -n fl link set lo up
-	ns=$(netns_inode fl)
+	ns=$(tf_netns_inode fl)
 
 	# A client closes first.  With the default tcp_fin_timeout (60 s) it
 	# waits for the server's FIN as a FIN_WAIT2 timewait socket, which
@@ -72,44 +65,44 @@ event_lines() {
 	# the FIN: then only TCPTimeWaitOverflow ends a client in FIN_WAIT2.
 	ip netns exec fl sysctl -qw net.ipv4.tcp_fin_timeout=3600
 	ip netns exec fl tcpflow-sock listen 127.0.0.1 9400 serve "$n" 3>&- &
-	wait_for 10 tcp_listening 9400 fl
+	tf_wait_for 10 tf_tcp_listening 9400 fl
 	t=$SECONDS
 	run ip netns exec fl tcpflow-sock churn "$n" 127.0.0.1 9400
 	echo "# $n connections in $((SECONDS - t)) s" >&3
 	[ "$output" = "connected=$n failed=0" ]
 	wait
-	overflow=$(netstat_ext fl TCPTimeWaitOverflow)
+	overflow=$(tf_netstat_ext fl TCPTimeWaitOverflow)
 	echo "# TCPTimeWaitOverflow=$overflow" >&3
 	# Deleting the netns ends its timewait sockets: every history closes.
 	ip netns del fl
-	wait_for 60 live_at_most "$live"
+	tf_wait_for 60 tf_live_at_most "$live"
 
 	# A consistent copy: no event between the two counter reads.
 	for try in 1 2 3 4 5; do
-		t0=$(counters_total)
-		cat /proc/tcpflow >/tmp/fl.all
-		[ "$(counters_total)" = "$t0" ] && break
+		t0=$(tf_counters_total)
+		cat /proc/tcpflow >"$T/fl.all"
+		[ "$(tf_counters_total)" = "$t0" ] && break
 	done
-	[ "$(head -n 1 /tmp/fl.all)" = "$(head -n 1 /proc/tcpflow)" ]
+	[ "$(head -n 1 "$T/fl.all")" = "$(head -n 1 /proc/tcpflow)" ]
 
 	# Each client went through TIME_WAIT, or straight to CLOSE when the
 	# kernel had no timewait bucket left (TCPTimeWaitOverflow).  When the
 	# client's FIN reached the request on one CPU while its final ACK did
 	# on the other, the kernel cloned a second child and destroyed it: a
 	# duplicate, of a connection that is also there whole.
-	histories /tmp/fl.all "$ns" >/tmp/fl.hist
-	cat /tmp/fl.hist | sed 's/^/# /' >&3
-	dup=$(duplicate_tuples /tmp/fl.all | wc -l)
+	histories "$T/fl.all" "$ns" >"$T/fl.hist"
+	cat "$T/fl.hist" | sed 's/^/# /' >&3
+	dup=$(duplicate_tuples "$T/fl.all" | wc -l)
 	echo "# $dup duplicate children" >&3
 	if ((dup > 0)); then
 		# One of them beside its connection, for the record.
-		read -r id l r < <(grep -m 1 '^conn .* duplicate' /tmp/fl.all | cut -d ' ' -f 2,4,5)
+		read -r id l r < <(grep -m 1 '^conn .* duplicate' "$T/fl.all" | cut -d ' ' -f 2,4,5)
 		awk -v id="$id" -v l="$l" -v r="$r" '/^conn / {
-			keep = $4 == l && $5 == r && $2 - id <= 2 && id - $2 <= 2 } keep' /tmp/fl.all |
+			keep = $4 == l && $5 == r && $2 - id <= 2 && id - $2 <= 2 } keep' "$T/fl.all" |
 			sed 's/^/# /' >&3
 	fi
 	cl="client: CLOSE>SYN_SENT SYN_SENT>ESTABLISHED ESTABLISHED>FIN_WAIT1 FIN_WAIT1>FIN_WAIT2"
-	[ "$(cat /tmp/fl.hist)" = "$(
+	[ "$(cat "$T/fl.hist")" = "$(
 		{
 			((overflow < n)) && echo "$((n - overflow)) $cl FIN_WAIT2>TIME_WAIT TIME_WAIT>CLOSE"
 			((overflow > 0)) && echo "$overflow $cl FIN_WAIT2>CLOSE"
@@ -117,14 +110,14 @@ event_lines() {
 			echo "$n server: LISTEN>SYN_RECV SYN_RECV>ESTABLISHED ESTABLISHED>CLOSE_WAIT CLOSE_WAIT>LAST_ACK LAST_ACK>CLOSE"
 			((dup > 0)) && echo "$dup server-duplicate: LISTEN>SYN_RECV SYN_RECV>CLOSE"
 		} | sort -k2)" ]
-	[ -z "$(comm -23 <(duplicate_tuples /tmp/fl.all) <(duplicate_tuples /tmp/fl.all -v))" ]
+	[ -z "$(comm -23 <(duplicate_tuples "$T/fl.all") <(duplicate_tuples "$T/fl.all" -v))" ]
 
 	[ "$(tf_header_count connections)" = $((seeded + 2 * n + 1 + dup)) ]
 	[ "$(tf_header_count untracked)" = 0 ]
 	[ "$(tf_header_count evicted)" = 0 ]
 	[ "$(tf_header_count events)" = 0 ]
-	[ "$(grep -c '^conn ' /tmp/fl.all)" = $((seeded + 2 * n + 1 + dup)) ]
-	[ "$(event_lines /tmp/fl.all)" = "$t0" ]
+	[ "$(grep -c '^conn ' "$T/fl.all")" = $((seeded + 2 * n + 1 + dup)) ]
+	[ "$(event_lines "$T/fl.all")" = "$t0" ]
 	[ "$(tf_vmalloc_bytes)" = "$base" ]
 }
 
@@ -134,12 +127,12 @@ event_lines() {
 	tf_load max_conns=$max
 	# A real connection before the flood: its closed history must survive.
 	ip netns exec fb tcpflow-sock listen 10.99.1.2 9412 accept recv-eof close 3>&- &
-	wait_for 10 tcp_listening 9412 fb
+	tf_wait_for 10 tf_tcp_listening 9412 fb
 	ip netns exec fa tcpflow-sock bind 10.99.1.1 42412 connect 10.99.1.2 9412 close
-	wait_for 10 tf_state_is 9412 42412 CLOSE
+	tf_wait_for 10 tf_state_is 9412 42412 CLOSE
 	before=$(tf_conn 9412 42412)
 	ip netns exec fb tcpflow-sock listen 10.99.1.2 9410 hold 3>&- &
-	wait_for 10 tcp_listening 9410 fb
+	tf_wait_for 10 tf_tcp_listening 9410 fb
 	base=$(tf_vmalloc_bytes)
 	rx0=$(ip -n fb -s -j link show vb | jq '.[0].stats64.rx.packets')
 
@@ -163,9 +156,9 @@ event_lines() {
 	[ "$(tf_conn 9412 42412 | awk '{ print $1, $2, $3, $4, $5, $6 }')" = "$(awk '{ print $1, $2, $3, $4, $5, $6 }' <<<"$before")" ]
 	# A real connection right after is recorded whole, from its SYN.
 	ip netns exec fb tcpflow-sock listen 10.99.1.2 9411 accept recv-eof close 3>&- &
-	wait_for 10 tcp_listening 9411 fb
+	tf_wait_for 10 tf_tcp_listening 9411 fb
 	ip netns exec fa tcpflow-sock bind 10.99.1.1 42411 connect 10.99.1.2 9411 close
-	wait_for 10 tf_state_is 9411 42411 CLOSE
+	tf_wait_for 10 tf_state_is 9411 42411 CLOSE
 	[ "$(tf_history 42411 9411)" = "CLOSE>SYN_SENT SYN_SENT>ESTABLISHED ESTABLISHED>FIN_WAIT1 FIN_WAIT1>FIN_WAIT2 FIN_WAIT2>TIME_WAIT" ]
 	[ "$(tf_segments 9411 42411 | head -n 1)" = "rx SYN 0 - 0 0" ]
 }
@@ -177,7 +170,7 @@ event_lines() {
 	tf_load max_conns=262144 max_events=16
 	base=$(tf_vmalloc_bytes)
 	live=$(tf_header_count live)
-	ns=$(netns_inode sm)
+	ns=$(tf_netns_inode sm)
 	cd /tmp
 	run ip netns exec sm prlimit --nofile=200000:200000 timeout 60 stress-ng --sockmany 1 -t 10 --metrics-brief
 	echo "$output" | sed 's/^/# /' >&3
@@ -193,7 +186,7 @@ event_lines() {
 	[ "$(tf_header_count connections)" = $(($(tf_header_count live) + $(tf_header_count closed))) ]
 	[ "$(tf_vmalloc_bytes)" = "$base" ]
 	ip netns del sm
-	wait_for 60 live_at_most "$live"
+	tf_wait_for 60 tf_live_at_most "$live"
 	# The table had room and no history filled up (max_events=16, none has
 	# a "dropped=" mark): no event may be counted lost.
 	[ "$(grep -c ' dropped=' /proc/tcpflow)" = 0 ]

@@ -9,41 +9,22 @@ load helpers
 
 teardown() {
 	tf_dump_on_failure
-	rm -f /tmp/bi.stop
-	touch /tmp/bi.stop
+	tf_churn_stop bi
 	pkill -f tcpflow-devtest || true
 	pkill -u 65534 || true
 	pkill -f stress-ng || true
 	sleep 0.2
 	# trinity's children hold the device open until they are gone.
-	wait_for 10 nobody_gone || true
+	tf_wait_for 10 nobody_gone || true
 	pkill -f tcpflow-sock || true
 	ip netns del bi 2>/dev/null || true
 	[ -e /dev/tcpflow ] && chmod 0600 /dev/tcpflow
 	tf_unload
-	rm -rf /tmp/bi.*
-}
-
-# Traffic in netns bi until /tmp/bi.stop exists.
-churn_bg() {
-	rm -f /tmp/bi.stop
-	ip netns add bi
-	ip -n bi link set lo up
-	ip netns exec bi tcpflow-sock listen 127.0.0.1 9600 serve 100000000 3>&- &
-	wait_for 10 tcp_listening 9600 bi
-	ip netns exec bi bash -c 'while [ ! -e /tmp/bi.stop ]; do
-		tcpflow-sock churn-abort 20 127.0.0.1 9600 >/dev/null; done' 3>&- &
+	rm -rf "$T/bi".*
 }
 
 nobody_gone() {
 	! pgrep -u 65534 >/dev/null || false
-}
-
-nothing_left() {
-	[ "$(grep -c '^tcpflow ' /proc/modules)" = 0 ] &&
-		[ ! -e /dev/tcpflow ] && [ ! -e /proc/tcpflow ] &&
-		[ ! -e /sys/module/tcpflow ] &&
-		[ "$(grep -c tcpflow /proc/vmallocinfo)" = 0 ]
 }
 
 @test "20000 random ioctls: each gets ENOTTY, EFAULT, EINVAL or does what the ABI says" {
@@ -59,7 +40,7 @@ nothing_left() {
 	run tcpflow-devtest open-nb ioctl-fuzz 20000 2
 	[ "$status" = 0 ]
 	tf_unload
-	nothing_left
+	tf_nothing_left
 }
 
 @test "device reads of 0 return 0, of 1 and odd sizes whole records or EINVAL" {
@@ -76,19 +57,19 @@ nothing_left() {
 	printf '%s\n' "${lines[@]}" | awk '/^read [0-9]/ { if ($2 % 8) bad = 1 } END { exit bad }'
 	[ "$(printf '%s\n' "${lines[@]}" | grep -c '^SYNC$')" = 1 ]
 	tf_unload
-	nothing_left
+	tf_nothing_left
 }
 
 @test "/proc/tcpflow read 1, 7 and 4093 bytes at a time gives the same text" {
 	tf_load
 	for p in 9611 9612 9613; do tcpflow-sock listen 127.0.0.1 $p close-listener; done
 	strip_age() { sed -E 's/ [0-9]+\.[0-9]{6}s / AGE /'; }
-	cat /proc/tcpflow | strip_age >/tmp/bi.cat
+	cat /proc/tcpflow | strip_age >"$T/bi.cat"
 	for bs in 1 7 4093; do
-		dd if=/proc/tcpflow bs=$bs status=none | strip_age >/tmp/bi.dd
-		cmp /tmp/bi.cat /tmp/bi.dd
+		dd if=/proc/tcpflow bs=$bs status=none | strip_age >"$T/bi.dd"
+		cmp "$T/bi.cat" "$T/bi.dd"
 	done
-	[ "$(grep -c '^conn ' /tmp/bi.cat)" -ge 3 ]
+	[ "$(grep -c '^conn ' "$T/bi.cat")" -ge 3 ]
 	run tcpflow-devtest -d /proc/tcpflow open read-raw 0 seek read-raw 1
 	[ "$output" = "read 0
 seek ok
@@ -97,19 +78,19 @@ read 1" ]
 	run bash -c 'echo x >/proc/tcpflow'
 	[ "$status" -ne 0 ]
 	tf_unload
-	nothing_left
+	tf_nothing_left
 }
 
 @test "close() while another thread is blocked in read, 300 times under churn" {
 	tf_load
-	churn_bg
+	tf_churn_start bi 9600
 	run tcpflow-devtest close-race 300
 	[ "$output" = "close-race 300 ebadf=300 other=0" ]
-	touch /tmp/bi.stop
+	tf_churn_stop bi
 	sleep 0.2
 	# No reference was left behind: rmmod works at once.
 	rmmod tcpflow
-	nothing_left
+	tf_nothing_left
 }
 
 @test "out-of-range and garbage module parameters are refused with a message, nothing loaded" {
@@ -137,7 +118,7 @@ read 1" ]
 		run insmod "$TCPFLOW_KO" "$param"
 		[ "$status" -ne 0 ]
 		dmesg -t | grep -qxF "tcpflow: $msg" || { echo "# $param: $(dmesg -t)" >&3; false; }
-		nothing_left
+		tf_nothing_left
 	done
 	# Limits themselves and hex are accepted (within a quarter of RAM).
 	tf_load max_conns=16 max_events=1024 ring_events=0x100000
@@ -154,7 +135,7 @@ read 1" ]
 		run insmod "$TCPFLOW_KO" max_conns=$1 max_events=$2 ring_events=$3
 		[ "$status" -ne 0 ]
 	fi
-	nothing_left
+	tf_nothing_left
 }
 
 # footprint_kib MAX_CONNS MAX_EVENTS RING_EVENTS: what the README says
@@ -187,7 +168,7 @@ ram_quarter_kib() {
 			{ echo "# $p: $(dmesg -t)" >&3; false; }
 		# Refused before the table, the ring or anything else.
 		[ "$(dmesg -t | grep -c '^tcpflow: ')" = 1 ]
-		nothing_left
+		tf_nothing_left
 	done
 	# A large combination within the bound loads, and says what it took.
 	set -- 131072 32 65536
@@ -200,7 +181,7 @@ ram_quarter_kib() {
 	# come from the slab).
 	[ "$(tf_vmalloc_bytes)" -ge $(($1 * (32 * $2 + 360) + 200 * $3)) ]
 	tf_unload
-	nothing_left
+	tf_nothing_left
 }
 
 @test "parameters are read-only once loaded, for root too" {
@@ -218,16 +199,16 @@ ram_quarter_kib() {
 
 @test "stress-ng --dev on /dev/tcpflow for 5 s under churn" {
 	tf_load
-	churn_bg
+	tf_churn_start bi 9600
 	cd /tmp
 	run timeout 60 stress-ng --dev 2 --dev-file /dev/tcpflow -t 5 --metrics-brief
 	echo "$output" | tail -n 3 | sed 's/^/# /' >&3
 	[ "$status" = 0 ]
 	[[ $output == *"successful run completed"* ]]
-	touch /tmp/bi.stop
+	tf_churn_stop bi
 	sleep 0.2
 	rmmod tcpflow
-	nothing_left
+	tf_nothing_left
 }
 
 # trinity_on PATH SECS: trinity as nobody on one victim path (it takes
@@ -248,20 +229,20 @@ trinity_on() {
 
 @test "trinity as an unprivileged user on /dev/tcpflow (40 s) and /proc/tcpflow (20 s)" {
 	tf_load
-	churn_bg
+	tf_churn_start bi 9600
 	# The device is root-only: open it up for the fuzzer, which refuses to
 	# run as root; the teardown (or rmmod) restores it.
 	chmod 0644 /dev/tcpflow
-	mkdir -p /tmp/bi.trinity
-	chown 65534:65534 /tmp/bi.trinity
-	cd /tmp/bi.trinity
+	mkdir -p "$T/bi.trinity"
+	chown 65534:65534 "$T/bi.trinity"
+	cd "$T/bi.trinity"
 	trinity_on /dev/tcpflow 40
 	trinity_on /proc/tcpflow 20
 	chmod 0600 /dev/tcpflow
-	touch /tmp/bi.stop
+	tf_churn_stop bi
 	sleep 0.2
 	pkill -u 65534 || true
-	wait_for 10 nobody_gone
+	tf_wait_for 10 nobody_gone
 	rmmod tcpflow
-	nothing_left
+	tf_nothing_left
 }

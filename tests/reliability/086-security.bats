@@ -14,7 +14,7 @@ teardown() {
 	tf_dump_on_failure
 	pkill -f tcpflow-sock || true
 	ip netns del sa 2>/dev/null || true
-	rm -f /tmp/se.*
+	rm -f "$T/se".*
 	tf_unload
 }
 
@@ -27,11 +27,11 @@ traffic() {
 	local ns
 	for ns in "" sa; do
 		${ns:+ip netns exec $ns} tcpflow-sock listen 127.0.0.1 9700 accept recv-eof close 3>&- &
-		wait_for 10 tcp_listening 9700 $ns
+		tf_wait_for 10 tf_tcp_listening 9700 $ns
 		${ns:+ip netns exec $ns} tcpflow-sock connect 127.0.0.1 9700 send 100 close
 		wait
 		${ns:+ip netns exec $ns} tcpflow-sock listen ::1 9701 accept recv-eof close 3>&- &
-		wait_for 10 tcp_listening 9701 $ns
+		tf_wait_for 10 tf_tcp_listening 9701 $ns
 		${ns:+ip netns exec $ns} tcpflow-sock connect ::1 9701 send 100 close
 		wait
 	done
@@ -73,15 +73,15 @@ traffic() {
 
 @test "a child netns sees only itself, in /proc/tcpflow, on the device and through tcpflowctl, whatever the filter" {
 	traffic
-	ns=$(netns_inode sa)
+	ns=$(tf_netns_inode sa)
 	init=$(stat -L -c %i /proc/1/ns/net)
-	ip netns exec sa cat /proc/tcpflow >/tmp/se.proc
-	[ "$(grep -c '^conn ' /tmp/se.proc)" = 6 ]
-	[ "$(grep '^conn ' /tmp/se.proc | grep -vc " netns=$ns ")" = 0 ]
+	ip netns exec sa cat /proc/tcpflow >"$T/se.proc"
+	[ "$(grep -c '^conn ' "$T/se.proc")" = 6 ]
+	[ "$(grep '^conn ' "$T/se.proc" | grep -vc " netns=$ns ")" = 0 ]
 	# Root or not, in the child netns.
-	ip netns exec sa setpriv --reuid 65534 --regid 65534 --clear-groups cat /proc/tcpflow >/tmp/se.nobody
-	[ "$(grep -c '^conn ' /tmp/se.nobody)" = 6 ]
-	[ "$(grep '^conn ' /tmp/se.nobody | grep -vc " netns=$ns ")" = 0 ]
+	ip netns exec sa setpriv --reuid 65534 --regid 65534 --clear-groups cat /proc/tcpflow >"$T/se.nobody"
+	[ "$(grep -c '^conn ' "$T/se.nobody")" = 6 ]
+	[ "$(grep '^conn ' "$T/se.nobody" | grep -vc " netns=$ns ")" = 0 ]
 	run ip netns exec sa tcpflow-devtest open snapshot
 	[ "$(printf '%s\n' "${lines[@]}" | grep -c '^CONN')" = 6 ]
 	# Asking for the initial netns by filter widens nothing.
@@ -95,26 +95,26 @@ traffic() {
 
 @test "no kernel address in /proc/tcpflow, tcpflowctl output or the raw records" {
 	traffic
-	cat /proc/tcpflow >/tmp/se.proc
-	tcpflowctl -a >/tmp/se.list
-	tcpflowctl -a -j >/tmp/se.json
-	tcpflowctl stats -j >/tmp/se.stats
-	tcpflowctl dump >/tmp/se.rec
-	tcpflowctl -f /tmp/se.rec dump -j >/tmp/se.dumpj
-	ids=$(awk '/^conn / { print $2 }' /tmp/se.proc)
-	for id in $ids; do tcpflowctl show "$id"; tcpflowctl -j show "$id"; done >/tmp/se.show
-	[ "$(grep -c '^conn ' /tmp/se.proc)" -ge 12 ]
-	[ -s /tmp/se.rec ] && [ -s /tmp/se.json ] && [ -s /tmp/se.show ]
+	cat /proc/tcpflow >"$T/se.proc"
+	tcpflowctl -a >"$T/se.list"
+	tcpflowctl -a -j >"$T/se.json"
+	tcpflowctl stats -j >"$T/se.stats"
+	tcpflowctl dump >"$T/se.rec"
+	tcpflowctl -f "$T/se.rec" dump -j >"$T/se.dumpj"
+	ids=$(awk '/^conn / { print $2 }' "$T/se.proc")
+	for id in $ids; do tcpflowctl show "$id"; tcpflowctl -j show "$id"; done >"$T/se.show"
+	[ "$(grep -c '^conn ' "$T/se.proc")" -ge 12 ]
+	[ -s "$T/se.rec" ] && [ -s "$T/se.json" ] && [ -s "$T/se.show" ]
 	# Text: nothing shaped like a kernel pointer (sk= is a socket cookie).
-	[ "$(cat /tmp/se.proc /tmp/se.list /tmp/se.json /tmp/se.stats /tmp/se.dumpj /tmp/se.show |
+	[ "$(cat "$T/se.proc" "$T/se.list" "$T/se.json" "$T/se.stats" "$T/se.dumpj" "$T/se.show" |
 		grep -ciE 'ffff[0-9a-f]{12}')" = 0 ]
 	# Binary: no aligned 64-bit word whose top 16 bits are set.
-	[ $(($(stat -c %s /tmp/se.rec) % 8)) = 0 ]
-	[ "$(od -An -v -tx8 -w8 /tmp/se.rec | grep -c '^ ffff')" = 0 ]
+	[ $(($(stat -c %s "$T/se.rec") % 8)) = 0 ]
+	[ "$(od -An -v -tx8 -w8 "$T/se.rec" | grep -c '^ ffff')" = 0 ]
 	# The same on the raw device, read directly.
-	dd if=/dev/tcpflow bs=65536 count=4 iflag=nonblock status=none >/tmp/se.raw 2>/dev/null || true
-	[ -s /tmp/se.raw ]
-	[ "$(od -An -v -tx8 -w8 /tmp/se.raw | grep -c '^ ffff')" = 0 ]
+	dd if=/dev/tcpflow bs=65536 count=4 iflag=nonblock status=none >"$T/se.raw" 2>/dev/null || true
+	[ -s "$T/se.raw" ]
+	[ "$(od -An -v -tx8 -w8 "$T/se.raw" | grep -c '^ ffff')" = 0 ]
 	# And the kernel log of the module.
 	[ "$(dmesg | grep tcpflow | grep -ciE 'ffff[0-9a-f]{12}')" = 0 ]
 }

@@ -8,7 +8,7 @@
 load helpers
 
 setup() {
-	rm -f /tmp/hp.*
+	rm -f "$T/hp".*
 	ip netns add hp
 	ip -n hp link set lo up
 }
@@ -16,18 +16,18 @@ setup() {
 # What failed, in short: 20,000 histories are too many for the console.
 dump_short_on_failure() {
 	[[ -z ${BATS_TEST_COMPLETED:-} ]] || return 0
-	{ head -n 1 /proc/tcpflow; grep -h . /tmp/hp.check 2>/dev/null | head -n 20; } | sed 's/^/# /' >&3
+	{ head -n 1 /proc/tcpflow; grep -h . "$T/hp.check" 2>/dev/null | head -n 20; } | sed 's/^/# /' >&3
 }
 
 teardown() {
 	dump_short_on_failure
-	touch /tmp/hp.stop
+	touch "$T/hp.stop"
 	echo 1 >/sys/devices/system/cpu/cpu1/online || true
 	pkill -f tcpflow-devtest || true
 	sleep 0.2
 	pkill -f tcpflow-sock || true
 	ip netns del hp 2>/dev/null || true
-	rm -f /tmp/hp.*
+	rm -f "$T/hp".*
 	tf_unload
 }
 
@@ -71,11 +71,11 @@ check_histories() {
 @test "cpu1 offline/online 100 times under churn: every history in order" {
 	[ "$(cat /sys/devices/system/cpu/online)" = 0-1 ]
 	tf_load max_conns=65536
-	ns=$(netns_inode hp)
+	ns=$(tf_netns_inode hp)
 	ip netns exec hp tcpflow-sock listen 127.0.0.1 9800 serve 100000000 3>&- &
-	wait_for 10 tcp_listening 9800 hp
-	ip netns exec hp bash -c 'while [ ! -e /tmp/hp.stop ]; do
-		tcpflow-sock churn 20 127.0.0.1 9800; done' >/tmp/hp.churn 2>&1 3>&- &
+	tf_wait_for 10 tf_tcp_listening 9800 hp
+	ip netns exec hp bash -c 'while [ ! -e "$T/hp.stop" ]; do
+		tcpflow-sock churn 20 127.0.0.1 9800; done' >"$T/hp.churn" 2>&1 3>&- &
 	churn=$!
 	for i in $(seq 100); do
 		echo 0 >/sys/devices/system/cpu/cpu1/online
@@ -85,24 +85,24 @@ check_histories() {
 		[ "$(cat /sys/devices/system/cpu/online)" = 0-1 ]
 		sleep 0.02
 	done
-	touch /tmp/hp.stop
+	touch "$T/hp.stop"
 	wait "$churn"
-	made=$(awk -F'[= ]' '{ n += $2 } END { print n }' /tmp/hp.churn)
-	[ "$(grep -vc '^connected=20 failed=0$' /tmp/hp.churn)" = 0 ]
+	made=$(awk -F'[= ]' '{ n += $2 } END { print n }' "$T/hp.churn")
+	[ "$(grep -vc '^connected=20 failed=0$' "$T/hp.churn")" = 0 ]
 	echo "# $made connections during the hotplug cycles" >&3
-	ip netns exec hp cat /proc/tcpflow >/tmp/hp.proc
+	ip netns exec hp cat /proc/tcpflow >"$T/hp.proc"
 	head -n 1 /proc/tcpflow | sed 's/^/# /' >&3
-	check_histories /tmp/hp.proc >/tmp/hp.check || true
+	check_histories "$T/hp.proc" >"$T/hp.check" || true
 	[ "$(tf_header_count untracked)" = 0 ]
 	[ "$(tf_header_count events)" = 0 ]
-	[ "$(grep -c '^conn .* client ' /tmp/hp.proc)" = "$made" ]
-	[ "$(grep -c '^conn .* server ' /tmp/hp.proc)" -ge $((made - 1)) ]
-	run check_histories /tmp/hp.proc
+	[ "$(grep -c '^conn .* client ' "$T/hp.proc")" = "$made" ]
+	[ "$(grep -c '^conn .* server ' "$T/hp.proc")" -ge $((made - 1)) ]
+	run check_histories "$T/hp.proc"
 	echo "$output" | head -n 5 | sed 's/^/# /' >&3
 	[ "$status" = 0 ]
 	# Each client: SYN_SENT, ESTABLISHED, FIN_WAIT1, FIN_WAIT2, then
 	# TIME_WAIT or (no timewait bucket) CLOSE, and CLOSE after TIME_WAIT.
-	[ "$(awk '/^conn / { c = ($3 == "client") } c && /^  \+/ && $3 == "->" { print $2 ">" $4 }' /tmp/hp.proc |
+	[ "$(awk '/^conn / { c = ($3 == "client") } c && /^  \+/ && $3 == "->" { print $2 ">" $4 }' "$T/hp.proc" |
 		grep -cvE '^(CLOSE>SYN_SENT|SYN_SENT>ESTABLISHED|ESTABLISHED>FIN_WAIT1|FIN_WAIT1>FIN_WAIT2|FIN_WAIT2>TIME_WAIT|FIN_WAIT2>CLOSE|TIME_WAIT>CLOSE)$')" = 0 ]
 }
 
@@ -111,29 +111,24 @@ reader_events() {
 }
 
 events_are() {
-	[ "$(reader_events /tmp/hp.read)" = "$1" ] && [ "$(reader_events /tmp/hp.poll)" = "$1" ]
+	[ "$(reader_events "$T/hp.read")" = "$1" ] && [ "$(reader_events "$T/hp.poll")" = "$1" ]
 }
 
 @test "readers blocked in read() and poll() get every event of 3000 connections" {
 	tf_load max_conns=16384 ring_events=65536
-	ns=$(netns_inode hp)
+	ns=$(tf_netns_inode hp)
 	# Both readers see only the churn's netns: the count is exact.
-	tcpflow-devtest open filter 1 "$ns" 0 0 snapshot touch /tmp/hp.r1 next 1000000000 >/tmp/hp.read 3>&- &
-	tcpflow-devtest open filter 1 "$ns" 0 0 snapshot touch /tmp/hp.r2 poll-loop >/tmp/hp.poll 3>&- &
-	wait_for 10 test -e /tmp/hp.r1 -a -e /tmp/hp.r2
-	ip netns exec hp tcpflow-sock listen 127.0.0.1 9801 serve 3000 3>&- &
-	srv=$!
-	wait_for 10 tcp_listening 9801 hp
-	run ip netns exec hp tcpflow-sock churn-abort 3000 127.0.0.1 9801
-	[ "$output" = "connected=3000 failed=0" ]
-	tf_serve_done 9801 "$srv"	# not the readers: they read until killed
-	ip netns exec hp cat /proc/tcpflow >/tmp/hp.proc
-	want=$(grep -c '^  +' /tmp/hp.proc)
-	[ "$(grep -c '^conn ' /tmp/hp.proc)" = 6001 ]
-	wait_for 30 events_are "$want"
+	tcpflow-devtest open filter 1 "$ns" 0 0 snapshot touch "$T/hp.r1" next 1000000000 >"$T/hp.read" 3>&- &
+	tcpflow-devtest open filter 1 "$ns" 0 0 snapshot touch "$T/hp.r2" poll-loop >"$T/hp.poll" 3>&- &
+	tf_wait_for 10 test -e "$T/hp.r1" -a -e "$T/hp.r2"
+	tf_aborted hp 9801 3000	# the readers read on until killed
+	ip netns exec hp cat /proc/tcpflow >"$T/hp.proc"
+	want=$(grep -c '^  +' "$T/hp.proc")
+	[ "$(grep -c '^conn ' "$T/hp.proc")" = 6001 ]
+	tf_wait_for 30 events_are "$want"
 	sleep 0.5
 	events_are "$want"
-	[ "$(grep -c '^LOSS' /tmp/hp.read /tmp/hp.poll | awk -F: '{ n += $2 } END { print n }')" = 0 ]
+	[ "$(grep -c '^LOSS' "$T/hp.read" "$T/hp.poll" | awk -F: '{ n += $2 } END { print n }')" = 0 ]
 	# The same records in the same order for both.
-	cmp <(sed '1,/^SYNC$/d' /tmp/hp.read) <(sed '1,/^SYNC$/d' /tmp/hp.poll)
+	cmp <(sed '1,/^SYNC$/d' "$T/hp.read") <(sed '1,/^SYNC$/d' "$T/hp.poll")
 }

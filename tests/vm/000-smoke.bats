@@ -40,8 +40,8 @@ teardown() {
 @test "veth pair between two network namespaces comes up" {
 	tf_veth_pair smoke-a smoke-b 10.99.0.1 10.99.0.2
 	run ip netns exec smoke-a ip link show va
-	[[ $output == *"state UP"* ]] || wait_for 5 bash -c 'ip -n smoke-a link show va | grep -q "state UP"'
-	wait_for 5 bash -c 'ip -n smoke-b link show vb | grep -q "state UP"'
+	[[ $output == *"state UP"* ]] || tf_wait_for 5 bash -c 'ip -n smoke-a link show va | grep -q "state UP"'
+	tf_wait_for 5 bash -c 'ip -n smoke-b link show vb | grep -q "state UP"'
 	grep -q '^veth ' /proc/modules
 }
 
@@ -73,7 +73,7 @@ teardown() {
 	tcpdump -D
 	tcpdump -i lo -n -c 1 -w "$TMP/cap.pcap" 'tcp port 5002' 2>"$TMP/tcpdump.err" 3>&- &
 	BG_PID=$!
-	wait_for 5 grep -q 'listening on' "$TMP/tcpdump.err"
+	tf_wait_for 5 grep -q 'listening on' "$TMP/tcpdump.err"
 	tf_listen 5002 socat -u TCP-LISTEN:5002,bind=127.0.0.1,reuseaddr /dev/null
 	local srv=$TF_LISTEN_PID
 	echo x | socat -u - TCP:127.0.0.1:5002

@@ -43,8 +43,8 @@ teardown() {
 	tf_listen 7011 tcpflow-sock listen 127.0.0.1 7011 accept recv-eof close
 	tcpflow-sock bind 127.0.0.1 7012 connect 127.0.0.1 7011 send 10 close
 	wait "$TF_LISTEN_PID"
-	wait_for 10 tf_state_is 7012 7011 TIME_WAIT
-	wait_for 10 tf_state_is 7011 7012 CLOSE
+	tf_wait_for 10 tf_state_is 7012 7011 TIME_WAIT
+	tf_wait_for 10 tf_state_is 7011 7012 CLOSE
 	[ "$(tf_history 7012 7011)" = "CLOSE>SYN_SENT SYN_SENT>ESTABLISHED ESTABLISHED>FIN_WAIT1 FIN_WAIT1>FIN_WAIT2 FIN_WAIT2>TIME_WAIT" ]
 	[ "$(tf_history 7011 7012)" = "LISTEN>SYN_RECV SYN_RECV>ESTABLISHED ESTABLISHED>CLOSE_WAIT CLOSE_WAIT>LAST_ACK LAST_ACK>CLOSE" ]
 	rmmod tcpflow

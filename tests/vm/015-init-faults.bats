@@ -11,43 +11,10 @@ load helpers
 
 teardown() {
 	tf_dump_on_failure
-	rm -f /tmp/if.stop
-	touch /tmp/if.stop
+	tf_churn_stop if
 	pkill -f tcpflow-sock || true
 	ip netns del if 2>/dev/null || true
 	tf_unload
-	rm -f /tmp/if.stop
-}
-
-nothing_left() {
-	[ "$(grep -c '^tcpflow ' /proc/modules)" = 0 ] &&
-		[ ! -e /dev/tcpflow ] && [ ! -e /proc/tcpflow ] &&
-		[ ! -e /sys/module/tcpflow ] &&
-		[ "$(tf_vmalloc_bytes)" = 0 ] &&
-		[ "$(grep -c -e tcp_twsk_destructor -e inet_twsk_alloc \
-			-e tcp_timewait_state_process -e security_sock_graft \
-			/sys/kernel/debug/kprobes/list)" = 0 ]
-}
-
-# Connections in netns if until /tmp/if.stop exists: the hooks run while a
-# failing init unwinds.
-#
-# All on CPU 0, with the insmod: registering and unregistering the hooks
-# patches kernel text (the tracepoint's static key, ftrace call sites) with
-# int3, and QEMU's software emulation has been seen to run a stale copy of
-# code another vCPU patched at that moment ("Oops: int3" in
-# inet_sk_state_store on 6.12, a jump to 0 on 6.1, both in CI, on the
-# churn's CPU while insmod unwound on the other; KERNEL-FACTS.md).  On one
-# CPU the churn still runs between the steps of an unwinding init (it
-# sleeps in synchronize_rcu() and friends), which is what this test needs.
-churn_bg() {
-	rm -f /tmp/if.stop
-	ip netns add if
-	ip -n if link set lo up
-	ip netns exec if taskset -c 0 tcpflow-sock listen 127.0.0.1 9650 serve 100000000 3>&- &
-	wait_for 10 tcp_listening 9650 if
-	ip netns exec if taskset -c 0 bash -c 'while [ ! -e /tmp/if.stop ]; do
-		tcpflow-sock churn-abort 20 127.0.0.1 9650 >/dev/null; done' 3>&- &
 }
 
 @test "the release module has no fault injection, the test module has" {
@@ -67,13 +34,22 @@ churn_bg() {
 	insmod "$TCPFLOW_KO_FAULT"
 	[ -e /proc/tcpflow ] && [ -e /dev/tcpflow ]
 	rmmod tcpflow
-	nothing_left
+	tf_nothing_left
 }
 
+# Connections in netns if meanwhile (tf_churn_start): the hooks run while a
+# failing init unwinds. All on CPU 0, with the insmod: registering and unregistering the hooks
+# patches kernel text (the tracepoint's static key, ftrace call sites) with
+# int3, and QEMU's software emulation has been seen to run a stale copy of
+# code another vCPU patched at that moment ("Oops: int3" in
+# inet_sk_state_store on 6.12, a jump to 0 on 6.1, both in CI, on the
+# churn's CPU while insmod unwound on the other; KERNEL-FACTS.md).  On one
+# CPU the churn still runs between the steps of an unwinding init (it
+# sleeps in synchronize_rcu() and friends), which is what this test needs.
 @test "init failing at each step undoes every step before it, under churn" {
-	local s step errno msg seeded pid
-	nothing_left
-	churn_bg
+	local s step errno msg seeded
+	tf_nothing_left
+	tf_churn_start if 9650 taskset -c 0
 	# STEP:ERRNO:what insmod says (kmod words ENOENT its own way); in
 	# init order (module/main.c).
 	for s in "table:-12:Cannot allocate memory" \
@@ -99,28 +75,23 @@ churn_bg() {
 		esac
 		run dmesg -t
 		[[ $output != *"tcpflow: version"*"loaded:"* ]]
-		nothing_left || { echo "# $step left: $(grep tcpflow /proc/vmallocinfo /proc/modules)" >&3; false; }
+		tf_nothing_left || { echo "# $step left: $(grep tcpflow /proc/vmallocinfo /proc/modules)" >&3; false; }
 	done
-	touch /tmp/if.stop
+	tf_churn_stop if
 
 	# The release module loads afterwards and records a connection.
 	tf_load
-	tcpflow-sock listen 127.0.0.1 9651 accept recv-eof close 3>&- &
-	pid=$!
-	wait_for 10 tcp_listening 9651
-	tcpflow-sock bind 127.0.0.1 9652 connect 127.0.0.1 9651 close
-	wait "$pid"
-	wait_for 10 tf_state_is 9652 9651 TIME_WAIT
+	tf_client_closes 9651 9652
 	[[ $(tf_conn 9652 9651) == "conn "*" client 127.0.0.1:9652 127.0.0.1:9651 TIME_WAIT "* ]]
 	[ -e /dev/tcpflow ]
 	rmmod tcpflow
-	nothing_left
+	tf_nothing_left
 }
 
 @test "a kernel without a probed function is refused at insmod with the function's name" {
 	local f
-	nothing_left
-	churn_bg
+	tf_nothing_left
+	tf_churn_start if 9650 taskset -c 0
 	# In registration order (module/hooks.c): each one fails after the
 	# probes before it were registered, which must be undone.
 	for f in inet_twsk_alloc tcp_timewait_state_process \
@@ -132,10 +103,10 @@ churn_bg() {
 		[[ $output == *"tcpflow: this kernel has no $f() to probe"* ]] ||
 			{ echo "# $f: $output" >&3; false; }
 		[[ $output == *"tcpflow: not loaded: hooks failed: -2"* ]]
-		nothing_left || { echo "# $f left: $(grep tcpflow /proc/modules; cat /sys/kernel/debug/kprobes/list)" >&3; false; }
+		tf_nothing_left || { echo "# $f left: $(grep tcpflow /proc/modules; cat /sys/kernel/debug/kprobes/list)" >&3; false; }
 	done
 	[[ $output == *"(it needs CONFIG_SECURITY_NETWORK)"* ]]
-	touch /tmp/if.stop
+	tf_churn_stop if
 }
 
 @test "the tuple hash has a new random seed at each load" {

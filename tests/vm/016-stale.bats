@@ -34,16 +34,16 @@ stale_count() {
 	local p pid id
 	# The counts below are this test's sockets only: no TIME_WAIT left
 	# by an earlier test may be found at load.
-	wait_for 70 no_tcp_sockets
+	tf_wait_for 70 no_tcp_sockets
 	insmod "$TCPFLOW_KO_FAULT" max_conns=16 drop_close_port=9700
 	# A listener, its child and the client, the connection ended by the
 	# client's reset: the kernel frees the three sockets, tcpflow never
 	# sees them CLOSE.
-	rm -f /tmp/st.reset
-	tcpflow-sock listen 127.0.0.1 9700 accept wait /tmp/st.reset close close-listener 3>&- &
+	rm -f "$T/st.reset"
+	tcpflow-sock listen 127.0.0.1 9700 accept wait "$T/st.reset" close close-listener 3>&- &
 	pid=$!
-	wait_for 10 tcp_listening 9700
-	tcpflow-sock bind 127.0.0.1 9701 connect 127.0.0.1 9700 linger0 close touch /tmp/st.reset
+	tf_wait_for 10 tf_tcp_listening 9700
+	tcpflow-sock bind 127.0.0.1 9701 connect 127.0.0.1 9700 linger0 close touch "$T/st.reset"
 	wait "$pid"
 	[ -z "$(ss -tanH 'sport = :9700 or dport = :9700')" ]
 	[ "$(tf_state 9700 0)" = LISTEN ]
@@ -52,27 +52,22 @@ stale_count() {
 	# Sockets that exist: an established pair with its listener, and a
 	# client in TIME_WAIT.
 	tcpflow-sock listen 127.0.0.1 9740 accept hold 3>&- &
-	wait_for 10 tcp_listening 9740
+	tf_wait_for 10 tf_tcp_listening 9740
 	tcpflow-sock bind 127.0.0.1 9741 connect 127.0.0.1 9740 hold 3>&- &
-	wait_for 10 tf_state_is 9741 9740 ESTABLISHED
-	wait_for 10 tf_state_is 9740 9741 ESTABLISHED
-	tcpflow-sock listen 127.0.0.1 9750 accept recv-eof close 3>&- &
-	pid=$!
-	wait_for 10 tcp_listening 9750
-	tcpflow-sock bind 127.0.0.1 9751 connect 127.0.0.1 9750 close
-	wait "$pid"
-	wait_for 10 tf_state_is 9751 9750 TIME_WAIT
+	tf_wait_for 10 tf_state_is 9741 9740 ESTABLISHED
+	tf_wait_for 10 tf_state_is 9740 9741 ESTABLISHED
+	tf_client_closes 9750 9751
 	# Old enough to be checked when the pool runs short.
-	wait_for 10 quiet_for 1.2 9700 9701 9740 9741 9751
+	tf_wait_for 10 quiet_for 1.2 9700 9701 9740 9741 9751
 	[ "$(tf_header_count live)" = 7 ]
 	stale_count 0
 	# Eight listeners bring live entries to 15 of 16: the allocation
 	# that finds 14 (seven eighths) live queues the check.
 	for p in $(seq 9720 9727); do
 		tcpflow-sock listen 127.0.0.1 $p hold 3>&- &
-		wait_for 10 tcp_listening $p
+		tf_wait_for 10 tf_tcp_listening $p
 	done
-	wait_for 10 stale_count 3
+	tf_wait_for 10 stale_count 3
 	[ "$(tf_conn 9700 0 | grep -c ' stale')" = 1 ]
 	[ "$(tf_conn 9700 9701 | grep -c ' stale')" = 1 ]
 	[ "$(tf_conn 9701 9700 | grep -c ' stale')" = 1 ]

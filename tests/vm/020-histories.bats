@@ -27,8 +27,8 @@ client_closes_first() {
 	tcpflow-sock bind "$addr" 40001 connect "$addr" 8080 send 100 close 3>&- &
 	cli=$!
 	wait "$cli" "$srv"
-	wait_for 10 tf_state_is 40001 8080 TIME_WAIT
-	wait_for 10 tf_state_is 8080 40001 CLOSE
+	tf_wait_for 10 tf_state_is 40001 8080 TIME_WAIT
+	tf_wait_for 10 tf_state_is 8080 40001 CLOSE
 
 	[ "$(tf_history 40001 8080)" = "$CLIENT_ACTIVE_CLOSE" ]
 	[ "$(tf_history 8080 40001)" = "$SERVER_PASSIVE_CLOSE" ]
@@ -67,10 +67,10 @@ client_closes_first() {
 	tf_listen 8081 tcpflow-sock listen 127.0.0.1 8081 accept send 10 close
 	tcpflow-sock bind 127.0.0.1 40002 connect 127.0.0.1 8081 recv-eof close
 	wait
-	wait_for 10 tf_state_is 8081 40002 TIME_WAIT
+	tf_wait_for 10 tf_state_is 8081 40002 TIME_WAIT
 	# Its TIME_WAIT is recorded before it sends the ACK that closes the
 	# client.
-	wait_for 10 tf_state_is 40002 8081 CLOSE
+	tf_wait_for 10 tf_state_is 40002 8081 CLOSE
 
 	[ "$(tf_history 8081 40002)" = "LISTEN>SYN_RECV SYN_RECV>ESTABLISHED ESTABLISHED>FIN_WAIT1 FIN_WAIT1>FIN_WAIT2 FIN_WAIT2>TIME_WAIT" ]
 	[ "$(tf_history 40002 8081)" = "CLOSE>SYN_SENT SYN_SENT>ESTABLISHED ESTABLISHED>CLOSE_WAIT CLOSE_WAIT>LAST_ACK LAST_ACK>CLOSE" ]
@@ -92,7 +92,7 @@ client_closes_first() {
 	tf_listen 8083 tcpflow-sock listen ::1 8083 accept recv-eof close
 	tcpflow-sock bind ::1 40004 connect ::1 8083 send 10 linger0 close
 	wait
-	wait_for 10 tf_state_is 8083 40004 CLOSE
+	tf_wait_for 10 tf_state_is 8083 40004 CLOSE
 	[ "$(tf_history 40004 8083)" = "CLOSE>SYN_SENT SYN_SENT>ESTABLISHED ESTABLISHED>CLOSE" ]
 	[ "$(tf_history 8083 40004)" = "LISTEN>SYN_RECV SYN_RECV>ESTABLISHED ESTABLISHED>CLOSE" ]
 	[ "$(tf_history 40004 8083)" = "$(tf_trace_history TCP 40004 8083)" ]
@@ -102,20 +102,20 @@ client_closes_first() {
 }
 
 @test "listen then close without accept: the unaccepted child is reset" {
-	tcpflow-sock listen 127.0.0.1 8084 touch /tmp/l8084 wait /tmp/c8084 close-listener 3>&- &
-	wait_for 10 test -e /tmp/l8084
-	tcpflow-sock bind 127.0.0.1 40005 connect 127.0.0.1 8084 touch /tmp/e8084 recv-eof close 3>&- &
+	tcpflow-sock listen 127.0.0.1 8084 touch "$T/l8084" wait "$T/c8084" close-listener 3>&- &
+	tf_wait_for 10 test -e "$T/l8084"
+	tcpflow-sock bind 127.0.0.1 40005 connect 127.0.0.1 8084 touch "$T/e8084" recv-eof close 3>&- &
 	cli=$!
 	# The client is established when the SYN-ACK arrives; the server's
 	# child only when the final ACK does, maybe later on the other CPU.
 	# Closing the listener before that resets the request: no child.
-	wait_for 10 test -e /tmp/e8084
-	wait_for 10 ss_has established 'sport = :8084'
-	touch /tmp/c8084
+	tf_wait_for 10 test -e "$T/e8084"
+	tf_wait_for 10 tf_ss_has established 'sport = :8084'
+	touch "$T/c8084"
 	wait "$cli" || true
 	wait
-	wait_for 10 tf_state_is 8084 40005 CLOSE
-	wait_for 10 tf_state_is 40005 8084 CLOSE
+	tf_wait_for 10 tf_state_is 8084 40005 CLOSE
+	tf_wait_for 10 tf_state_is 40005 8084 CLOSE
 	[ "$(tf_history 8084 0)" = "CLOSE>LISTEN LISTEN>CLOSE" ]
 	[ "$(tf_history 8084 40005)" = "LISTEN>SYN_RECV SYN_RECV>ESTABLISHED ESTABLISHED>CLOSE" ]
 	[ "$(tf_history 40005 8084)" = "CLOSE>SYN_SENT SYN_SENT>ESTABLISHED ESTABLISHED>CLOSE" ]
@@ -124,14 +124,14 @@ client_closes_first() {
 	# A duplicate child, as many as the kernel cloned (README).
 	[ "$(tf_dups 8084 40005)" = "$(tf_trace_dups TCP 8084 40005)" ]
 	[ "$(tf_history 40005 8084)" = "$(tf_trace_history TCP 40005 8084)" ]
-	rm -f /tmp/l8084 /tmp/c8084 /tmp/e8084
+	rm -f "$T/l8084" "$T/c8084" "$T/e8084"
 }
 
 @test "an AF_INET6 socket talking IPv4 shows the v4-mapped address" {
 	tf_listen 8085 tcpflow-sock listen :: 8085 accept recv-eof close
 	tcpflow-sock bind 127.0.0.1 40006 connect 127.0.0.1 8085 close
 	wait
-	wait_for 10 tf_state_is 8085 40006 CLOSE
+	tf_wait_for 10 tf_state_is 8085 40006 CLOSE
 	[[ $(tf_conn 8085 40006) == "conn "*" server [::ffff:127.0.0.1]:8085 [::ffff:127.0.0.1]:40006 CLOSE "* ]]
 	[[ $(tf_conn 8085 0) == "conn "*" listener [::]:8085 [::]:0 CLOSE "* ]]
 }
@@ -140,18 +140,18 @@ client_closes_first() {
 	tf_listen 8086 tcpflow-sock listen 127.0.0.1 8086 accept hold
 	srv=$TF_LISTEN_PID
 	tcpflow-sock bind 127.0.0.1 40007 connect 127.0.0.1 8086 close
-	wait_for 10 tf_state_is 8086 40007 CLOSE_WAIT
-	wait_for 10 tf_state_is 40007 8086 FIN_WAIT2
+	tf_wait_for 10 tf_state_is 8086 40007 CLOSE_WAIT
+	tf_wait_for 10 tf_state_is 40007 8086 FIN_WAIT2
 	# The kernel moved the connection to a timewait socket and said CLOSE
 	# (right after FIN_WAIT2, possibly on the other CPU: wait for it).
-	wait_for 10 trace_history_is TCP 40007 8086 "CLOSE>SYN_SENT SYN_SENT>ESTABLISHED ESTABLISHED>FIN_WAIT1 FIN_WAIT1>FIN_WAIT2 FIN_WAIT2>CLOSE"
+	tf_wait_for 10 tf_trace_history_is TCP 40007 8086 "CLOSE>SYN_SENT SYN_SENT>ESTABLISHED ESTABLISHED>FIN_WAIT1 FIN_WAIT1>FIN_WAIT2 FIN_WAIT2>CLOSE"
 	[ "$(tf_history 40007 8086)" = "CLOSE>SYN_SENT SYN_SENT>ESTABLISHED ESTABLISHED>FIN_WAIT1 FIN_WAIT1>FIN_WAIT2" ]
 	ss -tanH state fin-wait-2 "sport = :40007" | grep -q .
 
 	kill "$srv"	# the server's close sends its FIN
-	wait_for 10 tf_state_is 40007 8086 TIME_WAIT
+	tf_wait_for 10 tf_state_is 40007 8086 TIME_WAIT
 	# ... before it sends the ACK that closes the server.
-	wait_for 10 tf_state_is 8086 40007 CLOSE
+	tf_wait_for 10 tf_state_is 8086 40007 CLOSE
 	[ "$(tf_history 40007 8086)" = "$CLIENT_ACTIVE_CLOSE" ]
 	ss -tanH state time-wait "sport = :40007" | grep -q .
 	[ "$(tf_history 8086 40007)" = "$SERVER_PASSIVE_CLOSE" ]
@@ -162,9 +162,9 @@ client_closes_first() {
 	tf_listen -n tw 8087 tcpflow-sock listen 127.0.0.1 8087 accept recv-eof close
 	ip netns exec tw tcpflow-sock bind 127.0.0.1 40008 connect 127.0.0.1 8087 close
 	wait
-	wait_for 10 tf_state_is 40008 8087 TIME_WAIT
+	tf_wait_for 10 tf_state_is 40008 8087 TIME_WAIT
 	ip netns del tw
-	wait_for 30 tf_state_is 40008 8087 CLOSE
+	tf_wait_for 30 tf_state_is 40008 8087 CLOSE
 	[ "$(tf_history 40008 8087)" = "$CLIENT_ACTIVE_CLOSE TIME_WAIT>CLOSE" ]
 }
 
@@ -182,27 +182,27 @@ conn_events() {
 	tf_load max_events=4
 	# The live stream gets every event whatever the history keeps: the
 	# oracle for what was dropped.
-	tcpflowctl follow -j >"$BATS_TEST_TMPDIR/follow" 3>&- &
+	tcpflowctl follow -j >"$T/follow" 3>&- &
 	fpid=$!
-	wait_for 10 has_open "$fpid" /dev/tcpflow
+	tf_wait_for 10 tf_has_open "$fpid" /dev/tcpflow
 	tf_listen 8088 tcpflow-sock listen 127.0.0.1 8088 accept recv-eof close
 	srv=$TF_LISTEN_PID
 	tcpflow-sock bind 127.0.0.1 40009 connect 127.0.0.1 8088 close
 	wait "$srv"
-	wait_for 10 tf_state_is 8088 40009 CLOSE
+	tf_wait_for 10 tf_state_is 8088 40009 CLOSE
 	# The follower has printed up to the last event before it is stopped.
-	wait_for 10 grep -q '"old":"LAST_ACK"' "$BATS_TEST_TMPDIR/follow"
+	tf_wait_for 10 grep -q '"old":"LAST_ACK"' "$T/follow"
 	kill "$fpid"
 	wait "$fpid" || true
 	id=$(tf_conn_id 8088 40009)
 	jq -r --argjson id "$id" 'select(.id == $id) |
 		if .type == "state" then "\(.old) -> \(.new)" else "\(.dir) \(.flags)" end' \
-		"$BATS_TEST_TMPDIR/follow" >"$BATS_TEST_TMPDIR/all"
-	n=$(wc -l <"$BATS_TEST_TMPDIR/all")
+		"$T/follow" >"$T/all"
+	n=$(wc -l <"$T/all")
 	# rx SYN, tx SYN-ACK, rx ACK, two transitions, the teardown's.
 	((n >= 10))
 	# Kept: the first max_events/2 and the latest max_events/2.
-	[ "$(conn_events 8088 40009)" = "$(head -n 2 "$BATS_TEST_TMPDIR/all"; tail -n 2 "$BATS_TEST_TMPDIR/all")" ]
+	[ "$(conn_events 8088 40009)" = "$(head -n 2 "$T/all"; tail -n 2 "$T/all")" ]
 	[ "$(conn_events 8088 40009 | head -n 2)" = "rx SYN
 tx SYN,ACK" ]
 	[ "$(conn_events 8088 40009 | tail -n 1)" = "LAST_ACK -> CLOSE" ]
@@ -213,7 +213,7 @@ tx SYN,ACK" ]
 @test "SCTP state changes are not recorded" {
 	modprobe sctp
 	timeout 20 socat -u SCTP-LISTEN:8089,reuseaddr OPEN:/dev/null 3>&- &
-	wait_for 10 sctp_listening
+	tf_wait_for 10 sctp_listening
 	echo hi | timeout 10 socat -u - SCTP-CONNECT:127.0.0.1:8089,bind=127.0.0.1:40010
 	wait
 	# The tracepoint saw the SCTP association open and close ...

@@ -19,13 +19,13 @@ teardown() {
 	[ -e /proc/sys/net/mptcp ] || skip "no MPTCP in $(uname -r)"
 	sysctl -qw net.mptcp.enabled=1
 	tcpflow-sock mptcp listen 127.0.0.1 8095 accept recv-eof close 3>&- &
-	wait_for 10 tcp_listening 8095
+	tf_wait_for 10 tf_tcp_listening 8095
 	tcpflow-sock mptcp bind 127.0.0.1 40095 connect 127.0.0.1 8095 send 10 close
 	wait
-	wait_for 10 tf_state_is 8095 40095 CLOSE
+	tf_wait_for 10 tf_state_is 8095 40095 CLOSE
 	# The client subflow's move to TIME_WAIT can come after the server's
 	# CLOSE: its ACK of the server's FIN leaves before it.
-	wait_for 10 tf_history_has 40095 8095 'FIN_WAIT2>TIME_WAIT'
+	tf_wait_for 10 tf_history_has 40095 8095 'FIN_WAIT2>TIME_WAIT'
 	# The kernel reported the meta sockets' transitions ...
 	[[ $(tf_trace_history MPTCP 40095 8095) == *ESTABLISHED* ]]
 	# ... and the subflows' as TCP, which tcpflow recorded, once each: one

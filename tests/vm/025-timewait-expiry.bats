@@ -16,23 +16,23 @@ uptime_ns() {
 @test "TIME_WAIT > CLOSE is recorded when the kernel reaps the timewait socket" {
 	tf_load
 	tcpflow-sock listen 127.0.0.1 8090 accept recv-eof close 3>&- &
-	wait_for 10 tcp_listening 8090
+	tf_wait_for 10 tf_tcp_listening 8090
 	tcpflow-sock bind 127.0.0.1 40090 connect 127.0.0.1 8090 close
 	wait
-	wait_for 10 tf_state_is 40090 8090 TIME_WAIT
-	ss_has time-wait 'sport = :40090'
+	tf_wait_for 10 tf_state_is 40090 8090 TIME_WAIT
+	tf_ss_has time-wait 'sport = :40090'
 
 	# The oracle: ss lists the timewait socket at some time after $seen,
 	# and no longer at a time before $gone (uptime has 10 ms steps).
 	for i in $(seq 750); do
 		t=$(uptime_ns)
-		ss_has time-wait 'sport = :40090' || break
+		tf_ss_has time-wait 'sport = :40090' || break
 		seen=$t
 		sleep 0.1
 	done
 	gone=$(uptime_ns)
-	ss_none time-wait 'sport = :40090'
-	wait_for 5 tf_state_is 40090 8090 CLOSE
+	tf_ss_none time-wait 'sport = :40090'
+	tf_wait_for 5 tf_state_is 40090 8090 CLOSE
 	[ "$(tf_history 40090 8090)" = "CLOSE>SYN_SENT SYN_SENT>ESTABLISHED ESTABLISHED>FIN_WAIT1 FIN_WAIT1>FIN_WAIT2 FIN_WAIT2>TIME_WAIT TIME_WAIT>CLOSE" ]
 
 	obj=$(tcpflowctl -j list -a | jq -c 'select(.sport == 40090)')

@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # Handshake and teardown segments in each history, checked segment by
-# segment against tcpdump captures taken beside each scenario (seg_check in
+# segment against tcpdump captures taken beside each scenario (tf_seg_check in
 # helpers.bash says exactly what is compared).
 
 load helpers
@@ -8,37 +8,52 @@ load helpers
 setup() {
 	tf_load
 	CAP_PIDS=() CAP_NAMES=()
-	T=$BATS_TEST_TMPDIR
 }
 
 teardown() {
 	tf_dump_on_failure
-	cap_stop || true
+	tf_cap_stop || true
 	pkill -f tcpflow-sock || true
 	tf_router_teardown
 	ip netns del segchurn 2>/dev/null || true
 	tf_unload
 }
 
-# A loopback connection: the client sends 100 bytes and closes first.
-# It sends once the handshake has settled: data sent at once after
+# settled_then ADDR SPORT CPORT CMD...: connect from CPORT to a listener
+# on SPORT, then run the client's CMD... once the handshake has settled,
+# that is once the server's child is ESTABLISHED: data sent at once after
 # connect() can reach the server before the final ACK when softirq work
 # is deferred, and then completes the handshake itself (the last test
 # below covers that race).
+settled_then() {
+	local addr=$1 sp=$2 cp=$3 cli
+	shift 3
+
+	rm -f "$T/go.$cp"
+	tcpflow-sock bind "$addr" "$cp" connect "$addr" "$sp" \
+		wait "$T/go.$cp" "$@" 3>&- &
+	cli=$!
+	tf_wait_for 10 tf_state_is "$sp" "$cp" ESTABLISHED
+	touch "$T/go.$cp"
+	wait "$cli"
+}
+
+# A loopback connection: the client sends 100 bytes and closes first,
+# after the handshake has settled.
 client_closes_first() {
 	local addr=$1 sp=$2 cp=$3 srv
 
-	cap_start lo lo
+	tf_cap_start lo lo
 	tcpflow-sock listen "$addr" "$sp" accept recv-eof close 3>&- &
 	srv=$!
-	wait_for 10 tcp_listening "$sp"
-	tcpflow-sock bind "$addr" "$cp" connect "$addr" "$sp" sleep 200 send 100 close
+	tf_wait_for 10 tf_tcp_listening "$sp"
+	settled_then "$addr" "$sp" "$cp" send 100 close
 	wait "$srv"
-	wait_for 10 tf_state_is "$sp" "$cp" CLOSE
-	wait_for 10 tf_state_is "$cp" "$sp" TIME_WAIT
-	cap_stop || true
-	seg_check "$cp" "$sp" "$T/lo.pcap"
-	seg_check "$sp" "$cp" "$T/lo.pcap"
+	tf_wait_for 10 tf_state_is "$sp" "$cp" CLOSE
+	tf_wait_for 10 tf_state_is "$cp" "$sp" TIME_WAIT
+	tf_cap_stop || true
+	tf_seg_check "$cp" "$sp" "$T/lo.pcap"
+	tf_seg_check "$sp" "$cp" "$T/lo.pcap"
 
 	# Relative to each side's ISN, like the textbook.
 	[ "$(tf_segments "$cp" "$sp" | head -n 3)" = "tx SYN 0 - 0 0
@@ -68,17 +83,17 @@ rx ACK - 1 0 0" ]
 server_closes_first() {
 	local addr=$1 sp=$2 cp=$3 srv
 
-	cap_start lo lo
+	tf_cap_start lo lo
 	tcpflow-sock listen "$addr" "$sp" accept send 3000 close 3>&- &
 	srv=$!
-	wait_for 10 tcp_listening "$sp"
+	tf_wait_for 10 tf_tcp_listening "$sp"
 	tcpflow-sock bind "$addr" "$cp" connect "$addr" "$sp" recv-eof close
 	wait "$srv"
-	wait_for 10 tf_state_is "$sp" "$cp" TIME_WAIT
-	wait_for 10 tf_state_is "$cp" "$sp" CLOSE
-	cap_stop || true
-	seg_check "$cp" "$sp" "$T/lo.pcap"
-	seg_check "$sp" "$cp" "$T/lo.pcap"
+	tf_wait_for 10 tf_state_is "$sp" "$cp" TIME_WAIT
+	tf_wait_for 10 tf_state_is "$cp" "$sp" CLOSE
+	tf_cap_stop || true
+	tf_seg_check "$cp" "$sp" "$T/lo.pcap"
+	tf_seg_check "$sp" "$cp" "$T/lo.pcap"
 	[ "$(tf_segments "$sp" "$cp" | grep FIN | head -n 1)" = "tx FIN,ACK 3001 1 0 0" ]
 }
 
@@ -95,12 +110,12 @@ server_closes_first() {
 closed_port() {
 	local addr=$1 sp=$2 cp=$3
 
-	cap_start lo lo
+	tf_cap_start lo lo
 	run tcpflow-sock bind "$addr" "$cp" connect-fail "$addr" "$sp"
 	[ "$status" -eq 0 ]
-	wait_for 10 tf_state_is "$cp" "$sp" CLOSE
-	cap_stop || true
-	seg_check "$cp" "$sp" "$T/lo.pcap"
+	tf_wait_for 10 tf_state_is "$cp" "$sp" CLOSE
+	tf_cap_stop || true
+	tf_seg_check "$cp" "$sp" "$T/lo.pcap"
 	# The RST's seq is absolute: the peer never sent an ISN.
 	[ "$(tf_segments "$cp" "$sp")" = "tx SYN 0 - 0 0
 rx RST,ACK 0 1 0 0" ]
@@ -118,17 +133,17 @@ rx RST,ACK 0 1 0 0" ]
 @test "RST from the application (SO_LINGER 0): sent after the move to CLOSE" {
 	local srv
 
-	cap_start lo lo
+	tf_cap_start lo lo
 	tcpflow-sock listen 127.0.0.1 8107 accept linger0 close 3>&- &
 	srv=$!
-	wait_for 10 tcp_listening 8107
+	tf_wait_for 10 tf_tcp_listening 8107
 	run tcpflow-sock bind 127.0.0.1 41107 connect 127.0.0.1 8107 recv-eof close
 	wait "$srv"
-	wait_for 10 tf_state_is 8107 41107 CLOSE
-	wait_for 10 tf_state_is 41107 8107 CLOSE
-	cap_stop || true
-	seg_check 41107 8107 "$T/lo.pcap"
-	seg_check 8107 41107 "$T/lo.pcap"
+	tf_wait_for 10 tf_state_is 8107 41107 CLOSE
+	tf_wait_for 10 tf_state_is 41107 8107 CLOSE
+	tf_cap_stop || true
+	tf_seg_check 41107 8107 "$T/lo.pcap"
+	tf_seg_check 8107 41107 "$T/lo.pcap"
 	[ "$(tf_segments 8107 41107 | tail -n 1)" = "tx RST,ACK 1 1 0 0" ]
 	[ "$(tf_segments 41107 8107 | tail -n 1)" = "rx RST,ACK 1 1 0 0" ]
 	# The server's history: the RST follows ESTABLISHED -> CLOSE.
@@ -145,25 +160,25 @@ synack_retransmit() {
 
 	tf_router_setup
 	tf_router_drop "$proto" "$sp" 0x10/0xff
-	cap_start c c0 sc
-	cap_start s s0 ss
+	tf_cap_start c c0 sc
+	tf_cap_start s s0 ss
 	ip netns exec ss tcpflow-sock listen "$saddr" "$sp" accept recv-eof close 3>&- &
 	srv=$!
-	wait_for 10 tcp_listening "$sp" ss
+	tf_wait_for 10 tf_tcp_listening "$sp" ss
 	ip netns exec sc tcpflow-sock bind "${5}" "$cp" connect "$saddr" "$sp" \
 		touch "$T/connected" wait "$T/send" send 100 wait "$T/close" close 3>&- &
-	wait_for 10 file_nonempty_or_exists "$T/connected"
-	wait_for 20 grep -q 'tx SYN,ACK .* retrans=1' /proc/tcpflow
+	tf_wait_for 10 file_nonempty_or_exists "$T/connected"
+	tf_wait_for 20 grep -q 'tx SYN,ACK .* retrans=1' /proc/tcpflow
 	touch "$T/send"
-	wait_for 10 tf_state_is "$sp" "$cp" ESTABLISHED
+	tf_wait_for 10 tf_state_is "$sp" "$cp" ESTABLISHED
 	tf_router_pass
 	touch "$T/close"
 	wait "$srv"
-	wait_for 10 tf_state_is "$cp" "$sp" TIME_WAIT
-	wait_for 10 tf_state_is "$sp" "$cp" CLOSE
-	cap_stop || true
-	seg_check "$cp" "$sp" "$T/c.pcap"
-	seg_check "$sp" "$cp" "$T/s.pcap"
+	tf_wait_for 10 tf_state_is "$cp" "$sp" TIME_WAIT
+	tf_wait_for 10 tf_state_is "$sp" "$cp" CLOSE
+	tf_cap_stop || true
+	tf_seg_check "$cp" "$sp" "$T/c.pcap"
+	tf_seg_check "$sp" "$cp" "$T/s.pcap"
 	# The server's SYN_RECV lasted from the SYN to the data's ACK.
 	tf_segments "$sp" "$cp" | grep -qx 'tx SYN,ACK 0 1 0 1'
 	[ "$(tf_segments "$sp" "$cp" | awk '$1 == "rx" && $2 != "SYN" { print; exit }')" = "rx PSH,ACK 1 1 100 0" ]
@@ -185,25 +200,25 @@ file_nonempty_or_exists() {
 	local srv
 
 	tf_router_setup
-	cap_start c c0 sc
-	cap_start s s0 ss
+	tf_cap_start c c0 sc
+	tf_cap_start s s0 ss
 	ip netns exec ss tcpflow-sock listen 10.9.2.1 8110 accept wait "$T/close" close 3>&- &
 	srv=$!
-	wait_for 10 tcp_listening 8110 ss
+	tf_wait_for 10 tf_tcp_listening 8110 ss
 	ip netns exec sc tcpflow-sock bind 10.9.1.1 41110 connect 10.9.2.1 8110 \
 		recv-eof wait "$T/close2" close 3>&- &
-	wait_for 10 tf_state_is 8110 41110 ESTABLISHED
+	tf_wait_for 10 tf_state_is 8110 41110 ESTABLISHED
 	tf_router_drop ip 8110 0x10/0xff
 	touch "$T/close"
-	wait_for 20 grep -q 'tx FIN,ACK .* retrans=1' /proc/tcpflow
+	tf_wait_for 20 grep -q 'tx FIN,ACK .* retrans=1' /proc/tcpflow
 	tf_router_pass
 	touch "$T/close2"
 	wait "$srv"
-	wait_for 10 tf_state_is 41110 8110 CLOSE
-	wait_for 10 tf_state_is 8110 41110 TIME_WAIT
-	cap_stop || true
-	seg_check 41110 8110 "$T/c.pcap"
-	seg_check 8110 41110 "$T/s.pcap"
+	tf_wait_for 10 tf_state_is 41110 8110 CLOSE
+	tf_wait_for 10 tf_state_is 8110 41110 TIME_WAIT
+	tf_cap_stop || true
+	tf_seg_check 41110 8110 "$T/c.pcap"
+	tf_seg_check 8110 41110 "$T/s.pcap"
 	tf_segments 8110 41110 | grep -qx 'tx FIN,ACK 1 1 0 1'
 	tf_segments 41110 8110 | grep -qx 'rx FIN,ACK 1 1 0 1'
 }
@@ -215,9 +230,9 @@ file_nonempty_or_exists() {
 	# Every segment from the client that carries an ACK is lost.
 	tf_router_drop ip 8111 0x10/0x10
 	ip netns exec ss tcpflow-sock listen 10.9.2.1 8111 hold 3>&- &
-	wait_for 10 tcp_listening 8111 ss
+	tf_wait_for 10 tf_tcp_listening 8111 ss
 	ip netns exec sc tcpflow-sock bind 10.9.1.1 41111 connect 10.9.2.1 8111 hold 3>&- &
-	wait_for 20 grep -q 'tx SYN,ACK .* retrans=1' /proc/tcpflow
+	tf_wait_for 20 grep -q 'tx SYN,ACK .* retrans=1' /proc/tcpflow
 	lid=$(tf_conn 8111 0 | awk '{ print $2 }')
 	[[ $(tf_conn 8111 41111) == "conn "*" server 10.9.2.1:8111 10.9.1.1:41111 SYN_RECV "* ]]
 	[ "$(tf_field 8111 41111 listener)" = "$lid" ]
@@ -234,17 +249,16 @@ tx SYN,ACK 0 1 0 1" ]
 @test "bulk transfer: 5 MB and no data segment recorded" {
 	local srv n
 
-	cap_start lo lo
+	tf_cap_start lo lo
 	tcpflow-sock listen 127.0.0.1 8112 accept recv-eof close 3>&- &
 	srv=$!
-	wait_for 10 tcp_listening 8112
-	# After the handshake has settled, as in client_closes_first.
-	tcpflow-sock bind 127.0.0.1 41112 connect 127.0.0.1 8112 sleep 200 send 5000000 close
+	tf_wait_for 10 tf_tcp_listening 8112
+	settled_then 127.0.0.1 8112 41112 send 5000000 close
 	wait "$srv"
-	wait_for 10 tf_state_is 8112 41112 CLOSE
-	cap_stop || true
-	seg_check 41112 8112 "$T/lo.pcap"
-	seg_check 8112 41112 "$T/lo.pcap"
+	tf_wait_for 10 tf_state_is 8112 41112 CLOSE
+	tf_cap_stop || true
+	tf_seg_check 41112 8112 "$T/lo.pcap"
+	tf_seg_check 8112 41112 "$T/lo.pcap"
 	# The capture had data to refuse: hundreds of segments, both ways.
 	n=$(awk '$5 > 0' "$T/cap.41112.8112" | wc -l)
 	((n > 50))
@@ -269,7 +283,7 @@ tx SYN,ACK 0 1 0 1" ]
 	for addr in 127.0.0.1 ::1; do
 		ip netns exec segchurn tcpflow-sock listen "$addr" "$port" serve $((2 * n)) 3>&- &
 		srv=$!
-		wait_for 10 tcp_listening "$port" segchurn
+		tf_wait_for 10 tf_tcp_listening "$port" segchurn
 		ip netns exec segchurn tcpflow-sock churn-send "$n" "$addr" "$port" >"$T/c1.$port" 3>&- &
 		c1=$!
 		ip netns exec segchurn tcpflow-sock churn-send "$n" "$addr" "$port" >"$T/c2.$port"
@@ -320,9 +334,9 @@ connected=$n failed=0" ]
 	[ "${lines[-1]%% *}" = "servers=$((4 * n))" ]
 	# Let the namespace go within this test: its timewait sockets are
 	# purged when it goes, work that would otherwise slow the next tests.
-	ns=$(netns_inode segchurn)
+	ns=$(tf_netns_inode segchurn)
 	ip netns del segchurn
-	wait_for 60 ns_timewait_gone "$ns"
+	tf_wait_for 60 ns_timewait_gone "$ns"
 }
 
 # ns_timewait_gone INODE: no connection of that netns is in TIME_WAIT.

@@ -36,7 +36,6 @@ CHURN_BATCH=10
 CHURN_MAX=700
 
 setup() {
-	T=$BATS_TEST_TMPDIR
 	tf_load max_conns=16384
 	tf_veth_pair twc tws 10.27.1.1 10.27.1.2
 	# Answer the first out-of-window segment and no other for 60 s (a
@@ -48,7 +47,7 @@ setup() {
 	# The kernel's account of the scenarios' connections, not the churn's
 	# (which would overrun the trace buffer).
 	echo '(sport >= 8271 && sport <= 8273) || (dport >= 8271 && dport <= 8273)' \
-		>"$TRACEFS/events/sock/inet_sock_set_state/filter"
+		>"$TF_TRACEFS/events/sock/inet_sock_set_state/filter"
 	tf_trace_start
 	churn_start
 }
@@ -56,23 +55,11 @@ setup() {
 teardown() {
 	touch "$T/churn.stop"
 	tf_end_test
-	echo 0 >"$TRACEFS/events/sock/inet_sock_set_state/filter"
+	echo 0 >"$TF_TRACEFS/events/sock/inet_sock_set_state/filter"
 	wait 2>/dev/null || true
 	ip netns del twc 2>/dev/null || true
 	ip netns del tws 2>/dev/null || true
 	tf_unload
-}
-
-# netstat_ext NS FIELD: a TcpExt counter of namespace NS.
-netstat_ext() {
-	ip netns exec "$1" awk -v f="$2" '
-		$1 == "TcpExt:" && !h { for (i = 2; i <= NF; i++) col[$i] = i; h = 1; next }
-		$1 == "TcpExt:" { print $col[f] }' /proc/net/netstat
-}
-
-# netstat_is NS FIELD VALUE: for wait_for.
-netstat_is() {
-	[ "$(netstat_ext "$1" "$2")" = "$3" ]
 }
 
 # ---- the churn ----------------------------------------------------------------
@@ -84,10 +71,10 @@ netstat_is() {
 churn_start() {
 	ip netns exec tws tcpflow-sock listen 10.27.1.2 8279 serve 1000000 3>&- &
 	CHURN_SRV=$!
-	wait_for 10 tcp_listening 8279 tws
+	tf_wait_for 10 tf_tcp_listening 8279 tws
 	(
 		for ((i = 0; i < CHURN_MAX; i++)); do
-			if [[ -e $T/churn.stop ]]; then
+			if [[ -e "$T/churn.stop" ]]; then
 				echo stopped >"$T/churn.end"
 				exit 0
 			fi
@@ -99,7 +86,7 @@ churn_start() {
 	) 3>&- &
 	CHURN=$!
 	# Running before the scenario starts.
-	wait_for 20 file_nonempty "$T/churn.out"
+	tf_wait_for 20 tf_file_nonempty "$T/churn.out"
 }
 
 # churn_stop: stop the churn, which must have run all along the scenario,
@@ -117,7 +104,7 @@ churn_stop() {
 	[[ $n =~ ^[0-9]+$ ]]
 	((n >= CHURN_BATCH))
 	tf_serve_done 8279 "$CHURN_SRV"
-	[ "$(netstat_ext twc TCPTimeWaitOverflow)" = 0 ]
+	[ "$(tf_netstat_ext twc TCPTimeWaitOverflow)" = 0 ]
 
 	awk -v cl="$CLIENT_ACTIVE_CLOSE" -v sv="$SERVER_PASSIVE_CLOSE" '
 		function flush() {
@@ -163,7 +150,7 @@ events() {
 		END { printf "%s", out }' /proc/tcpflow
 }
 
-# events_count_is LPORT RPORT N: for wait_for.
+# events_count_is LPORT RPORT N: for tf_wait_for.
 events_count_is() {
 	[ "$(events "$1" "$2" | wc -l)" = "$3" ]
 }
@@ -192,7 +179,7 @@ send() {
 	shift 3
 	ip netns exec tws hping3 -q -n -I vb -c 1 -s "$sp" -k -p "$cp" "$@" 10.27.1.1 >/dev/null 2>&1 ||
 		true	# nothing answers it: hping3 says so
-	wait_for 10 events_count_is "$cp" "$sp" "$want"
+	tf_wait_for 10 events_count_is "$cp" "$sp" "$want"
 }
 
 # drop_answers: vb drops what the clients' timewait sockets answer.
@@ -217,10 +204,10 @@ ss_twc_none() {
 @test "TIME_WAIT: out-of-window segments change nothing, an in-window RST ends it at once" {
 	local cisn sisn rcv snd n skipped
 	ip netns exec tws tcpflow-sock listen 10.27.1.2 8271 accept recv-eof close 3>&- &
-	wait_for 10 tcp_listening 8271 tws
+	tf_wait_for 10 tf_tcp_listening 8271 tws
 	ip netns exec twc tcpflow-sock bind 10.27.1.1 20001 connect 10.27.1.2 8271 close
-	wait_for 10 tf_state_is 8271 20001 CLOSE
-	wait_for 10 tf_state_is 20001 8271 TIME_WAIT
+	tf_wait_for 10 tf_state_is 8271 20001 CLOSE
+	tf_wait_for 10 tf_state_is 20001 8271 TIME_WAIT
 	ss_twc time-wait 20001
 	[ "$(tf_history 20001 8271)" = "$CLIENT_ACTIVE_CLOSE" ]
 	events 20001 8271 >"$T/before"
@@ -230,13 +217,13 @@ ss_twc_none() {
 	rcv=$(u32 $((sisn + 2)))
 	snd=$(u32 $((cisn + 2)))
 	drop_answers
-	skipped=$(netstat_ext twc TCPACKSkippedTimeWait)
+	skipped=$(tf_netstat_ext twc TCPACKSkippedTimeWait)
 
 	# An out-of-window ACK is answered with an ACK ...
 	send 20001 8271 2 -A -M "$(u32 $((rcv + OFF)))" -L "$snd"
 	# ... once: the next is not (rate-limited).
 	send 20001 8271 1 -A -M "$(u32 $((rcv + OFF)))" -L "$snd"
-	wait_for 10 netstat_is twc TCPACKSkippedTimeWait $((skipped + 1))
+	tf_wait_for 10 tf_netstat_is twc TCPACKSkippedTimeWait $((skipped + 1))
 	# Out-of-window data is answered whatever the rate.
 	send 20001 8271 2 -A -d 10 -M "$(u32 $((rcv + OFF)))" -L "$snd"
 	# An out-of-window RST and an in-window pure ACK are dropped.
@@ -281,11 +268,11 @@ tx RST seq=1073741826" ]
 fin_wait2_client() {
 	ip netns exec tws tcpflow-sock listen 10.27.1.2 "$2" accept hold 3>&- &
 	SRV=$!
-	wait_for 10 tcp_listening "$2" tws
+	tf_wait_for 10 tf_tcp_listening "$2" tws
 	ip netns exec twc tcpflow-sock bind 10.27.1.1 "$1" connect 10.27.1.2 "$2" close
-	wait_for 10 tf_state_is "$2" "$1" CLOSE_WAIT
+	tf_wait_for 10 tf_state_is "$2" "$1" CLOSE_WAIT
 	# The kernel moved it to a timewait socket and said CLOSE.
-	wait_for 10 trace_history_is TCP "$1" "$2" "$CLIENT_TO_FIN_WAIT2 FIN_WAIT2>CLOSE"
+	tf_wait_for 10 tf_trace_history_is TCP "$1" "$2" "$CLIENT_TO_FIN_WAIT2 FIN_WAIT2>CLOSE"
 	ss_twc fin-wait-2 "$1"
 	[ "$(tf_history "$1" "$2")" = "$CLIENT_TO_FIN_WAIT2" ]
 }
@@ -295,7 +282,7 @@ fin_wait2_client() {
 server_closes() {
 	pass_answers
 	kill "$SRV"
-	wait_for 10 tf_state_is "$2" "$1" CLOSE
+	tf_wait_for 10 tf_state_is "$2" "$1" CLOSE
 	[ "$(tf_history "$2" "$1")" = "$SERVER_PASSIVE_CLOSE" ]
 	[ "$(tf_history "$2" "$1")" = "$(tf_trace_history TCP "$2" "$1")" ]
 }
@@ -310,14 +297,14 @@ server_closes() {
 	rcv=$(u32 $((sisn + 1)))
 	snd=$(u32 $((cisn + 2)))
 	drop_answers
-	skipped=$(netstat_ext twc TCPACKSkippedFinWait2)
+	skipped=$(tf_netstat_ext twc TCPACKSkippedFinWait2)
 
 	# An out-of-window RST is answered with an ACK (the window is checked
 	# first) ...
 	send 20002 8272 2 -R -M "$(u32 $((rcv + OFF)))"
 	# ... and then no out-of-window ACK for a while.
 	send 20002 8272 1 -A -M "$(u32 $((rcv + OFF)))" -L "$snd"
-	wait_for 10 netstat_is twc TCPACKSkippedFinWait2 $((skipped + 1))
+	tf_wait_for 10 tf_netstat_is twc TCPACKSkippedFinWait2 $((skipped + 1))
 	# Out-of-window data is answered whatever the rate.
 	send 20002 8272 2 -A -d 10 -M "$(u32 $((rcv + OFF)))" -L "$snd"
 	# A duplicate ACK is dropped.

@@ -32,12 +32,12 @@ dropped_is() {
 }
 
 @test "a connection that ended records at most 4 more segments; what the peer sends after that is counted, not recorded" {
-	ip netns exec sg tcpflow-sock listen 127.0.0.1 9601 accept close-listener touch "$BATS_TEST_TMPDIR/acc" hold 3>&- &
-	wait_for 10 tcp_listening 9601 sg
+	ip netns exec sg tcpflow-sock listen 127.0.0.1 9601 accept close-listener touch "$T/acc" hold 3>&- &
+	tf_wait_for 10 tf_tcp_listening 9601 sg
 	# The client aborts: its RST follows its own move to CLOSE.
-	ip netns exec sg tcpflow-sock bind 127.0.0.1 39601 connect 127.0.0.1 9601 wait "$BATS_TEST_TMPDIR/acc" linger0 close
-	wait_for 10 tf_state_is 9601 39601 CLOSE
-	wait_for 10 tf_state_is 39601 9601 CLOSE
+	ip netns exec sg tcpflow-sock bind 127.0.0.1 39601 connect 127.0.0.1 9601 wait "$T/acc" linger0 close
+	tf_wait_for 10 tf_state_is 9601 39601 CLOSE
+	tf_wait_for 10 tf_state_is 39601 9601 CLOSE
 	[ "$(post_close 39601 9601)" = "tx RST,ACK seq=1 ack=1" ]
 	[ -z "$(post_close 9601 39601)" ]
 	[ "$(tf_header_count events)" = 0 ]
@@ -50,7 +50,7 @@ dropped_is() {
 	# other 16 of the server's and 17 of the client's are counted.  (Not
 	# the table's total of events: a TIME_WAIT an earlier test left in
 	# another netns may end meanwhile, and that is an event too.)
-	wait_for 10 dropped_is 33
+	tf_wait_for 10 dropped_is 33
 	[ "$(post_close 9601 39601)" = "rx FIN,ACK seq=7 ack=9
 tx RST seq=9
 rx FIN,ACK seq=7 ack=9 retrans=1
@@ -61,12 +61,12 @@ tx RST seq=9" ]
 
 @test "the first fragment of an IPv6 SYN is counted as dropped, not recorded with a wrong length" {
 	ip netns exec sg tcpflow-sock listen ::1 9602 hold 3>&- &
-	wait_for 10 tcp_listening 9602 sg
+	tf_wait_for 10 tf_tcp_listening 9602 sg
 	ip netns exec sg tcpflow-sock frag6-syn ::1 39602 ::1 9602
 	# IPv6 reassembled the SYN and the listener answered it: the request
 	# begins with the SYN-ACK, its opening unseen, and ends with the RST
 	# that the SYN-ACK got from a port with no socket.
-	wait_for 10 tf_state_is 9602 39602 CLOSE
+	tf_wait_for 10 tf_state_is 9602 39602 CLOSE
 	[ "$(tf_segments 9602 39602 | awk '{ print $1, $2, $5 }')" = "tx SYN,ACK 0
 rx RST 0" ]
 	[[ " $(tf_conn 9602 39602) " == *" partial "* ]]

@@ -13,20 +13,20 @@ teardown() {
 	# A leak: the server never closes after the client's FIN.
 	tcpflow-sock listen 127.0.0.1 9001 accept hold 3>&- &
 	leak=$!
-	wait_for 10 tcp_listening 9001
+	tf_wait_for 10 tf_tcp_listening 9001
 	tcpflow-sock bind 127.0.0.1 41001 connect 127.0.0.1 9001 close
 	# An open connection.
 	tcpflow-sock listen 127.0.0.1 9002 accept recv-eof close 3>&- &
-	wait_for 10 tcp_listening 9002
-	tcpflow-sock bind 127.0.0.1 41002 connect 127.0.0.1 9002 touch /tmp/c41002 hold 3>&- &
-	wait_for 10 test -e /tmp/c41002
+	tf_wait_for 10 tf_tcp_listening 9002
+	tcpflow-sock bind 127.0.0.1 41002 connect 127.0.0.1 9002 touch "$T/c41002" hold 3>&- &
+	tf_wait_for 10 test -e "$T/c41002"
 	# A finished one whose client sits in TIME_WAIT.
 	tcpflow-sock listen 127.0.0.1 9003 accept recv-eof close 3>&- &
-	wait_for 10 tcp_listening 9003
+	tf_wait_for 10 tf_tcp_listening 9003
 	tcpflow-sock bind 127.0.0.1 41003 connect 127.0.0.1 9003 close
 	# Up to 30 s: the debug kernel once took over 10 s here.
-	wait_for 30 ss_has time-wait 'sport = :41003'
-	wait_for 30 ss_has close-wait 'sport = :9001'
+	tf_wait_for 30 tf_ss_has time-wait 'sport = :41003'
+	tf_wait_for 30 tf_ss_has close-wait 'sport = :9001'
 
 	tf_load
 	[[ $(tf_conn 9001 0) == "conn "*" listener 127.0.0.1:9001 0.0.0.0:0 LISTEN "*" preexisting"* ]]
@@ -43,25 +43,25 @@ teardown() {
 
 	# The leak ends when its process dies: the history goes on in place.
 	kill "$leak"
-	wait_for 10 tf_state_is 9001 41001 CLOSE
+	tf_wait_for 10 tf_state_is 9001 41001 CLOSE
 	[ "$(tf_history 9001 41001)" = "CLOSE_WAIT>LAST_ACK LAST_ACK>CLOSE" ]
-	wait_for 10 tf_state_is 41001 9001 TIME_WAIT
+	tf_wait_for 10 tf_state_is 41001 9001 TIME_WAIT
 	[ "$(tf_history 41001 9001)" = "FIN_WAIT2>TIME_WAIT" ]
 	[ "$(tf_conn 9001 41001 | wc -l)" = 1 ]
 	[ "$(tf_conn 41001 9001 | wc -l)" = 1 ]
-	rm -f /tmp/c41002
+	rm -f "$T/c41002"
 }
 
 @test "rmmod with connections open in every state, then reload" {
 	tcpflow-sock listen 127.0.0.1 9011 accept hold 3>&- &
-	wait_for 10 tcp_listening 9011
+	tf_wait_for 10 tf_tcp_listening 9011
 	tf_load
 	tcpflow-sock bind 127.0.0.1 41011 connect 127.0.0.1 9011 close
 	tcpflow-sock listen 127.0.0.1 9012 accept recv-eof close 3>&- &
-	wait_for 10 tcp_listening 9012
-	tcpflow-sock bind 127.0.0.1 41012 connect 127.0.0.1 9012 touch /tmp/c41012 hold 3>&- &
-	wait_for 10 test -e /tmp/c41012
-	wait_for 10 tf_state_is 9011 41011 CLOSE_WAIT
+	tf_wait_for 10 tf_tcp_listening 9012
+	tcpflow-sock bind 127.0.0.1 41012 connect 127.0.0.1 9012 touch "$T/c41012" hold 3>&- &
+	tf_wait_for 10 test -e "$T/c41012"
+	tf_wait_for 10 tf_state_is 9011 41011 CLOSE_WAIT
 	cat /proc/tcpflow >/dev/null
 
 	rmmod tcpflow
@@ -69,14 +69,14 @@ teardown() {
 	# Connections change state with no module: nothing may be left hooked.
 	pkill -f 'tcpflow-sock listen 127.0.0.1 9011'
 	pkill -f 'tcpflow-sock bind 127.0.0.1 41012'
-	wait_for 10 ss_none close-wait 'sport = :9011'
+	tf_wait_for 10 tf_ss_none close-wait 'sport = :9011'
 	# Each client moves to TIME_WAIT after it acknowledged the FIN that
 	# closed its server: wait for both, not only the servers.
-	wait_for 10 ss_has time-wait 'sport = :41011'
-	wait_for 10 ss_has time-wait 'sport = :41012'
+	tf_wait_for 10 tf_ss_has time-wait 'sport = :41011'
+	tf_wait_for 10 tf_ss_has time-wait 'sport = :41012'
 
 	tf_load
 	[[ $(tf_conn 41011 9011) == *" TIME_WAIT "*" preexisting"* ]]
 	[[ $(tf_conn 41012 9012) == *" TIME_WAIT "*" preexisting"* ]]
-	rm -f /tmp/c41012
+	rm -f "$T/c41012"
 }

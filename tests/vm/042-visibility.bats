@@ -15,7 +15,7 @@ load helpers
 
 setup() {
 	tf_load
-	VIS=$(mktemp -d /tmp/vis.XXXXXX)
+	VIS=$(mktemp -d "$T/vis.XXXXXX")
 	chmod 777 "$VIS"
 }
 
@@ -61,8 +61,8 @@ conn_local() {
 	CPID=$!
 	wait "$CPID"
 	wait "$SPID"
-	wait_for 10 tf_history_has 9201 42201 'LAST_ACK>CLOSE'
-	wait_for 10 tf_history_has 42201 9201 'FIN_WAIT2>TIME_WAIT'
+	tf_wait_for 10 tf_history_has 9201 42201 'LAST_ACK>CLOSE'
+	tf_wait_for 10 tf_history_has 42201 9201 'FIN_WAIT2>TIME_WAIT'
 }
 
 @test "without CAP_NET_ADMIN a reader sees its netns's connections but not their owners" {
@@ -139,14 +139,14 @@ run_inside() {
 	"$@" unshare -Urnpf --mount-proc bash -c \
 		"$(declare -f inside tf_wait_for tf_tcp_listening tf_has_open); inside $VIS" 3>&- &
 	local upid=$!
-	wait_for 20 test -e "$VIS/ready"
+	tf_wait_for 20 test -e "$VIS/ready"
 	GSPID=$(pgrep -f '^tcpflow-sock listen 127.0.0.1 9211 ')
 	NSPID=$(awk '/^NSpid:/ { print $2, $3 }' "/proc/$GSPID/status")
 	nsenter -t "$GSPID" -n tcpflow-sock listen 127.0.0.1 9212 close-listener &
 	HPID=$!
 	wait "$HPID"
 	touch "$VIS/host"
-	wait_for 30 test -e "$VIS/proc"
+	tf_wait_for 30 test -e "$VIS/proc"
 	cat /proc/tcpflow >"$VIS/root"
 	touch "$VIS/done"
 	wait "$upid"
@@ -219,7 +219,7 @@ run_inside() {
 	# A SYN to a closed port: the RST that answers it has seq 0, from no
 	# ISN of the peer's; its ack is relative to the client's ISN.
 	run tcpflow-sock bind 127.0.0.1 42202 connect-fail 127.0.0.1 9203
-	wait_for 10 tf_history_has 42202 9203 'SYN_SENT>CLOSE'
+	tf_wait_for 10 tf_history_has 42202 9203 'SYN_SENT>CLOSE'
 	tf_as_nobody cat /proc/tcpflow >"$VIS/nobody"
 	rst() {
 		tf_segments 42202 9203 "$1" | awk '$1 == "rx" { print $2, $3, $4 }'
@@ -263,7 +263,7 @@ run_inside() {
 		grep '^conn ' "$VIS/all" | grep -c " netns=$1 " || true
 	}
 	[ "$(ns_conns "$(stat -L -c %i /proc/self/ns/net)")" = "$init" ]
-	[ "$(ns_conns "$(netns_inode sa)")" = 4 ]
+	[ "$(ns_conns "$(tf_netns_inode sa)")" = 4 ]
 	[ "$(hdr "$VIS/all" connections)" = "$all" ]
 	[[ $(tcpflow-devtest open counters) == "conns=$all "* ]]
 }
@@ -287,7 +287,7 @@ live_events() {
 reader_loss() {
 	ip netns exec "$1" tcpflow-devtest open-nb snapshot touch "$VIS/$1.synced" \
 		wait "$VIS/go" drain >"$VIS/$1.out" 3>&- &
-	wait_for 10 test -e "$VIS/$1.synced"
+	tf_wait_for 10 test -e "$VIS/$1.synced"
 }
 
 @test "a reader in a child netns that falls behind is told how many of its own netns's events it missed, no more" {
@@ -320,7 +320,7 @@ reader_loss() {
 	rm -f "$VIS/go"
 	tcpflow-devtest open-nb counters snapshot touch "$VIS/all.synced" \
 		wait "$VIS/go" drain counters >"$VIS/all.out" 3>&- &
-	wait_for 10 test -e "$VIS/all.synced"
+	tf_wait_for 10 test -e "$VIS/all.synced"
 	listeners sa 5 9300
 	listeners sb 20 9310
 	touch "$VIS/go"

@@ -22,19 +22,19 @@ teardown() {
 	tf_end_test
 	ip netns del ea 2>/dev/null || true
 	ip netns del eb 2>/dev/null || true
-	rm -f /tmp/edge.*
+	rm -f "$T/edge".*
 	tf_unload
 }
 
 @test "simultaneous close: FIN_WAIT1 > CLOSING > TIME_WAIT on both ends" {
-	ip netns exec eb tcpflow-sock listen 10.98.0.2 9501 accept touch /tmp/edge.b wait /tmp/edge.go shutdown recv-eof close 3>&- &
-	wait_for 10 tcp_listening 9501 eb
-	ip netns exec ea tcpflow-sock bind 10.98.0.1 42501 connect 10.98.0.2 9501 touch /tmp/edge.a wait /tmp/edge.go shutdown recv-eof close 3>&- &
-	wait_for 10 test -e /tmp/edge.a -a -e /tmp/edge.b
-	touch /tmp/edge.go
+	ip netns exec eb tcpflow-sock listen 10.98.0.2 9501 accept touch "$T/edge.b" wait "$T/edge.go" shutdown recv-eof close 3>&- &
+	tf_wait_for 10 tf_tcp_listening 9501 eb
+	ip netns exec ea tcpflow-sock bind 10.98.0.1 42501 connect 10.98.0.2 9501 touch "$T/edge.a" wait "$T/edge.go" shutdown recv-eof close 3>&- &
+	tf_wait_for 10 test -e "$T/edge.a" -a -e "$T/edge.b"
+	touch "$T/edge.go"
 	wait
-	wait_for 10 tf_state_is 42501 9501 TIME_WAIT
-	wait_for 10 tf_state_is 9501 42501 TIME_WAIT
+	tf_wait_for 10 tf_state_is 42501 9501 TIME_WAIT
+	tf_wait_for 10 tf_state_is 9501 42501 TIME_WAIT
 	# shutdown() sends the FIN, the peer's crosses it (CLOSING), close()
 	# comes while the ACK is in flight: the kernel reports that as
 	# CLOSING > CLOSING, and so does tcpflow.
@@ -45,11 +45,11 @@ teardown() {
 }
 
 @test "simultaneous open: SYN_SENT > SYN_RECV > ESTABLISHED on both ends" {
-	ip netns exec ea tcpflow-sock bind 10.98.0.1 42502 wait /tmp/edge.go connect 10.98.0.2 42503 close 3>&- &
-	ip netns exec eb tcpflow-sock bind 10.98.0.2 42503 wait /tmp/edge.go connect 10.98.0.1 42502 close 3>&- &
-	touch /tmp/edge.go
+	ip netns exec ea tcpflow-sock bind 10.98.0.1 42502 wait "$T/edge.go" connect 10.98.0.2 42503 close 3>&- &
+	ip netns exec eb tcpflow-sock bind 10.98.0.2 42503 wait "$T/edge.go" connect 10.98.0.1 42502 close 3>&- &
+	touch "$T/edge.go"
 	wait
-	wait_for 10 tf_state_is 42502 42503 TIME_WAIT
+	tf_wait_for 10 tf_state_is 42502 42503 TIME_WAIT
 	open="CLOSE>SYN_SENT SYN_SENT>SYN_RECV SYN_RECV>ESTABLISHED"
 	[[ $(tf_history 42502 42503) == "$open "* ]]
 	[[ $(tf_history 42503 42502) == "$open "* ]]

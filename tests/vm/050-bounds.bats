@@ -13,8 +13,8 @@ setup() {
 
 teardown() {
 	tf_end_test
-	[[ -n ${BATS_TEST_COMPLETED:-} ]] || grep -h '^conn\|^CONN\|^read' /tmp/bd.before /tmp/bd.dev.out 2>/dev/null | head -n 80 | sed 's/^/# /' >&3
-	rm -f /tmp/bd.*
+	[[ -n ${BATS_TEST_COMPLETED:-} ]] || grep -h '^conn\|^CONN\|^read' "$T/bd.before" "$T/bd.dev.out" 2>/dev/null | head -n 80 | sed 's/^/# /' >&3
+	rm -f "$T/bd".*
 	ip netns del churn 2>/dev/null || true
 	tf_unload
 }
@@ -50,12 +50,7 @@ tf_load_room() {
 	before=$(tf_vmalloc_bytes)
 	[ "$before" -gt 0 ]
 
-	in_churn tcpflow-sock listen 127.0.0.1 9201 serve "$n" 3>&- &
-	srv=$!
-	wait_for 10 tcp_listening 9201 churn
-	run in_churn tcpflow-sock churn-abort "$n" 127.0.0.1 9201
-	[ "$output" = "connected=$n failed=0" ]
-	tf_serve_done 9201 "$srv"
+	tf_aborted churn 9201 "$n"
 
 	# Every entry beyond the table's size was evicted, none lost.  Ids
 	# count the entries ever made: the seeded ones, n clients, n children
@@ -81,12 +76,7 @@ tf_load_room() {
 	[ "$(churn_conns)" = 2000 ]
 	[ "$(churn_live)" = 0 ]
 
-	in_churn tcpflow-sock listen 127.0.0.1 9204 serve 2000 3>&- &
-	srv=$!
-	wait_for 10 tcp_listening 9204 churn
-	run in_churn tcpflow-sock churn-abort 2000 127.0.0.1 9204
-	[ "$output" = "connected=2000 failed=0" ]
-	tf_serve_done 9204 "$srv"
+	tf_aborted churn 9204 2000
 	[ "$(churn_conns)" = $((2000 + 4001)) ]
 	[ "$(churn_live)" = 0 ]
 	[ "$(tf_header_count untracked)" = 0 ]
@@ -98,7 +88,7 @@ tf_load_room() {
 	max=$(cat /sys/module/tcpflow/parameters/max_conns)
 	live=$(tf_header_count live)
 	in_churn tcpflow-sock listen 127.0.0.1 9205 serve 40 3>&- &
-	wait_for 10 tcp_listening 9205 churn
+	tf_wait_for 10 tf_tcp_listening 9205 churn
 	run in_churn tcpflow-sock churn 40 127.0.0.1 9205
 	[ "$output" = "connected=40 failed=0" ]
 	wait
@@ -109,7 +99,7 @@ tf_load_room() {
 	[ "$(tf_header_count events)" -gt 0 ]
 	# Deleting the netns frees its timewait sockets: the entries close.
 	ip netns del churn
-	wait_for 30 live_at_most "$live"
+	tf_wait_for 30 tf_live_at_most "$live"
 	tcpflow-sock listen 127.0.0.1 9206 close-listener
 	[ "$(tf_history 9206 0)" = "CLOSE>LISTEN LISTEN>CLOSE" ]
 }
@@ -128,50 +118,50 @@ in_order() {
 @test "a reader paused mid-table while churn recycles entries resumes right: each entry once, in id order, none skipped" {
 	tf_load_room 256
 	in_churn tcpflow-sock listen 127.0.0.1 9207 serve 1000000 3>&- &
-	wait_for 10 tcp_listening 9207 churn
+	tf_wait_for 10 tf_tcp_listening 9207 churn
 	# 120 closed entries, 21 live ones (a listener and 10 pairs held
 	# open), 80 closed ones: the live ones lie past the first read.
 	[ "$(in_churn tcpflow-sock churn-abort 60 127.0.0.1 9207)" = "connected=60 failed=0" ]
 	in_churn tcpflow-sock listen 127.0.0.1 9208 hold 3>&- &
-	wait_for 10 tcp_listening 9208 churn
+	tf_wait_for 10 tf_tcp_listening 9208 churn
 	for i in $(seq 10); do
-		in_churn tcpflow-sock connect 127.0.0.1 9208 touch /tmp/bd.held.$i hold 3>&- &
-		wait_for 10 test -e /tmp/bd.held.$i
+		in_churn tcpflow-sock connect 127.0.0.1 9208 touch "$T/bd.held.$i" hold 3>&- &
+		tf_wait_for 10 test -e "$T/bd.held.$i"
 	done
 	[ "$(in_churn tcpflow-sock churn-abort 40 127.0.0.1 9207)" = "connected=40 failed=0" ]
-	in_churn cat /proc/tcpflow | awk '/^conn / && $6 != "CLOSE" { print $2 }' | sort -n >/tmp/bd.live
-	[ "$(wc -l </tmp/bd.live)" = 22 ]
-	in_churn cat /proc/tcpflow >/tmp/bd.before
+	in_churn cat /proc/tcpflow | awk '/^conn / && $6 != "CLOSE" { print $2 }' | sort -n >"$T/bd.live"
+	[ "$(wc -l <"$T/bd.live")" = 22 ]
+	in_churn cat /proc/tcpflow >"$T/bd.before"
 
 	# Both readers stop after one read(), holding a place in the table.
-	in_churn tcpflow-devtest open read 4096 touch /tmp/bd.dev wait /tmp/bd.go snapshot >/tmp/bd.dev.out 3>&- &
+	in_churn tcpflow-devtest open read 4096 touch "$T/bd.dev" wait "$T/bd.go" snapshot >"$T/bd.dev.out" 3>&- &
 	dev=$!
-	in_churn bash -c 'exec 4</proc/tcpflow; dd bs=4096 count=1 status=none <&4; touch /tmp/bd.proc
-		for i in $(seq 300); do [ -e /tmp/bd.go ] && break; sleep 0.1; done; cat <&4' >/tmp/bd.proc.out 3>&- &
+	in_churn bash -c 'exec 4</proc/tcpflow; dd bs=4096 count=1 status=none <&4; touch "$T/bd.proc"
+		for i in $(seq 300); do [ -e "$T/bd.go" ] && break; sleep 0.1; done; cat <&4' >"$T/bd.proc.out" 3>&- &
 	proc=$!
-	wait_for 10 test -e /tmp/bd.dev -a -e /tmp/bd.proc
+	tf_wait_for 10 test -e "$T/bd.dev" -a -e "$T/bd.proc"
 	# 400 new entries: every closed entry, the ones the readers stopped
 	# at among them, is recycled (a new id, at the end of the table).
 	[ "$(in_churn tcpflow-sock churn-abort 200 127.0.0.1 9207)" = "connected=200 failed=0" ]
-	in_churn cat /proc/tcpflow >/tmp/bd.now
-	[ "$(ids /tmp/bd.now conn | head -n 22)" = "$(cat /tmp/bd.live)" ]
-	touch /tmp/bd.go
+	in_churn cat /proc/tcpflow >"$T/bd.now"
+	[ "$(ids "$T/bd.now" conn | head -n 22)" = "$(cat "$T/bd.live")" ]
+	touch "$T/bd.go"
 	wait "$dev" "$proc"
 
 	# The device: its first read (printed too) and then, once resumed,
 	# exactly the live entries newer than that read (the closed ones were
 	# recycled, the new ones are the live stream's), in order, then SYNC
 	# (the live stream may follow in the same read).
-	grep -qx SYNC /tmp/bd.dev.out
-	sed -i '/^SYNC$/q' /tmp/bd.dev.out
-	in_order /tmp/bd.dev.out CONN
-	first=$(comm -23 <(ids /tmp/bd.dev.out CONN | sort) <(ids /tmp/bd.now conn | sort) | sort -n)
+	grep -qx SYNC "$T/bd.dev.out"
+	sed -i '/^SYNC$/q' "$T/bd.dev.out"
+	in_order "$T/bd.dev.out" CONN
+	first=$(comm -23 <(ids "$T/bd.dev.out" CONN | sort) <(ids "$T/bd.now" conn | sort) | sort -n)
 	[ -n "$first" ]
-	[ "$(ids /tmp/bd.dev.out CONN)" = "$(sort -n -u <(echo "$first") /tmp/bd.live)" ]
-	[ "$(tail -n 1 <<<"$first")" -lt "$(sed -n 2p /tmp/bd.live)" ]
+	[ "$(ids "$T/bd.dev.out" CONN)" = "$(sort -n -u <(echo "$first") "$T/bd.live")" ]
+	[ "$(tail -n 1 <<<"$first")" -lt "$(sed -n 2p "$T/bd.live")" ]
 	# /proc: what it showed before the pause (recycled since: gone from the
 	# table now), then every entry the table holds now, in id order.
-	in_order /tmp/bd.proc.out conn
-	[ -n "$(comm -23 <(ids /tmp/bd.proc.out conn | sort) <(ids /tmp/bd.now conn | sort))" ]
-	[ -z "$(comm -13 <(ids /tmp/bd.proc.out conn | sort) <(ids /tmp/bd.now conn | sort))" ]
+	in_order "$T/bd.proc.out" conn
+	[ -n "$(comm -23 <(ids "$T/bd.proc.out" conn | sort) <(ids "$T/bd.now" conn | sort))" ]
+	[ -z "$(comm -13 <(ids "$T/bd.proc.out" conn | sort) <(ids "$T/bd.now" conn | sort))" ]
 }

@@ -20,7 +20,7 @@ teardown() {
 	tf_end_test
 	pkill -f hping3 || true
 	pkill -f 'cat /proc/tcpflow' || true
-	rm -f "$BATS_TEST_TMPDIR"/rd.*
+	rm -f "$T"/rd.*
 	ip netns del rd 2>/dev/null || true
 	ip netns del churn 2>/dev/null || true
 	tf_unload
@@ -38,12 +38,7 @@ as_nobody_in_rd() {
 @test "readers looping over a full table they cannot see leave the hooks running: every hold walks at most the batch" {
 	tf_load max_conns=4096
 	# Fill the table with closed histories of the churn namespace.
-	in_churn tcpflow-sock listen 127.0.0.1 9501 serve 2100 3>&- &
-	srv=$!
-	wait_for 10 tcp_listening 9501 churn
-	run in_churn tcpflow-sock churn-abort 2100 127.0.0.1 9501
-	[ "$output" = "connected=2100 failed=0" ]
-	tf_serve_done 9501 "$srv"
+	tf_aborted churn 9501 2100
 	[ "$(tf_header_count connections)" = 4096 ]
 	# Root in the initial namespace sees every entry: one node per hold.
 	[ "$(tcpflow-devtest open walk)" = "walk_max 1" ]
@@ -61,7 +56,7 @@ as_nobody_in_rd() {
 	# Meanwhile new connections are made and recorded, all of them.
 	in_churn tcpflow-sock listen 127.0.0.1 9502 serve 1000 3>&- &
 	srv=$!
-	wait_for 10 tcp_listening 9502 churn
+	tf_wait_for 10 tf_tcp_listening 9502 churn
 	run in_churn tcpflow-sock churn 1000 127.0.0.1 9502
 	[ "$output" = "connected=1000 failed=0" ]
 	tf_serve_done 9502 "$srv"
@@ -90,7 +85,7 @@ total() {
 	echo $((n + d))
 }
 
-# total_is LPORT RPORT N: for wait_for.
+# total_is LPORT RPORT N: for tf_wait_for.
 total_is() {
 	[ "$(total "$1" "$2")" = "$3" ]
 }
@@ -105,11 +100,11 @@ tf_history_lines() {
 @test "a snapshot read a record at a time while its connection's history wraps sends that history as it was at open, then every later event once" {
 	tf_load max_events=8
 	echo 1 >/sys/module/tcpflow/parameters/absolute_seq
-	ip netns exec rd tcpflow-sock listen 127.0.0.1 9503 accept touch "$BATS_TEST_TMPDIR/rd.acc" hold 3>&- &
-	wait_for 10 tcp_listening 9503 rd
+	ip netns exec rd tcpflow-sock listen 127.0.0.1 9503 accept touch "$T/rd.acc" hold 3>&- &
+	tf_wait_for 10 tf_tcp_listening 9503 rd
 	ip netns exec rd tcpflow-sock bind 127.0.0.1 39503 connect 127.0.0.1 9503 hold 3>&- &
-	wait_for 10 test -e "$BATS_TEST_TMPDIR/rd.acc"
-	wait_for 10 tf_history_has 9503 39503 'SYN_RECV>ESTABLISHED'
+	tf_wait_for 10 test -e "$T/rd.acc"
+	tf_wait_for 10 tf_history_has 9503 39503 'SYN_RECV>ESTABLISHED'
 	# Resets half the sequence space away from the client's ISN.
 	isn=$(tf_history_lines 9503 39503 | awk '$2 == "rx" && $3 == "SYN" { sub(/seq=/, "", $4); print $4 }')
 	[ -n "$isn" ]
@@ -118,9 +113,9 @@ tf_history_lines() {
 	# 5 handshake events and 10 resets: the history holds its first 4 and
 	# its last 4 events, and has dropped 7.
 	rst_flood 10
-	wait_for 10 total_is 9503 39503 15
-	tf_history_lines 9503 39503 >"$BATS_TEST_TMPDIR/rd.before"
-	[ "$(wc -l <"$BATS_TEST_TMPDIR/rd.before")" = 8 ]
+	tf_wait_for 10 total_is 9503 39503 15
+	tf_history_lines 9503 39503 >"$T/rd.before"
+	[ "$(wc -l <"$T/rd.before")" = 8 ]
 	id=$(ip netns exec rd cat /proc/tcpflow | awk -v lp=9503 -v rp=39503 "$TF_AWK_PORTS"'/^conn / && ports(lp, rp) { print $2 }')
 
 	# The reader takes, in record-sized reads (a CONN or 4 events), the
@@ -131,15 +126,15 @@ tf_history_lines() {
 	reads=$((1 + (nclient + 3) / 4 + 2))
 	ip netns exec rd tcpflow-devtest open-nb times filter 2 0 39503 0 \
 		$(printf 'read 160 %.0s' $(seq "$reads")) \
-		touch "$BATS_TEST_TMPDIR/rd.paused" wait "$BATS_TEST_TMPDIR/rd.go" \
-		bufsize 160 snapshot bufsize 4096 drain >"$BATS_TEST_TMPDIR/rd.dev" 3>&- &
+		touch "$T/rd.paused" wait "$T/rd.go" \
+		bufsize 160 snapshot bufsize 4096 drain >"$T/rd.dev" 3>&- &
 	dev=$!
-	wait_for 10 test -e "$BATS_TEST_TMPDIR/rd.paused"
+	tf_wait_for 10 test -e "$T/rd.paused"
 	# Where the reader stopped: 4 of the server's events sent.
-	[ "$(grep -c "^\(EVENT\|SEGMENT\) $id " "$BATS_TEST_TMPDIR/rd.dev")" = 4 ]
+	[ "$(grep -c "^\(EVENT\|SEGMENT\) $id " "$T/rd.dev")" = 4 ]
 	rst_flood 100
-	wait_for 10 total_is 9503 39503 115
-	touch "$BATS_TEST_TMPDIR/rd.go"
+	tf_wait_for 10 total_is 9503 39503 115
+	touch "$T/rd.go"
 	wait "$dev"
 
 	# The snapshot: the 8 events the server's history held at open, each
@@ -149,10 +144,10 @@ tf_history_lines() {
 		/^SYNC$/ { live = 1 }
 		/^(EVENT|SEGMENT) / && $2 == id { ev = $0 }
 		$1 == "TIME" && $2 == id { sub(/t=/, "", $3); print (live ? "live" : "snap"), $3, ev }' \
-		"$BATS_TEST_TMPDIR/rd.dev" >"$BATS_TEST_TMPDIR/rd.ev"
-	[ "$(grep -c '^snap ' "$BATS_TEST_TMPDIR/rd.ev")" = 8 ]
-	[ "$(grep '^snap ' "$BATS_TEST_TMPDIR/rd.ev" | grep -c " SEGMENT $id rx 0x04$")" = 4 ]
-	[ "$(grep -c '^live ' "$BATS_TEST_TMPDIR/rd.ev")" = 100 ]
-	[ "$(grep '^live ' "$BATS_TEST_TMPDIR/rd.ev" | grep -c " SEGMENT $id rx 0x04$")" = 100 ]
-	awk '{ print $2 }' "$BATS_TEST_TMPDIR/rd.ev" | sort -c -n -u
+		"$T/rd.dev" >"$T/rd.ev"
+	[ "$(grep -c '^snap ' "$T/rd.ev")" = 8 ]
+	[ "$(grep '^snap ' "$T/rd.ev" | grep -c " SEGMENT $id rx 0x04$")" = 4 ]
+	[ "$(grep -c '^live ' "$T/rd.ev")" = 100 ]
+	[ "$(grep '^live ' "$T/rd.ev" | grep -c " SEGMENT $id rx 0x04$")" = 100 ]
+	awk '{ print $2 }' "$T/rd.ev" | sort -c -n -u
 }

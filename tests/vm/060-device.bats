@@ -10,24 +10,8 @@ setup() {
 
 teardown() {
 	tf_end_test
-	rm -f /tmp/dt.*
+	rm -f "$T/dt".*
 	tf_unload
-}
-
-# conn PORT: a client on 127.0.0.1:PORT+30000 to a server on PORT that
-# closes as soon as the client does.
-conn() {
-	local srv
-
-	tcpflow-sock listen 127.0.0.1 "$1" accept recv-eof close 3>&- &
-	srv=$!
-	wait_for 10 tcp_listening "$1"
-	tcpflow-sock bind 127.0.0.1 $(($1 + 30000)) connect 127.0.0.1 "$1" close
-	wait "$srv"
-	wait_for 10 tf_state_is "$1" $(($1 + 30000)) CLOSE
-	# The client's move to TIME_WAIT may come just after, on another CPU
-	# (and 6.1 has been seen to reap a timewait socket at once).
-	wait_for 10 tf_history_has $(($1 + 30000)) "$1" 'FIN_WAIT2>TIME_WAIT'
 }
 
 @test "the device is a root-only character device" {
@@ -38,11 +22,11 @@ conn() {
 }
 
 @test "the ABI version ioctl says 1; counters match /proc/tcpflow" {
-	conn 9301
+	tf_client_closes 9301 39301
 	run tcpflow-devtest open version counters
 	[ "${lines[0]}" = "version 1" ]
 	# An older TIME_WAIT may end between the two reads: read again then.
-	wait_for 10 counters_match_proc
+	tf_wait_for 10 counters_match_proc
 }
 
 counters_match_proc() {
@@ -51,7 +35,7 @@ counters_match_proc() {
 }
 
 @test "the snapshot holds every connection with its events, then SYNC" {
-	conn 9302
+	tf_client_closes 9302 39302
 	id=$(tf_conn 39302 9302 | awk '{ print $2 }')
 	# The same history in /proc before and after the snapshot (a stray
 	# ACK can still draw a RST that ends the TIME_WAIT: then again).
@@ -69,29 +53,29 @@ counters_match_proc() {
 }
 
 @test "events before open come in the snapshot, after it in the live stream, each once" {
-	conn 9303
-	tcpflow-devtest open-nb touch /tmp/dt.opened wait /tmp/dt.go snapshot drain >/tmp/dt.out 3>&- &
-	wait_for 10 test -e /tmp/dt.opened
-	conn 9304
-	touch /tmp/dt.go
+	tf_client_closes 9303 39303
+	tcpflow-devtest open-nb touch "$T/dt.opened" wait "$T/dt.go" snapshot drain >"$T/dt.out" 3>&- &
+	tf_wait_for 10 test -e "$T/dt.opened"
+	tf_client_closes 9304 39304
+	touch "$T/dt.go"
 	wait
 	before=$(tf_conn 39303 9303 | awk '{ print $2 }')
 	after=$(tf_conn 39304 9304 | awk '{ print $2 }')
-	sed -n '1,/^SYNC$/p' /tmp/dt.out >/tmp/dt.snap
-	sed '1,/^SYNC$/d' /tmp/dt.out >/tmp/dt.live
+	sed -n '1,/^SYNC$/p' "$T/dt.out" >"$T/dt.snap"
+	sed '1,/^SYNC$/d' "$T/dt.out" >"$T/dt.live"
 	# The earlier connection: all of it in the snapshot, none live.
-	[ "$(grep -c "^EVENT $before " /tmp/dt.snap)" = "$(wc -w <<<"$(tf_history 39303 9303)")" ]
-	[ "$(grep -c "^EVENT $before " /tmp/dt.snap)" -ge 5 ]
-	[ "$(grep -c "^EVENT $before " /tmp/dt.live)" = 0 ]
+	[ "$(grep -c "^EVENT $before " "$T/dt.snap")" = "$(wc -w <<<"$(tf_history 39303 9303)")" ]
+	[ "$(grep -c "^EVENT $before " "$T/dt.snap")" -ge 5 ]
+	[ "$(grep -c "^EVENT $before " "$T/dt.live")" = 0 ]
 	# The later one: none in the snapshot, every event once, in order,
 	# each after a CONN record of its connection.
-	[ "$(grep -c "^EVENT $after " /tmp/dt.snap)" = 0 ]
-	[ "$(awk -v id="$after" '$1 == "EVENT" && $2 == id { printf "%s%s", s, $3; s = " " }' /tmp/dt.live)" = "$(tf_history 39304 9304)" ]
+	[ "$(grep -c "^EVENT $after " "$T/dt.snap")" = 0 ]
+	[ "$(awk -v id="$after" '$1 == "EVENT" && $2 == id { printf "%s%s", s, $3; s = " " }' "$T/dt.live")" = "$(tf_history 39304 9304)" ]
 	# Its segments too, each after a CONN record.
-	[ "$(grep -c "^SEGMENT $after " /tmp/dt.live)" = "$(tf_segments 39304 9304 | wc -l)" ]
-	[ "$(grep -c "^SEGMENT $before " /tmp/dt.snap)" = "$(tf_segments 39303 9303 | wc -l)" ]
-	[ "$(grep -c "^CONN $after " /tmp/dt.live)" = "$(grep -cE "^(EVENT|SEGMENT) $after " /tmp/dt.live)" ]
-	run ! grep -q '^LOSS' /tmp/dt.out
+	[ "$(grep -c "^SEGMENT $after " "$T/dt.live")" = "$(tf_segments 39304 9304 | wc -l)" ]
+	[ "$(grep -c "^SEGMENT $before " "$T/dt.snap")" = "$(tf_segments 39303 9303 | wc -l)" ]
+	[ "$(grep -c "^CONN $after " "$T/dt.live")" = "$(grep -cE "^(EVENT|SEGMENT) $after " "$T/dt.live")" ]
+	run ! grep -q '^LOSS' "$T/dt.out"
 }
 
 # The readers below filter on their test's port: a TIME_WAIT of an earlier
@@ -100,29 +84,29 @@ counters_match_proc() {
 	run tcpflow-devtest open-nb filter 2 0 9305 0 snapshot read 4096
 	[ "${lines[-1]}" = "read EAGAIN" ]
 
-	tcpflow-devtest open filter 2 0 9305 0 snapshot touch /tmp/dt.synced next 2 >/tmp/dt.out 3>&- &
+	tcpflow-devtest open filter 2 0 9305 0 snapshot touch "$T/dt.synced" next 2 >"$T/dt.out" 3>&- &
 	reader=$!
-	wait_for 10 test -e /tmp/dt.synced
+	tf_wait_for 10 test -e "$T/dt.synced"
 	tcpflow-sock listen 127.0.0.1 9305 close-listener
 	wait "$reader"
-	[ "$(sed '1,/^SYNC$/d' /tmp/dt.out | sed -n 2p)" = "EVENT $(tf_conn 9305 0 | awk '{ print $2 }') CLOSE>LISTEN" ]
+	[ "$(sed '1,/^SYNC$/d' "$T/dt.out" | sed -n 2p)" = "EVENT $(tf_conn 9305 0 | awk '{ print $2 }') CLOSE>LISTEN" ]
 }
 
 @test "poll times out when caught up, is not woken by events its filter hides, and is ready after its own" {
 	run tcpflow-devtest open filter 2 0 9306 0 snapshot poll 200
 	[ "${lines[-1]}" = "poll timeout" ]
-	tcpflow-devtest open filter 2 0 9306 0 snapshot touch /tmp/dt.synced poll 60000 >/tmp/dt.out 3>&- &
+	tcpflow-devtest open filter 2 0 9306 0 snapshot touch "$T/dt.synced" poll 60000 >"$T/dt.out" 3>&- &
 	reader=$!
-	wait_for 10 test -e /tmp/dt.synced
+	tf_wait_for 10 test -e "$T/dt.synced"
 	# A whole connection on another port: events, but not input for it.
-	t0=$(counters_total)
-	conn 9326
-	(($(counters_total) - t0 >= 12))
+	t0=$(tf_counters_total)
+	tf_client_closes 9326 39326
+	(($(tf_counters_total) - t0 >= 12))
 	kill -0 "$reader"
-	run ! grep -q '^poll' /tmp/dt.out
+	run ! grep -q '^poll' "$T/dt.out"
 	tcpflow-sock listen 127.0.0.1 9306 close-listener
 	wait "$reader"
-	[ "$(tail -n 1 /tmp/dt.out)" = "poll ready" ]
+	[ "$(tail -n 1 "$T/dt.out")" = "poll ready" ]
 }
 
 @test "a buffer too small for the next record gets EINVAL and loses nothing; read(0) returns 0" {
@@ -162,32 +146,32 @@ version-huge-cmd ENOTTY" ]
 }
 
 @test "a port filter limits both the snapshot and the live stream" {
-	conn 9308
-	conn 9309
-	tcpflow-devtest open-nb filter 2 0 9309 0 touch /tmp/dt.opened wait /tmp/dt.go snapshot drain >/tmp/dt.out 3>&- &
-	wait_for 10 test -e /tmp/dt.opened
-	conn 9310
+	tf_client_closes 9308 39308
+	tf_client_closes 9309 39309
+	tcpflow-devtest open-nb filter 2 0 9309 0 touch "$T/dt.opened" wait "$T/dt.go" snapshot drain >"$T/dt.out" 3>&- &
+	tf_wait_for 10 test -e "$T/dt.opened"
+	tf_client_closes 9310 39310
 	tcpflow-sock listen 127.0.0.1 9309 close-listener
-	touch /tmp/dt.go
+	touch "$T/dt.go"
 	wait
-	[ "$(head -n 1 /tmp/dt.out)" = "filter ok" ]
+	[ "$(head -n 1 "$T/dt.out")" = "filter ok" ]
 	# Only connections with port 9309: the old listener, server and client
 	# in the snapshot, the new listener live; nothing of 9308 or 9310.
-	[ "$(grep '^CONN' /tmp/dt.out | awk '$4 != 9309 && $5 != 9309' | wc -l)" = 0 ]
-	[ "$(sed -n '1,/^SYNC$/p' /tmp/dt.out | grep -c '^CONN')" = 3 ]
-	[ "$(sed '1,/^SYNC$/d' /tmp/dt.out | grep -c '^EVENT')" = 2 ]
+	[ "$(grep '^CONN' "$T/dt.out" | awk '$4 != 9309 && $5 != 9309' | wc -l)" = 0 ]
+	[ "$(sed -n '1,/^SYNC$/p' "$T/dt.out" | grep -c '^CONN')" = 3 ]
+	[ "$(sed '1,/^SYNC$/d' "$T/dt.out" | grep -c '^EVENT')" = 2 ]
 }
 
 @test "two readers each get every live event" {
 	for r in 1 2; do
-		tcpflow-devtest open-nb touch /tmp/dt.opened$r wait /tmp/dt.go snapshot drain >/tmp/dt.out$r 3>&- &
+		tcpflow-devtest open-nb touch "$T/dt.opened$r" wait "$T/dt.go" snapshot drain >"$T/dt.out$r" 3>&- &
 	done
-	wait_for 10 test -e /tmp/dt.opened1 -a -e /tmp/dt.opened2
-	conn 9311
-	touch /tmp/dt.go
+	tf_wait_for 10 test -e "$T/dt.opened1" -a -e "$T/dt.opened2"
+	tf_client_closes 9311 39311
+	touch "$T/dt.go"
 	wait
-	sed '1,/^SYNC$/d' /tmp/dt.out1 >/tmp/dt.live1
-	sed '1,/^SYNC$/d' /tmp/dt.out2 >/tmp/dt.live2
+	sed '1,/^SYNC$/d' "$T/dt.out1" >"$T/dt.live1"
+	sed '1,/^SYNC$/d' "$T/dt.out2" >"$T/dt.live2"
 	ids=$( { tf_conn 9311 0; tf_conn 9311 39311; tf_conn 39311 9311; } | awk '{ print $2 }')
 	# 12 state changes, or 14 when the final ACK and the FIN raced on two
 	# CPUs and the kernel cloned a second child that it closed at once.
@@ -195,32 +179,32 @@ version-huge-cmd ENOTTY" ]
 		/^conn / { keep = ($2 in want) } keep && /^  \+/ && $3 == "->"' /proc/tcpflow | wc -l)
 	[ "$n" -ge 12 ]
 	[ "$(awk -v ids="$ids" 'BEGIN { split(ids, a); for (i in a) want[a[i]] = 1 }
-		$1 == "EVENT" && ($2 in want)' /tmp/dt.live1 | wc -l)" = "$n" ]
-	cmp /tmp/dt.live1 /tmp/dt.live2
+		$1 == "EVENT" && ($2 in want)' "$T/dt.live1" | wc -l)" = "$n" ]
+	cmp "$T/dt.live1" "$T/dt.live2"
 }
 
 @test "a reader that falls behind gets a LOSS record with the exact count" {
 	tf_unload
 	tf_load ring_events=16
-	tcpflow-devtest open-nb counters touch /tmp/dt.opened wait /tmp/dt.go snapshot drain counters >/tmp/dt.out 3>&- &
-	wait_for 10 test -e /tmp/dt.opened
-	for p in 9321 9322 9323 9324; do conn $p; done
-	touch /tmp/dt.go
+	tcpflow-devtest open-nb counters touch "$T/dt.opened" wait "$T/dt.go" snapshot drain counters >"$T/dt.out" 3>&- &
+	tf_wait_for 10 test -e "$T/dt.opened"
+	for p in 9321 9322 9323 9324; do tf_client_closes $p $((p + 30000)); done
+	touch "$T/dt.go"
 	wait
-	t0=$(head -n 1 /tmp/dt.out | sed 's/.*total=//')
-	t1=$(tail -n 1 /tmp/dt.out | sed 's/.*total=//')
+	t0=$(head -n 1 "$T/dt.out" | sed 's/.*total=//')
+	t1=$(tail -n 1 "$T/dt.out" | sed 's/.*total=//')
 	# 4 connections of 12 state changes and their segments (and any
 	# TIME_WAIT of an earlier test ending meanwhile): 16 fit in the ring,
 	# the rest is reported lost.
 	[ $((t1 - t0)) -ge 48 ]
-	[ "$(grep '^LOSS' /tmp/dt.out)" = "LOSS $((t1 - t0 - 16))" ]
-	[ "$(sed '1,/^LOSS/d' /tmp/dt.out | grep -cE '^(EVENT|SEGMENT)')" = 16 ]
+	[ "$(grep '^LOSS' "$T/dt.out")" = "LOSS $((t1 - t0 - 16))" ]
+	[ "$(sed '1,/^LOSS/d' "$T/dt.out" | grep -cE '^(EVENT|SEGMENT)')" = 16 ]
 }
 
 @test "rmmod fails with EBUSY while a reader is blocked in read, and works after" {
-	tcpflow-devtest open filter 2 0 9325 0 snapshot touch /tmp/dt.synced next 1 >/tmp/dt.out 3>&- &
+	tcpflow-devtest open filter 2 0 9325 0 snapshot touch "$T/dt.synced" next 1 >"$T/dt.out" 3>&- &
 	reader=$!
-	wait_for 10 test -e /tmp/dt.synced
+	tf_wait_for 10 test -e "$T/dt.synced"
 	run rmmod tcpflow
 	[ "$status" -ne 0 ]
 	[[ $output == *"in use"* ]]
@@ -234,7 +218,7 @@ version-huge-cmd ENOTTY" ]
 @test "a reader in a netns sees only its own connections on the device" {
 	ip netns add devns
 	ip -n devns link set lo up
-	conn 9331
+	tf_client_closes 9331 39331
 	ip netns exec devns tcpflow-sock listen 127.0.0.1 9332 close-listener
 	run ip netns exec devns tcpflow-devtest open snapshot
 	ip netns del devns

@@ -54,32 +54,32 @@ ss_count() {
 
 	# 9751: three connections held open (6 ESTABLISHED, 1 LISTEN)
 	tcpflow-sock listen 127.0.0.1 9751 accept accept accept hold 3>&- &
-	wait_for 10 tcp_listening 9751
+	tf_wait_for 10 tf_tcp_listening 9751
 	for p in 41751 41752 41753; do
 		tcpflow-sock bind 127.0.0.1 "$p" connect 127.0.0.1 9751 hold 3>&- &
-		wait_for 10 tf_state_is 9751 "$p" ESTABLISHED
+		tf_wait_for 10 tf_state_is 9751 "$p" ESTABLISHED
 	done
 	# 9752: two clients that closed, a server that never does
 	# (2 CLOSE_WAIT, 2 orphaned FIN_WAIT2, 1 LISTEN)
 	tcpflow-sock listen 127.0.0.1 9752 accept accept hold 3>&- &
-	wait_for 10 tcp_listening 9752
+	tf_wait_for 10 tf_tcp_listening 9752
 	for p in 41761 41762; do
 		tcpflow-sock bind 127.0.0.1 "$p" connect 127.0.0.1 9752 close
-		wait_for 10 tf_state_is 9752 "$p" CLOSE_WAIT
+		tf_wait_for 10 tf_state_is 9752 "$p" CLOSE_WAIT
 		# the server's ACK of the FIN may be delayed (up to 40 ms)
-		wait_for 10 tf_state_is "$p" 9752 FIN_WAIT2
+		tf_wait_for 10 tf_state_is "$p" 9752 FIN_WAIT2
 	done
 	# 9753: three clients that closed first, served and closed
 	# (3 TIME_WAIT; the server and its listener are gone)
 	tcpflow-sock listen 127.0.0.1 9753 serve 3 3>&- &
 	srv=$!
-	wait_for 10 tcp_listening 9753
+	tf_wait_for 10 tf_tcp_listening 9753
 	for p in 41771 41772 41773; do
 		tcpflow-sock bind 127.0.0.1 "$p" connect 127.0.0.1 9753 close
 	done
-	wait_for 10 tf_pid_done "$srv"
+	tf_wait_for 10 tf_pid_done "$srv"
 	for p in 41771 41772 41773; do
-		wait_for 10 tf_state_is "$p" 9753 TIME_WAIT
+		tf_wait_for 10 tf_state_is "$p" 9753 TIME_WAIT
 	done
 
 	# The kernel agrees on the scripted set: ss by port.
@@ -92,25 +92,25 @@ ss_count() {
 	# Every TCP socket of the host (this namespace is the only one), by
 	# state: tcpflowctl metrics as ss.  Polled only so that the two are
 	# read while nothing moves.
-	wait_for 10 states_agree || {
-		diff -u "$BATS_TEST_TMPDIR/ss1" "$BATS_TEST_TMPDIR/metrics"
+	tf_wait_for 10 states_agree || {
+		diff -u "$T/ss1" "$T/metrics"
 		false
 	}
 	# and the scripted set is all there
-	[ "$(awk '$1 == "ESTABLISHED" { print $2 }' "$BATS_TEST_TMPDIR/metrics")" -ge 6 ]
-	[ "$(awk '$1 == "CLOSE_WAIT" { print $2 }' "$BATS_TEST_TMPDIR/metrics")" -ge 2 ]
-	[ "$(awk '$1 == "FIN_WAIT2" { print $2 }' "$BATS_TEST_TMPDIR/metrics")" -ge 2 ]
-	[ "$(awk '$1 == "TIME_WAIT" { print $2 }' "$BATS_TEST_TMPDIR/metrics")" -ge 3 ]
-	[ "$(awk '$1 == "LISTEN" { print $2 }' "$BATS_TEST_TMPDIR/metrics")" -ge 2 ]
+	[ "$(awk '$1 == "ESTABLISHED" { print $2 }' "$T/metrics")" -ge 6 ]
+	[ "$(awk '$1 == "CLOSE_WAIT" { print $2 }' "$T/metrics")" -ge 2 ]
+	[ "$(awk '$1 == "FIN_WAIT2" { print $2 }' "$T/metrics")" -ge 2 ]
+	[ "$(awk '$1 == "TIME_WAIT" { print $2 }' "$T/metrics")" -ge 3 ]
+	[ "$(awk '$1 == "LISTEN" { print $2 }' "$T/metrics")" -ge 2 ]
 	# by role: the servers' CLOSE_WAIT, the clients' FIN_WAIT2 and TIME_WAIT
-	grep -qx 'tcpflow_connections{state="CLOSE_WAIT",role="server"} 2' "$BATS_TEST_TMPDIR/metrics.prom"
-	grep -qx 'tcpflow_close_wait_connections{comm="tcpflow-sock"} 2' "$BATS_TEST_TMPDIR/metrics.prom"
+	grep -qx 'tcpflow_connections{state="CLOSE_WAIT",role="server"} 2' "$T/metrics.prom"
+	grep -qx 'tcpflow_close_wait_connections{comm="tcpflow-sock"} 2' "$T/metrics.prom"
 	# TIME_WAIT towards 127.0.0.1: ours, and any an earlier file left
 	# (counted around the same metrics read: an earlier file's TIME_WAIT
 	# may end at any moment)
-	tw=$(cat "$BATS_TEST_TMPDIR/tw1")
+	tw=$(cat "$T/tw1")
 	[ "$tw" -ge 3 ]
-	grep -qx "tcpflow_time_wait_connections{peer=\"127.0.0.1\"} $tw" "$BATS_TEST_TMPDIR/metrics.prom"
+	grep -qx "tcpflow_time_wait_connections{peer=\"127.0.0.1\"} $tw" "$T/metrics.prom"
 }
 
 @test "metrics live: the counters, the port range and the module's parameters" {
@@ -118,10 +118,10 @@ ss_count() {
 
 	tcpflow-sock listen 127.0.0.1 9754 serve 1 3>&- &
 	srv=$!
-	wait_for 10 tcp_listening 9754
+	tf_wait_for 10 tf_tcp_listening 9754
 	tcpflow-sock bind 127.0.0.1 41781 connect 127.0.0.1 9754 close
-	wait_for 10 tf_pid_done "$srv"
-	wait_for 10 tf_state_is 41781 9754 TIME_WAIT
+	tf_wait_for 10 tf_pid_done "$srv"
+	tf_wait_for 10 tf_state_is 41781 9754 TIME_WAIT
 
 	m=$BATS_TEST_TMPDIR/metrics.prom
 	tcpflowctl metrics >"$m"

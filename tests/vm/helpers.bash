@@ -45,23 +45,13 @@ TF_LIB=$(dirname "${BASH_SOURCE[0]}")/../lib
 # shellcheck source=tests/lib/module.bash
 . "$TF_LIB/module.bash"
 
-# The names the suites were written with, before the library took the tf_
-# prefix throughout. New tests use the tf_ names. These only call them: a
-# function shipped to another shell (bash -c "$(declare -f ...)") must be
-# named by its tf_ name, as 042's inside() is.
-say() { tf_say "$@"; }
-wait_for() { tf_wait_for "$@"; }
-file_nonempty() { tf_file_nonempty "$@"; }
-has_open() { tf_has_open "$@"; }
-live_at_most() { tf_live_at_most "$@"; }
-counters_total() { tf_counters_total "$@"; }
-tcp_listening() { tf_tcp_listening "$@"; }
-ss_has() { tf_ss_has "$@"; }
-ss_none() { tf_ss_none "$@"; }
-trace_history_is() { tf_trace_history_is "$@"; }
-netns_inode() { tf_netns_inode "$@"; }
-cap_start() { tf_cap_start "$@"; }
-cap_stop() { tf_cap_stop "$@"; }
-seg_check() { tf_seg_check "$@"; }
-# shellcheck disable=SC2034 # read by the suites (027)
-TRACEFS=$TF_TRACEFS
+# T: this test's own directory for temporary files (bats's
+# BATS_TEST_TMPDIR, removed after the run), exported for the `bash -c`
+# scripts a test starts. Tests hand files in it to processes run as nobody,
+# so it and the directories above it are opened to them: the guest is the
+# tests' own.
+if [[ -n ${BATS_TEST_TMPDIR:-} ]]; then
+	export T=$BATS_TEST_TMPDIR
+	chmod 0755 "$BATS_RUN_TMPDIR" "$BATS_RUN_TMPDIR/test"
+	chmod 1777 "$T"
+fi
