@@ -517,6 +517,19 @@ emulator_fault() {
 		END { exit !(n && !bad) }'
 }
 
+# prepared_release SERIES: the release of SERIES the apt index names today
+# (scripts/lib.sh resolves it, reading only), if setup.sh has already
+# unpacked its image and prepared its build tree; fails otherwise. So a run
+# installs nothing and fetches nothing once a kernel is prepared.
+prepared_release() {
+	local rel kdir
+	rel=$(tcpflow_kver "$1" 2>/dev/null) || return 1
+	kdir=$(tcpflow_kdir "$1") || return 1
+	[[ -f $(tcpflow_vmlinuz "$rel") && -f $kdir/Makefile &&
+		-f $(tcpflow_kernel_root "$rel")/lib/modules/$rel/modules.dep ]] || return 1
+	printf '%s\n' "$rel"
+}
+
 # ---------------------------------------------------------------- main
 run_kernel() {
 	local series=$1 rel out qrc=0 line verdict ntests leaks problems start
@@ -533,8 +546,11 @@ run_kernel() {
 		kroot="$dk/root"
 		kmemleak=1
 	else
-		rel=$(TCPFLOW_KERNELS=$series TCPFLOW_SETUP_SPARSE=0 "$TCPFLOW_REPO/scripts/setup.sh" | awk 'END { print $1 }')
-		[[ -n $rel ]] || tcpflow_die "scripts/setup.sh did not resolve kernel $series"
+		rel=$(prepared_release "$series") || {
+			tcpflow_log "kernel $series is not prepared here: running scripts/setup.sh for it"
+			rel=$(TCPFLOW_KERNELS=$series TCPFLOW_SETUP_SPARSE=0 "$TCPFLOW_REPO/scripts/setup.sh" | awk 'END { print $1 }')
+			[[ -n $rel ]] || tcpflow_die "scripts/setup.sh did not resolve kernel $series"
+		}
 		kdir=$(tcpflow_kdir "$series")
 		image=$(tcpflow_vmlinuz "$rel")
 		TIMEOUT=${TIMEOUT_ARG:-$(tcpflow_series_field "$series" 5)}
