@@ -47,7 +47,7 @@ setup_file() {
 	run_tool -h
 	opts=$(sed -n '/^Options:/,/^$/p' <<<"$output" |
 		grep -oE -- '^ +(-[a-zA-Z], )?--[a-z-]+' | grep -oE -- '--[a-z-]+')
-	[ "$(wc -l <<<"$opts")" -eq 16 ]
+	[ "$(wc -l <<<"$opts")" -eq 17 ]
 	[ -z "$(sort <<<"$opts" | uniq -d)" ]
 	for opt in $opts; do
 		run --separate-stderr "$TCPFLOWCTL" "$opt" x
@@ -242,7 +242,10 @@ END
 @test "leaks: CLOSE_WAIT past the threshold, oldest first, exit 3" {
 	run_tool 3 -f "$FIXTURES/host.rec" leaks
 	expect_output "$(cat <<END
-CLOSE_WAIT for 60s or more: 1 connection
+CLOSE_WAIT for 60s or more: 1 connection, 1 owner
+Recorded owner  CLOSE_WAIT  Oldest  Local ports (server)
+150/leaky                1  2m0s    8082
+
 ID  Since FIN  Local Address:Port  Peer Address:Port       Netns  Recorded owner
  5  2m0s       127.0.0.1:8082      127.0.0.1:40005    4026531840  150/leaky
 
@@ -260,9 +263,44 @@ END
 
 @test "leaks -t 5 lists both CLOSE_WAIT connections, oldest first" {
 	run_tool 3 -f "$FIXTURES/host.rec" leaks -t 5 -H
-	[ "${lines[0]}" = "CLOSE_WAIT for 5s or more: 2 connections" ]
-	[ "$(line 2)" = "5  2m0s  127.0.0.1:8082  127.0.0.1:40005  4026531840  150/leaky" ]
-	[ "$(line 3)" = "6  10s   127.0.0.1:8082  127.0.0.1:40006  4026531840  150/leaky" ]
+	[ "${lines[0]}" = "CLOSE_WAIT for 5s or more: 2 connections, 1 owner" ]
+	[ "$(line 2)" = "150/leaky  2  2m0s  8082" ]
+	[ "$(line 4)" = "5  2m0s  127.0.0.1:8082  127.0.0.1:40005  4026531840  150/leaky" ]
+	[ "$(line 5)" = "6  10s   127.0.0.1:8082  127.0.0.1:40006  4026531840  150/leaky" ]
+}
+
+@test "leaks: one line per owner first, oldest first, then the 20 oldest connections" {
+	run_tool 3 -f "$FIXTURES/leaky.rec" leaks
+	[ "$(head -n 5 <<<"$output")" = "CLOSE_WAIT for 60s or more: 36 connections, 3 owners
+Recorded owner  CLOSE_WAIT  Oldest  Local ports (server)
+801/worker               5  16m44s  -
+802/gw                   6  8m25s   9003,9004,9005,9006,...
+800/web                 25  5m0s    80,443" ]
+	# A header and the 20 oldest, then what was left out.
+	[ "$(sed -n '7,$p' <<<"$output" | sed '/^$/,$d' | wc -l)" = 22 ]
+	[ "$(line 8)" = "35  16m44s     10.0.0.5:50004      10.0.0.9:5432      4026531840  801/worker" ]
+	[ "$(line 27)" = "22  3m40s      127.0.0.1:443       127.0.0.1:45021    4026531840  800/web" ]
+	[ "$(line 28)" = "... and 16 more, younger (-v shows every one)" ]
+}
+
+@test "leaks -v lists every connection; filters narrow the owners too" {
+	run_tool 3 -f "$FIXTURES/leaky.rec" leaks -v -H
+	[ "$(sed -n '6,$p' <<<"$output" | sed '/^$/,$d' | wc -l)" = 36 ]
+	[ "$(sed -n '6,$p' <<<"$output" | sed '/^$/,$d' | tail -n 1)" = " 6  1m0s    127.0.0.1:443   127.0.0.1:45005  4026531840  800/web" ]
+	run_tool 3 -f "$FIXTURES/leaky.rec" leaks --port 443 -H
+	[ "$(head -n 3 <<<"$output")" = "CLOSE_WAIT for 60s or more: 13 connections, 1 owner
+800/web  13  5m0s  443" ]
+}
+
+@test "leaks -j: one close_wait_owner object per owner before the connections" {
+	run_tool 3 -f "$FIXTURES/leaky.rec" -j leaks
+	[ "$(jq -r 'select(.type == "close_wait_owner") | "\(.pid) \(.comm) \(.close_wait) \(.oldest_close_wait_ns) \(.ports | map(tostring) | join(",")) \(.more_ports)"' <<<"$output")" = "801 worker 5 1004000000000  false
+802 gw 6 505000000000 9003,9004,9005,9006 true
+800 web 25 300000000000 80,443 false" ]
+	# Every connection, whatever the text output's limit.
+	[ "$(jq -r 'select(.type == "close_wait") | .id' <<<"$output" | wc -l)" = 36 ]
+	[ "$(jq -r '.type' <<<"$output" | uniq -c | awk '{ print $1, $2 }')" = "3 close_wait_owner
+36 close_wait" ]
 }
 
 @test "leaks exits 0 when no CLOSE_WAIT is old enough" {
@@ -438,6 +476,8 @@ state inet6 ::1 8443" ]
 	[ "$stderr" = "tcpflowctl: follow: option '--follow' does not apply (try -h)" ]
 	run_tool 2 -f "$FIXTURES/host.rec" leaks -a
 	[ "$stderr" = "tcpflowctl: leaks: option '-a' does not apply (try -h)" ]
+	run_tool 2 -f "$FIXTURES/host.rec" list -v
+	[ "$stderr" = "tcpflowctl: list: option '-v' does not apply (try -h)" ]
 	run_tool 2 -f "$FIXTURES/host.rec" version
 	[ "$stderr" = "tcpflowctl: version: option '-f' does not apply (try -h)" ]
 	run_tool 2 -V -H
@@ -452,8 +492,8 @@ state inet6 ::1 8443" ]
 	run_tool -f "$FIXTURES/host.rec" -n -j show 2
 	run_tool -f "$FIXTURES/stream.rec" -n -H -s syn-recv --port 8443 --addr ::1 --netns 4026532200 --pid 202 follow
 	[ "${#lines[@]}" -eq 2 ]
-	run_tool 3 -f "$FIXTURES/host.rec" -n -H -t 5 -s close-wait --port 40005 --addr 127.0.0.1 --netns 4026531840 --pid 150 leaks
-	[ "$(line 2)" = "5  2m0s  127.0.0.1:8082  127.0.0.1:40005  4026531840  150/leaky" ]
+	run_tool 3 -f "$FIXTURES/host.rec" -n -H -t 5 -s close-wait --port 40005 --addr 127.0.0.1 --netns 4026531840 --pid 150 -v leaks
+	[ "$(line 4)" = "5  2m0s  127.0.0.1:8082  127.0.0.1:40005  4026531840  150/leaky" ]
 	run_tool -f "$FIXTURES/host.rec" -n -H stats
 	run_tool -f "$FIXTURES/host.rec" -n -j --follow dump
 	run_tool -n -j version

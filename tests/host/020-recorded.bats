@@ -46,8 +46,9 @@ time (s)      client 2 |                              | server 3
 
 @test "recorded: leaks finds the CLOSE_WAIT server, exit 3" {
 	run_tool 3 -f "$REC" leaks -t 1
-	[ "$(line 1)" = "CLOSE_WAIT for 1s or more: 1 connection" ]
-	[ "$(line 3)" = " 6  3.6s       127.0.0.1:8083      127.0.0.1:40004    4026531840  208/tcpflow-sock" ]
+	[ "$(line 1)" = "CLOSE_WAIT for 1s or more: 1 connection, 1 owner" ]
+	[ "$(line 3)" = "208/tcpflow-sock           1  3.6s    8083" ]
+	[ "$(line 6)" = " 6  3.6s       127.0.0.1:8083      127.0.0.1:40004    4026531840  208/tcpflow-sock" ]
 	run_tool 0 -f "$REC" leaks -t 60
 }
 

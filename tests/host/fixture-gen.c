@@ -36,6 +36,11 @@
  *                  and one pre-existing with no owner (since 1000 s);
  *                  clients from 10.0.0.5 in TIME_WAIT, k to 192.0.2.k for
  *                  k = 1..12, 20 to 2001:db8::7
+ *   leaky.rec      41 CLOSE_WAIT (SYNC at now = 5000 s): web (pid 800),
+ *                  30 servers on 127.0.0.1:80 (even i) and :443 (odd i),
+ *                  since (i + 1) * 10 s, i = 0..29; worker (801), 5
+ *                  clients to 10.0.0.9:5432, since 1000 + i s; gw (802),
+ *                  6 servers on ports 9001..9006, since 500 + i s
  */
 #include <arpa/inet.h>
 #include <stdbool.h>
@@ -399,6 +404,41 @@ static void busy(void)
 	rec(TCPFLOW_REC_SYNC, 0, &sync, sizeof(sync));
 }
 
+static void leaky(void)
+{
+	const __u64 now = 5000 * S;
+	struct tcpflow_sync sync = { .now_ns = now };
+	struct tcpflow_conn_info c;
+	struct tcpflow_event ev;
+	__u64 id = 1;
+	int i;
+
+	for (i = 0; i < 30; i++) {
+		c = conn(id++, AF_INET, "127.0.0.1", i % 2 ? 443 : 80,
+			 "127.0.0.1", 45000 + i, TCPFLOW_ROLE_SERVER,
+			 CLOSE_WAIT, 800, "web");
+		ev = (struct tcpflow_event)ST(now - (i + 1) * 10 * S,
+					      ESTABLISHED, CLOSE_WAIT);
+		emit(&c, &ev, 1);
+	}
+	for (i = 0; i < 5; i++) {
+		c = conn(id++, AF_INET, "10.0.0.5", 50000 + i, "10.0.0.9",
+			 5432, TCPFLOW_ROLE_CLIENT, CLOSE_WAIT, 801, "worker");
+		ev = (struct tcpflow_event)ST(now - (1000 + i) * S,
+					      ESTABLISHED, CLOSE_WAIT);
+		emit(&c, &ev, 1);
+	}
+	for (i = 0; i < 6; i++) {
+		c = conn(id++, AF_INET, "127.0.0.1", 9001 + i, "127.0.0.1",
+			 46000 + i, TCPFLOW_ROLE_SERVER, CLOSE_WAIT, 802,
+			 "gw");
+		ev = (struct tcpflow_event)ST(now - (500 + i) * S,
+					      ESTABLISHED, CLOSE_WAIT);
+		emit(&c, &ev, 1);
+	}
+	rec(TCPFLOW_REC_SYNC, 0, &sync, sizeof(sync));
+}
+
 static void open_out(const char *dir, const char *name)
 {
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
@@ -461,6 +501,10 @@ int main(int argc, char **argv)
 
 	open_out(argv[1], "busy.rec");
 	busy();
+	close_out();
+
+	open_out(argv[1], "leaky.rec");
+	leaky();
 	close_out();
 	return 0;
 }

@@ -29,7 +29,7 @@ leak() {
 
 @test "leaks finds a CLOSE_WAIT leak with the process that holds it" {
 	leak 9401
-	run tcpflowctl leaks -t 0
+	run tcpflowctl leaks -v -t 0
 	[ "$status" -eq 3 ]
 	id=$(tf_conn 9401 41401 | awk '{ print $2 }')
 	row=$(printf '%s\n' "${lines[@]}" | awk -v id="$id" '$1 == id')

@@ -152,6 +152,19 @@ struct tf_leak {
 	char owners[256];
 };
 
+/* The CLOSE_WAIT connections of one recorded owner. */
+struct tf_owner {
+	char name[40];			/* fmt_owner(): "pid/comm" or "-" */
+	size_t n;
+	const struct tf_leak *oldest;
+	unsigned int ports[4];		/* local ports of its servers */
+	size_t nports;
+	bool more_ports;
+};
+
+/* Per-connection lines shown without -v: the oldest ones. */
+#define LEAKS_LINES 20
+
 static int leak_cmp(const void *a, const void *b)
 {
 	const struct tf_leak *x = a, *y = b;
@@ -159,6 +172,119 @@ static int leak_cmp(const void *a, const void *b)
 	if (x->age != y->age)
 		return x->age > y->age ? -1 : 1;
 	return x->c->info.id < y->c->info.id ? -1 : 1;
+}
+
+static int port_cmp(const void *a, const void *b)
+{
+	unsigned int x = *(const unsigned int *)a, y = *(const unsigned int *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * One entry per recorded owner, in order of their oldest connection (lk is
+ * sorted oldest first), with the local ports its accepted connections
+ * came in on: on a server, which service leaks and where.
+ */
+static size_t owners_of(const struct tf_leak *lk, size_t n,
+			struct tf_owner **out)
+{
+	struct tf_owner *ow = NULL;
+	size_t no = 0, i, j, k;
+	char name[40];
+
+	for (i = 0; i < n; i++) {
+		const struct tcpflow_conn_info *ci = &lk[i].c->info;
+
+		fmt_owner(name, sizeof(name), ci);
+		for (j = 0; j < no && strcmp(ow[j].name, name); j++)
+			;
+		if (j == no) {
+			ow = xrealloc(ow, (no + 1) * sizeof(*ow));
+			ow[no] = (struct tf_owner){ .oldest = &lk[i] };
+			snprintf(ow[no].name, sizeof(ow[no].name), "%s", name);
+			no++;
+		}
+		ow[j].n++;
+		if (ci->role != TCPFLOW_ROLE_SERVER)
+			continue;
+		for (k = 0; k < ow[j].nports && ow[j].ports[k] != ci->sport; k++)
+			;
+		if (k < ow[j].nports)
+			continue;
+		if (k < ARRAY_SIZE(ow[j].ports))
+			ow[j].ports[ow[j].nports++] = ci->sport;
+		else
+			ow[j].more_ports = true;
+	}
+	for (j = 0; j < no; j++)	/* the first four found, in order */
+		qsort(ow[j].ports, ow[j].nports, sizeof(ow[j].ports[0]),
+		      port_cmp);
+	*out = ow;
+	return no;
+}
+
+static const char *fmt_ports(char *buf, size_t len, const struct tf_owner *w)
+{
+	size_t i, off = 0;
+
+	snprintf(buf, len, "-");
+	for (i = 0; i < w->nports && off < len; i++)
+		off += snprintf(buf + off, len - off, "%s%u", i ? "," : "",
+				w->ports[i]);
+	if (w->more_ports && off < len)
+		snprintf(buf + off, len - off, ",...");
+	return buf;
+}
+
+static const char *fmt_leak_age(char *buf, size_t len, const struct tf_leak *l)
+{
+	/* '>': the FIN came before tcpflow was loaded, at least this long */
+	buf[0] = l->known ? '\0' : '>';
+	fmt_dur(buf + !l->known, len - 1, l->age);
+	return buf;
+}
+
+static void leaks_by_owner(const struct tf_owner *ow, size_t no,
+			   const struct tf_opts *o)
+{
+	static const char * const head[] = {
+		"Recorded owner", "CLOSE_WAIT", "Oldest", "Local ports (server)",
+	};
+	struct tf_table t = TF_TABLE(head, "lrll");
+	char cnt[24], age[64], ports[64], comm[17];
+	size_t i, j;
+
+	for (i = 0; i < no; i++) {
+		if (tf_json) {
+			js_open('{');
+			js_str("type", "close_wait_owner");
+			/* as in the close_wait objects: the comm as recorded */
+			memcpy(comm, ow[i].oldest->c->info.comm, 16);
+			comm[16] = '\0';
+			js_u64("pid", ow[i].oldest->c->info.pid);
+			js_str("comm", comm);
+			js_u64("close_wait", ow[i].n);
+			js_u64("oldest_close_wait_ns", ow[i].oldest->age);
+			js_bool("oldest_close_wait_known", ow[i].oldest->known);
+			js_key("ports");
+			js_open('[');
+			for (j = 0; j < ow[i].nports; j++)
+				js_u64(NULL, ow[i].ports[j]);
+			js_close(']');
+			js_bool("more_ports", ow[i].more_ports);
+			js_close('}');
+			continue;
+		}
+		snprintf(cnt, sizeof(cnt), "%zu", ow[i].n);
+		tbl_add(&t, ow[i].name, cnt,
+			fmt_leak_age(age, sizeof(age), ow[i].oldest),
+			fmt_ports(ports, sizeof(ports), &ow[i]));
+	}
+	if (!tf_json) {
+		tbl_print(&t, o->header);
+		putchar('\n');
+	}
 }
 
 static void leaks_close_wait(struct tf_leak *lk, size_t n, bool live,
@@ -170,9 +296,13 @@ static void leaks_close_wait(struct tf_leak *lk, size_t n, bool live,
 	};
 	struct tf_table t = TF_TABLE(head_dev, "rlllrllr");
 	char id[24], age[64], l[64], p[64], ns[16], own[40], rq[16];
-	size_t i;
+	struct tf_owner *ow = NULL;
+	size_t i, no, shown;
 
+	no = owners_of(lk, n, &ow);
 	if (tf_json) {
+		leaks_by_owner(ow, no, o);
+		free(ow);
 		for (i = 0; i < n; i++) {
 			const struct tcpflow_conn_info *ci = &lk[i].c->info;
 
@@ -192,19 +322,24 @@ static void leaks_close_wait(struct tf_leak *lk, size_t n, bool live,
 		}
 		return;
 	}
-	printf("CLOSE_WAIT for %lus or more: %zu connection%s\n",
-	       o->threshold, n, n == 1 ? "" : "s");
+	printf("CLOSE_WAIT for %lus or more: %zu connection%s", o->threshold,
+	       n, n == 1 ? "" : "s");
+	if (n)
+		printf(", %zu owner%s", no, no == 1 ? "" : "s");
+	putchar('\n');
 	if (!n)
 		return;
+	leaks_by_owner(ow, no, o);
+	free(ow);
 	if (!live)	/* no "Owner now" and "Unread" in a recording */
 		t.ncols -= 2;
-	for (i = 0; i < n; i++) {
+	shown = o->verbose || n <= LEAKS_LINES ? n : LEAKS_LINES;
+	for (i = 0; i < shown; i++) {
 		const struct tcpflow_conn_info *ci = &lk[i].c->info;
 
 		snprintf(id, sizeof(id), "%llu", (unsigned long long)ci->id);
 		snprintf(ns, sizeof(ns), "%u", ci->netns);
-		age[0] = lk[i].known ? '\0' : '>';
-		fmt_dur(age + !lk[i].known, sizeof(age) - 1, lk[i].age);
+		fmt_leak_age(age, sizeof(age), &lk[i]);
 		if (lk[i].now)
 			snprintf(rq, sizeof(rq), "%u", lk[i].now->rqueue);
 		else
@@ -216,6 +351,9 @@ static void leaks_close_wait(struct tf_leak *lk, size_t n, bool live,
 			lk[i].now ? lk[i].owners : "-", rq);
 	}
 	tbl_print(&t, o->header);
+	if (shown < n)
+		printf("... and %zu more, younger (-v shows every one)\n",
+		       n - shown);
 }
 
 static void leaks_time_wait(const struct tf_snap *sn, const struct tf_opts *o)
@@ -318,7 +456,8 @@ int cmd_leaks(struct tf_ctx *x)
 		};
 		n++;
 	}
-	qsort(lk, n, sizeof(*lk), leak_cmp);
+	if (n)	/* qsort()'s base must not be NULL, even for 0 */
+		qsort(lk, n, sizeof(*lk), leak_cmp);
 	if (live && n && diag_close_wait(&diag, &ndiag) < 0)
 		ndiag = 0;	/* owners now stay unknown: shown as '-' */
 	for (i = 0; i < n; i++)

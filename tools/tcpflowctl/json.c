@@ -171,9 +171,11 @@ void js_str(const char *k, const char *v)
 	js_str_raw(v);
 }
 
+/* k NULL: an element of an array. */
 void js_u64(const char *k, unsigned long long v)
 {
-	js_key(k);
+	if (k)
+		js_key(k);
 	js_sep();
 	printf("%llu", v);
 }

@@ -131,6 +131,8 @@ static const struct tf_opt tf_opts[] = {
 	{ "pid", OPT_PID, "PID", "owner PID", TF_FILTERS },
 	{ "threshold", 't', "S", "CLOSE_WAIT for S seconds or more (60)",
 	  ON(TF_LEAKS) },
+	{ "verbose", 'v', NULL, "every connection, not only the 20 oldest",
+	  ON(TF_LEAKS) },
 	{ "follow", OPT_FOLLOW, NULL, "keep writing live records", ON(TF_DUMP) },
 	{ "output", 'o', "FILE", "write FILE atomically (temp file, rename)",
 	  ON(TF_METRICS) },
@@ -358,6 +360,9 @@ static int parse_opts(int argc, char **argv, struct tf_opts *o, bool *version)
 		case OPT_PID:
 			ret = opt_num("pid", UINT32_MAX, &o->flt.pid_set,
 				      &o->flt.pid);
+			break;
+		case 'v':
+			o->verbose = true;
 			break;
 		case OPT_FOLLOW:
 			o->follow = true;

@@ -240,6 +240,7 @@ struct tf_opts {
 	bool header;
 	bool all;
 	bool follow;
+	bool verbose;			/* leaks: every connection */
 	const char *file;
 	unsigned long threshold;	/* leaks: seconds */
 	unsigned long top;		/* metrics: owners, peers */
