@@ -47,7 +47,7 @@ setup_file() {
 	run_tool -h
 	opts=$(sed -n '/^Options:/,/^$/p' <<<"$output" |
 		grep -oE -- '^ +(-[a-zA-Z], )?--[a-z-]+' | grep -oE -- '--[a-z-]+')
-	[ "$(wc -l <<<"$opts")" -eq 16 ]
+	[ "$(wc -l <<<"$opts")" -eq 17 ]
 	[ -z "$(sort <<<"$opts" | uniq -d)" ]
 	for opt in $opts; do
 		run --separate-stderr "$TCPFLOWCTL" "$opt" x
@@ -286,6 +286,27 @@ tx ACK 0 delivered" ]
 	[ "$(jq -s -c '[.[].events[] | has("delivery")] | any' <<<"$output")" = false ]
 }
 
+@test "show --mermaid: the ladder as a Mermaid sequenceDiagram, lost segments as -x" {
+	local golden=$BATS_TEST_DIRNAME/golden
+
+	run_tool -f "$FIXTURES/lost.rec" show --mermaid 2
+	expect_output "$(cat "$golden/lost-show-2.mmd")"
+	run_tool -f "$FIXTURES/lost.rec" show --mermaid 4
+	expect_output "$(cat "$golden/lost-show-4.mmd")"
+	run_tool -f "$FIXTURES/host.rec" show --mermaid 10
+	expect_output "$(cat "$golden/host-show-10.mmd")"
+	run_tool -f "$FIXTURES/host.rec" show --mermaid 7
+	expect_output "$(cat "$golden/host-show-7.mmd")"
+}
+
+@test "show --mermaid: nothing but Mermaid, a note when no event was recorded" {
+	run_tool -f "$FIXTURES/host.rec" show --mermaid 8
+	expect_output "sequenceDiagram
+    participant A as 10.0.0.5:22 - 8
+    participant B as 10.0.0.9:51234 remote, not recorded
+    Note over A: no events recorded: the connection predates the module"
+}
+
 @test "show: a pre-existing connection has no events to draw" {
 	run_tool -f "$FIXTURES/host.rec" show 8
 	[ "${lines[1]}" = "no events recorded: the connection predates the module" ]
@@ -522,12 +543,19 @@ state inet6 ::1 8443" ]
 	[ "$stderr" = "tcpflowctl: version: option '-H' does not apply (try -h)" ]
 	run_tool 2 -j -f "$FIXTURES/host.rec" list -t 5
 	[ "$(jq -r .error <<<"$output")" = "list: option '-t' does not apply (try -h)" ]
+	run_tool 2 -f "$FIXTURES/host.rec" list --mermaid
+	[ "$stderr" = "tcpflowctl: list: option '--mermaid' does not apply (try -h)" ]
+	run_tool 2 -f "$FIXTURES/stream.rec" --mermaid follow
+	[ "$stderr" = "tcpflowctl: follow: option '--mermaid' does not apply (try -h)" ]
+	run_tool 2 -f "$FIXTURES/host.rec" -j show --mermaid 2
+	[ "$(jq -r .error <<<"$output")" = "show: -j and --mermaid exclude each other" ]
 }
 
 @test "each command takes the options it uses" {
 	run_tool -f "$FIXTURES/host.rec" -n -j -H -a -s listen --port 8080 --addr 127.0.0.1 --netns 4026531840 --pid 142 list
 	[ "$(jq -r .id <<<"$output")" = 1 ]
 	run_tool -f "$FIXTURES/host.rec" -n -j show 2
+	run_tool -f "$FIXTURES/host.rec" -n --mermaid show 2
 	run_tool -f "$FIXTURES/stream.rec" -n -H -s syn-recv --port 8443 --addr ::1 --netns 4026532200 --pid 202 follow
 	[ "${#lines[@]}" -eq 2 ]
 	run_tool 3 -f "$FIXTURES/host.rec" -n -H -t 5 -s close-wait --port 40005 --addr 127.0.0.1 --netns 4026531840 --pid 150 leaks

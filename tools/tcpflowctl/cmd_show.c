@@ -224,6 +224,17 @@ static const char *row_label(char *buf, size_t len, const struct tf_row *row,
 	return buf;
 }
 
+/* An end as the ladder names it: its role and id, or remote. */
+static const char *end_name(char *buf, size_t len, const struct tf_conn *c)
+{
+	if (c)
+		snprintf(buf, len, "%s %llu", fmt_role(c->info.role),
+			 (unsigned long long)c->info.id);
+	else
+		snprintf(buf, len, "remote, not recorded");
+	return buf;
+}
+
 #define LADDER_STATE_W 12		/* strlen("NEW_SYN_RECV") */
 #define LADDER_SHORT 3			/* how far short a lost arrow stops */
 
@@ -295,15 +306,9 @@ static void ladder_text(const struct tf_conn *end[2],
 	fmt_ep(l, sizeof(l), a->info.family, a->info.saddr, a->info.sport);
 	fmt_ep(r, sizeof(r), a->info.family, a->info.daddr, a->info.dport);
 	printf("%*s%*s%s\n", tw + 2 + LADDER_STATE_W, l, aw + 4, "", r);
-	snprintf(l, sizeof(l), "%s %llu", fmt_role(a->info.role),
-		 (unsigned long long)a->info.id);
-	if (b)
-		snprintf(r, sizeof(r), "%s %llu", fmt_role(b->info.role),
-			 (unsigned long long)b->info.id);
-	else
-		snprintf(r, sizeof(r), "remote, not recorded");
-	printf("%*s  %*s |%*s%c %s\n", tw, "time (s)", LADDER_STATE_W, l, aw,
-	       "", rbar, r);
+	printf("%*s  %*s |%*s%c %s\n", tw, "time (s)", LADDER_STATE_W,
+	       end_name(l, sizeof(l), a), aw, "", rbar,
+	       end_name(r, sizeof(r), b));
 
 	for (i = 0; i < n; i++) {
 		const struct tf_row *row = &rows[i];
@@ -338,18 +343,103 @@ static void ladder_text(const struct tf_conn *end[2],
 	}
 }
 
-static void ladder(const struct tf_conn *a, const struct tf_conn *b)
+/*
+ * Mermaid text: '#' would start a comment and ';' end the statement, so
+ * both are written as Mermaid's entity codes.
+ */
+static void mmd_puts(const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '#' || *s == ';')
+			printf("#%d;", *s);
+		else
+			putchar(*s);
+	}
+}
+
+/* An end as a participant: A left, B right (c NULL: remote). */
+static void mmd_participant(char id, const struct tcpflow_conn_info *ci,
+			    bool local, const struct tf_conn *c)
+{
+	char buf[64];
+
+	printf("    participant %c as ", id);
+	mmd_puts(local ? fmt_ep(buf, sizeof(buf), ci->family, ci->saddr,
+				ci->sport) :
+			 fmt_ep(buf, sizeof(buf), ci->family, ci->daddr,
+				ci->dport));
+	putchar(' ');
+	mmd_puts(end_name(buf, sizeof(buf), c));
+	putchar('\n');
+}
+
+/*
+ * The ladder as a Mermaid sequenceDiagram: a state change a note over its
+ * end, a segment an arrow (-x lost, dotted with no send recorded), each
+ * with its time as the ladder gives it.
+ */
+static void ladder_mermaid(const struct tf_conn *end[2],
+			   const struct tf_row *rows, size_t n,
+			   const char *none)
+{
+	const struct tf_conn *a = end[0];
+	char ts[32], label[192], o[TF_STATE_LEN], w[TF_STATE_LEN];
+	size_t i;
+
+	printf("sequenceDiagram\n");
+	mmd_participant('A', &a->info, true, a);
+	mmd_participant('B', &a->info, false, end[1]);
+	if (none)
+		printf("    Note over A: no events recorded: %s\n", none);
+	for (i = 0; i < n; i++) {
+		const struct tf_row *row = &rows[i];
+		const struct tcpflow_event *e = row->e;
+		char side = row->side ? 'B' : 'A';
+
+		if (row_merged(row))
+			continue;
+		fmt_secs(ts, sizeof(ts), row->t - rows[0].t);
+		if (e && e->type == TCPFLOW_EV_STATE)
+			snprintf(label, sizeof(label), "%s -> %s",
+				 fmt_state(o, tcpflow_ev_old_state(e)),
+				 fmt_state(w, tcpflow_ev_new_state(e)));
+		else
+			row_label(label, sizeof(label), row, end);
+		if (!e) {
+			printf("    Note over %c: ", side);
+		} else if (e->type == TCPFLOW_EV_SEGMENT) {
+			/* tx goes away from its end, rx comes to it */
+			bool right = (row->side == 0) == tcpflow_ev_is_tx(e);
+
+			printf("    %c%s%c: %s ", right ? 'A' : 'B',
+			       row->delivery == TF_DELIVERY_LOST ? "-x" :
+			       row->delivery == TF_DELIVERY_UNSENT ? "-->>" :
+			       "->>", right ? 'B' : 'A', ts);
+		} else {
+			printf("    Note over %c: %s ", side, ts);
+		}
+		mmd_puts(label);
+		putchar('\n');
+	}
+}
+
+static void ladder(const struct tf_conn *a, const struct tf_conn *b,
+		   bool mermaid)
 {
 	const struct tf_conn *end[2] = { a, b };
+	const char *none = NULL;
 	struct tf_row *rows;
 	size_t n;
 
 	rows = ladder_rows(end, &n);
 	if (!n)
-		printf("\nno events recorded: %s\n",
-		       (a->info.flags & TCPFLOW_CONN_PREEXISTING) ?
+		none = (a->info.flags & TCPFLOW_CONN_PREEXISTING) ?
 		       "the connection predates the module" :
-		       "its history was lost");
+		       "its history was lost";
+	if (mermaid)
+		ladder_mermaid(end, rows, n, none);
+	else if (none)
+		printf("\nno events recorded: %s\n", none);
 	else
 		ladder_text(end, rows, n);
 	free(rows);
@@ -421,6 +511,10 @@ int cmd_show(struct tf_ctx *x)
 	int nargs = x->nargs;
 	const struct tf_conn *c, *peer;
 
+	if (tf_json && x->o->mermaid) {
+		tf_err("show: -j and --mermaid exclude each other");
+		return EXIT_USAGE;
+	}
 	if (nargs != 1 && nargs != 2) {
 		tf_err("show: expected ID, or LOCAL PEER as ADDR:PORT ADDR:PORT");
 		return EXIT_USAGE;
@@ -433,9 +527,11 @@ int cmd_show(struct tf_ctx *x)
 		show_json(sn, c, peer);
 		return 0;
 	}
-	show_summary(sn, c);
-	if (peer)
-		show_summary(sn, peer);
-	ladder(c, peer);
+	if (!x->o->mermaid) {
+		show_summary(sn, c);
+		if (peer)
+			show_summary(sn, peer);
+	}
+	ladder(c, peer, x->o->mermaid);
 	return 0;
 }

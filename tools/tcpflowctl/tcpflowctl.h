@@ -254,6 +254,7 @@ struct tf_opts {
 	bool header;
 	bool all;
 	bool follow;
+	bool mermaid;			/* show: a Mermaid sequenceDiagram */
 	const char *file;
 	unsigned long threshold;	/* leaks: seconds */
 	unsigned long top;		/* metrics: owners, peers */
