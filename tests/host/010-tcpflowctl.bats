@@ -47,7 +47,7 @@ setup_file() {
 	run_tool -h
 	opts=$(sed -n '/^Options:/,/^$/p' <<<"$output" |
 		grep -oE -- '^ +(-[a-zA-Z], )?--[a-z-]+' | grep -oE -- '--[a-z-]+')
-	[ "$(wc -l <<<"$opts")" -eq 17 ]
+	[ "$(wc -l <<<"$opts")" -eq 18 ]
 	[ -z "$(sort <<<"$opts" | uniq -d)" ]
 	for opt in $opts; do
 		run --separate-stderr "$TCPFLOWCTL" "$opt" x
@@ -206,6 +206,105 @@ time (s)      client 7 |                                     : remote, not recor
 1.001520               |----- ACK seq=1 ack=1 win=507 ------>:
 END
 )"
+}
+
+@test "show: of a retransmitted SYN-ACK only the copy the client received reaches it, the rest are lost" {
+	run_tool -f "$FIXTURES/lost.rec" show 2
+	expect_output "$(cat <<'END'
+conn 2 client 10.99.0.1:40100 10.99.0.2:8000 ESTABLISHED 56s netns=4026532300 sk=2002 handshake=3.0s pid=401 comm=cli
+conn 3 server 10.99.0.2:8000 10.99.0.1:40100 ESTABLISHED 56s netns=4026532301 sk=2003 listener=1 handshake=3.0s pid=400 comm=srv
+
+       10.99.0.1:40100                                                             10.99.0.2:8000
+time (s)      client 2 |                                                         | server 3
+0.000000      SYN_SENT |                                                         |
+0.000002               |----------------- SYN seq=0 win=64240 ------------------>|
+0.000011               |                                                         | SYN_RECV
+0.000012               |   x-------- SYN,ACK seq=0 ack=1 win=65160 (lost) -------|
+1.000002               |------------ SYN seq=0 win=64240 retrans=1 ------------->|
+1.000012               |   x--- SYN,ACK seq=0 ack=1 win=65160 retrans=1 (lost) --|
+1.000040               |   x--- SYN,ACK seq=0 ack=1 win=65160 retrans=2 (lost) --|
+2.000040               |   x--- SYN,ACK seq=0 ack=1 win=65160 retrans=3 (lost) --|
+3.000002               |------------ SYN seq=0 win=64240 retrans=2 ------------->|
+3.000012               |<-------- SYN,ACK seq=0 ack=1 win=65160 retrans=4 -------|
+3.000021   ESTABLISHED |                                                         |
+3.000022               |--------------- ACK seq=1 ack=1 win=502 ---------------->|
+3.000031               |                                                         | ESTABLISHED
+END
+)"
+}
+
+@test "show: a segment received twice but sent once has no send recorded" {
+	run_tool -f "$FIXTURES/lost.rec" show 10.99.0.1:40101 10.99.0.2:8000
+	expect_output "$(cat <<'END'
+conn 4 client 10.99.0.1:40101 10.99.0.2:8000 FIN_WAIT2 29s netns=4026532300 sk=2004 handshake=21us pid=401 comm=cli
+conn 5 server 10.99.0.2:8000 10.99.0.1:40101 CLOSE_WAIT 29s netns=4026532301 sk=2005 listener=1 handshake=21us pid=400 comm=srv
+
+       10.99.0.1:40101                                                                       10.99.0.2:8000
+time (s)      client 4 |                                                                   | server 5
+0.000000      SYN_SENT |                                                                   |
+0.000002               |---------------------- SYN seq=0 win=64240 ----------------------->|
+0.000011               |                                                                   | SYN_RECV
+0.000012               |<------------------ SYN,ACK seq=0 ack=1 win=65160 -----------------|
+0.000021   ESTABLISHED |                                                                   |
+0.000022               |-------------------- ACK seq=1 ack=1 win=502 --------------------->|
+0.000031               |                                                                   | ESTABLISHED
+0.000100               |------------------ FIN,ACK seq=1 ack=1 win=502 ------------------->|
+0.000101     FIN_WAIT1 |                                                                   |
+0.000111               |                                                                   | CLOSE_WAIT
+0.000112               |<--------------------- ACK seq=1 ack=2 win=509 --------------------|
+0.000121     FIN_WAIT2 |                                                                   |
+0.000130               |   ?- FIN,ACK seq=1 ack=1 win=502 retrans=1 (no send recorded) --->|
+0.000131               |<--------------------- ACK seq=1 ack=2 win=509 --------------------|
+END
+)"
+}
+
+@test "show -j: each segment says whether it was delivered, lost or unsent, when both ends are recorded" {
+	local seg='.events[] | select(.type == "segment") | "\(.dir) \(.flags) \(.retrans) \(.delivery)"'
+	run_tool -f "$FIXTURES/lost.rec" -j show 3
+	[ "$(jq -r "$seg" <<<"$output")" = "rx SYN 0 delivered
+tx SYN,ACK 0 lost
+rx SYN 1 delivered
+tx SYN,ACK 1 lost
+tx SYN,ACK 2 lost
+tx SYN,ACK 3 lost
+rx SYN 2 delivered
+tx SYN,ACK 4 delivered
+rx ACK 0 delivered" ]
+	run_tool -f "$FIXTURES/lost.rec" -j show 2
+	[ "$(jq -r "$seg" <<<"$output")" = "tx SYN 0 delivered
+tx SYN 1 delivered
+tx SYN 2 delivered
+rx SYN,ACK 0 delivered
+tx ACK 0 delivered" ]
+	run_tool -f "$FIXTURES/lost.rec" -j show 5
+	[ "$(jq -r 'select(.id == 5) | [.events[] | select(.type == "segment") | .delivery] | join(" ")' <<<"$output")" = "delivered delivered delivered delivered delivered unsent delivered" ]
+	# one end recorded: not known, no key; list never has it
+	run_tool -f "$FIXTURES/host.rec" -j show 7
+	[ "$(jq -c '[.events[] | has("delivery")] | any' <<<"$output")" = false ]
+	run_tool -f "$FIXTURES/lost.rec" -j list -a
+	[ "$(jq -s -c '[.[].events[] | has("delivery")] | any' <<<"$output")" = false ]
+}
+
+@test "show --mermaid: the ladder as a Mermaid sequenceDiagram, lost segments as -x" {
+	local golden=$BATS_TEST_DIRNAME/golden
+
+	run_tool -f "$FIXTURES/lost.rec" show --mermaid 2
+	expect_output "$(cat "$golden/lost-show-2.mmd")"
+	run_tool -f "$FIXTURES/lost.rec" show --mermaid 4
+	expect_output "$(cat "$golden/lost-show-4.mmd")"
+	run_tool -f "$FIXTURES/host.rec" show --mermaid 10
+	expect_output "$(cat "$golden/host-show-10.mmd")"
+	run_tool -f "$FIXTURES/host.rec" show --mermaid 7
+	expect_output "$(cat "$golden/host-show-7.mmd")"
+}
+
+@test "show --mermaid: nothing but Mermaid, a note when no event was recorded" {
+	run_tool -f "$FIXTURES/host.rec" show --mermaid 8
+	expect_output "sequenceDiagram
+    participant A as 10.0.0.5:22 - 8
+    participant B as 10.0.0.9:51234 remote, not recorded
+    Note over A: no events recorded: the connection predates the module"
 }
 
 @test "show: a pre-existing connection has no events to draw" {
@@ -484,12 +583,19 @@ state inet6 ::1 8443" ]
 	[ "$stderr" = "tcpflowctl: version: option '-H' does not apply (try -h)" ]
 	run_tool 2 -j -f "$FIXTURES/host.rec" list -t 5
 	[ "$(jq -r .error <<<"$output")" = "list: option '-t' does not apply (try -h)" ]
+	run_tool 2 -f "$FIXTURES/host.rec" list --mermaid
+	[ "$stderr" = "tcpflowctl: list: option '--mermaid' does not apply (try -h)" ]
+	run_tool 2 -f "$FIXTURES/stream.rec" --mermaid follow
+	[ "$stderr" = "tcpflowctl: follow: option '--mermaid' does not apply (try -h)" ]
+	run_tool 2 -f "$FIXTURES/host.rec" -j show --mermaid 2
+	[ "$(jq -r .error <<<"$output")" = "show: -j and --mermaid exclude each other" ]
 }
 
 @test "each command takes the options it uses" {
 	run_tool -f "$FIXTURES/host.rec" -n -j -H -a -s listen --port 8080 --addr 127.0.0.1 --netns 4026531840 --pid 142 list
 	[ "$(jq -r .id <<<"$output")" = 1 ]
 	run_tool -f "$FIXTURES/host.rec" -n -j show 2
+	run_tool -f "$FIXTURES/host.rec" -n --mermaid show 2
 	run_tool -f "$FIXTURES/stream.rec" -n -H -s syn-recv --port 8443 --addr ::1 --netns 4026532200 --pid 202 follow
 	[ "${#lines[@]}" -eq 2 ]
 	run_tool 3 -f "$FIXTURES/host.rec" -n -H -t 5 -s close-wait --port 40005 --addr 127.0.0.1 --netns 4026531840 --pid 150 -v leaks

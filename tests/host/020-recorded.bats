@@ -44,6 +44,11 @@ time (s)      client 2 |                              | server 3
 0.087681               |                              | CLOSE"
 }
 
+@test "recorded: show --mermaid draws the loopback pair as a sequenceDiagram" {
+	run_tool -f "$REC" show --mermaid 2
+	expect_output "$(cat "$BATS_TEST_DIRNAME/golden/loopback-6.12-show-2.mmd")"
+}
+
 @test "recorded: leaks finds the CLOSE_WAIT server, exit 3" {
 	run_tool 3 -f "$REC" leaks -t 1
 	[ "$(line 1)" = "CLOSE_WAIT for 1s or more: 1 connection, 1 owner" ]

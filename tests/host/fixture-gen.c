@@ -41,6 +41,17 @@
  *                  since (i + 1) * 10 s, i = 0..29; worker (801), 5
  *                  clients to 10.0.0.9:5432, since 1000 + i s; gw (802),
  *                  6 servers on ports 9001..9006, since 500 + i s
+ *   lost.rec       both ends of two connections across a veth pair (netns
+ *                  4026532300 and 4026532301; SYNC at now = 5000 s):
+ *                    1  listener 10.99.0.2:8000
+ *                    2  client 10.99.0.1:40100 -> :8000, ESTABLISHED
+ *                    3  server 10.99.0.2:8000 <- :40100, ESTABLISHED: what
+ *                       it sent for 2.5 s was dropped (netem loss), so its
+ *                       SYN-ACK went out 5 times and 2 saw only the last
+ *                    4  client 10.99.0.1:40101 -> :8000, FIN_WAIT2
+ *                    5  server 10.99.0.2:8000 <- :40101, CLOSE_WAIT: the
+ *                       client's FIN arrived twice (netem duplicate) and
+ *                       the server acknowledged both
  */
 #include <arpa/inet.h>
 #include <stdbool.h>
@@ -439,6 +450,95 @@ static void leaky(void)
 	rec(TCPFLOW_REC_SYNC, 0, &sync, sizeof(sync));
 }
 
+/* A client of lost.rec (port: its own) or its server, both ISNs seen. */
+static void veth_end(__u64 id, bool client, __u16 port, __u8 state,
+		     __u32 isn_local, __u32 isn_remote,
+		     const struct tcpflow_event *ev, size_t n)
+{
+	struct tcpflow_conn_info c;
+
+	if (client) {
+		c = conn(id, AF_INET, "10.99.0.1", port, "10.99.0.2", 8000,
+			 TCPFLOW_ROLE_CLIENT, state, 401, "cli");
+		c.netns = 4026532300U;
+	} else {
+		c = conn(id, AF_INET, "10.99.0.2", 8000, "10.99.0.1", port,
+			 TCPFLOW_ROLE_SERVER, state, 400, "srv");
+		c.netns = 4026532301U;
+		c.parent_id = 1;
+	}
+	c.isn_local = isn_local;
+	c.isn_remote = isn_remote;
+	c.flags = TCPFLOW_CONN_ISN_LOCAL | TCPFLOW_CONN_ISN_REMOTE;
+	emit(&c, ev, n);
+}
+
+static void lost(void)
+{
+	const __u64 now = 5000 * S, t = now - 60 * S, t4 = now - 30 * S;
+	struct tcpflow_sync sync = { .now_ns = now };
+	struct tcpflow_conn_info c;
+	/* the SYN sent 3 times (0, 1, 3 s), each one answered */
+	struct tcpflow_event e1[] = { ST(t - S, CLOSE, LISTEN) };
+	struct tcpflow_event e2[] = {
+		ST(t, CLOSE, SYN_SENT),
+		SEG(t + 2 * US, TX, SYN, 1000, 0, 64240, 0, 0),
+		SEG(t + S + 2 * US, TX, SYN, 1000, 0, 64240, 0, 1),
+		SEG(t + 3 * S + 2 * US, TX, SYN, 1000, 0, 64240, 0, 2),
+		SEG(t + 3 * S + 20 * US, RX, SYN | ACK, 5000, 1001, 65160, 0, 0),
+		ST(t + 3 * S + 21 * US, SYN_SENT, ESTABLISHED),
+		SEG(t + 3 * S + 22 * US, TX, ACK, 1001, 5001, 502, 0, 0),
+	};
+	struct tcpflow_event e3[] = {
+		SEG(t + 10 * US, RX, SYN, 1000, 0, 64240, 0, 0),
+		ST(t + 11 * US, LISTEN, SYN_RECV),
+		SEG(t + 12 * US, TX, SYN | ACK, 5000, 1001, 65160, 0, 0),
+		SEG(t + S + 10 * US, RX, SYN, 1000, 0, 64240, 0, 1),
+		SEG(t + S + 12 * US, TX, SYN | ACK, 5000, 1001, 65160, 0, 1),
+		SEG(t + S + 40 * US, TX, SYN | ACK, 5000, 1001, 65160, 0, 2),
+		SEG(t + 2 * S + 40 * US, TX, SYN | ACK, 5000, 1001, 65160, 0, 3),
+		SEG(t + 3 * S + 10 * US, RX, SYN, 1000, 0, 64240, 0, 2),
+		SEG(t + 3 * S + 12 * US, TX, SYN | ACK, 5000, 1001, 65160, 0, 4),
+		SEG(t + 3 * S + 30 * US, RX, ACK, 1001, 5001, 502, 0, 0),
+		ST(t + 3 * S + 31 * US, SYN_RECV, ESTABLISHED),
+	};
+	/* the client's FIN sent once, received twice, acknowledged twice */
+	struct tcpflow_event e4[] = {
+		ST(t4, CLOSE, SYN_SENT),
+		SEG(t4 + 2 * US, TX, SYN, 2000, 0, 64240, 0, 0),
+		SEG(t4 + 20 * US, RX, SYN | ACK, 7000, 2001, 65160, 0, 0),
+		ST(t4 + 21 * US, SYN_SENT, ESTABLISHED),
+		SEG(t4 + 22 * US, TX, ACK, 2001, 7001, 502, 0, 0),
+		SEG(t4 + 100 * US, TX, FIN | ACK, 2001, 7001, 502, 0, 0),
+		ST(t4 + 101 * US, ESTABLISHED, FIN_WAIT1),
+		SEG(t4 + 120 * US, RX, ACK, 7001, 2002, 509, 0, 0),
+		ST(t4 + 121 * US, FIN_WAIT1, FIN_WAIT2),
+		SEG(t4 + 140 * US, RX, ACK, 7001, 2002, 509, 0, 0),
+	};
+	struct tcpflow_event e5[] = {
+		SEG(t4 + 10 * US, RX, SYN, 2000, 0, 64240, 0, 0),
+		ST(t4 + 11 * US, LISTEN, SYN_RECV),
+		SEG(t4 + 12 * US, TX, SYN | ACK, 7000, 2001, 65160, 0, 0),
+		SEG(t4 + 30 * US, RX, ACK, 2001, 7001, 502, 0, 0),
+		ST(t4 + 31 * US, SYN_RECV, ESTABLISHED),
+		SEG(t4 + 110 * US, RX, FIN | ACK, 2001, 7001, 502, 0, 0),
+		ST(t4 + 111 * US, ESTABLISHED, CLOSE_WAIT),
+		SEG(t4 + 112 * US, TX, ACK, 7001, 2002, 509, 0, 0),
+		SEG(t4 + 130 * US, RX, FIN | ACK, 2001, 7001, 502, 0, 1),
+		SEG(t4 + 131 * US, TX, ACK, 7001, 2002, 509, 0, 0),
+	};
+
+	c = conn(1, AF_INET, "10.99.0.2", 8000, "0.0.0.0", 0,
+		 TCPFLOW_ROLE_LISTENER, LISTEN, 400, "srv");
+	c.netns = 4026532301U;
+	emit(&c, e1, N(e1));
+	veth_end(2, true, 40100, ESTABLISHED, 1000, 5000, e2, N(e2));
+	veth_end(3, false, 40100, ESTABLISHED, 5000, 1000, e3, N(e3));
+	veth_end(4, true, 40101, FIN_WAIT2, 2000, 7000, e4, N(e4));
+	veth_end(5, false, 40101, CLOSE_WAIT, 7000, 2000, e5, N(e5));
+	rec(TCPFLOW_REC_SYNC, 0, &sync, sizeof(sync));
+}
+
 static void open_out(const char *dir, const char *name)
 {
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
@@ -505,6 +605,10 @@ int main(int argc, char **argv)
 
 	open_out(argv[1], "leaky.rec");
 	leaky();
+	close_out();
+
+	open_out(argv[1], "lost.rec");
+	lost();
 	close_out();
 	return 0;
 }

@@ -37,7 +37,7 @@ int cmd_list(struct tf_ctx *x)
 		if (!list_wants(o, c))
 			continue;
 		if (tf_json) {
-			js_conn(sn, c);
+			js_conn(sn, c, NULL);
 			continue;
 		}
 		h = conn_handshake(c);

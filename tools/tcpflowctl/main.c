@@ -97,6 +97,7 @@ enum {
 	OPT_PID,
 	OPT_FOLLOW,
 	OPT_TOP,
+	OPT_MERMAID,
 };
 
 /*
@@ -138,6 +139,8 @@ static const struct tf_opt tf_opts[] = {
 	  ON(TF_METRICS) },
 	{ "top", OPT_TOP, "N", "owners and peers labelled, the rest summed (10)",
 	  ON(TF_METRICS) },
+	{ "mermaid", OPT_MERMAID, NULL, "a Mermaid sequenceDiagram, not the ladder",
+	  ON(TF_SHOW) },
 	{ "help", 'h', NULL, "show this help", 0 },
 	{ "version", 'V', NULL, "same as the version command", 0 },
 };
@@ -366,6 +369,9 @@ static int parse_opts(int argc, char **argv, struct tf_opts *o, bool *version)
 			break;
 		case OPT_FOLLOW:
 			o->follow = true;
+			break;
+		case OPT_MERMAID:
+			o->mermaid = true;
 			break;
 		case OPT_TOP:
 			if (!parse_ulong(optarg, 10000, &o->top)) {

@@ -343,8 +343,14 @@ void js_conn_fields(const struct tcpflow_conn_info *ci)
 	js_str("comm", comm);
 }
 
-void js_conn(const struct tf_snap *sn, const struct tf_conn *c)
+void js_conn(const struct tf_snap *sn, const struct tf_conn *c,
+	     const enum tf_delivery *delivery)
 {
+	static const char * const delivery_names[] = {
+		[TF_DELIVERY_DELIVERED] = "delivered",
+		[TF_DELIVERY_LOST] = "lost",
+		[TF_DELIVERY_UNSENT] = "unsent",
+	};
 	const struct tcpflow_conn_info *ci = &c->info;
 	long long hs = conn_handshake(c);
 	size_t i;
@@ -374,6 +380,8 @@ void js_conn(const struct tf_snap *sn, const struct tf_conn *c)
 	for (i = 0; i < c->nev; i++) {
 		js_open('{');
 		js_event(&c->ev[i]);
+		if (delivery && delivery[i])
+			js_str("delivery", delivery_names[delivery[i]]);
 		js_close('}');
 	}
 	js_close(']');

@@ -229,9 +229,23 @@ struct tf_tw {
 size_t tw_groups(const struct tf_snap *sn, bool by_peer, unsigned long lo,
 		 unsigned long hi, struct tf_tw **out);
 
+/*
+ * What became of a segment, known only when both ends are recorded (show):
+ * a tx the other end received or an rx it sent, a tx it never received, an
+ * rx it never recorded sending.
+ */
+enum tf_delivery {
+	TF_DELIVERY_UNKNOWN,
+	TF_DELIVERY_DELIVERED,
+	TF_DELIVERY_LOST,
+	TF_DELIVERY_UNSENT,
+};
+
 void js_event(const struct tcpflow_event *e);
 void js_conn_fields(const struct tcpflow_conn_info *ci);
-void js_conn(const struct tf_snap *sn, const struct tf_conn *c);
+/* delivery: one per event of c ("delivery" keys), or NULL */
+void js_conn(const struct tf_snap *sn, const struct tf_conn *c,
+	     const enum tf_delivery *delivery);
 void js_loss(unsigned long long n);
 
 /* ---- main.c and cmd_*.c: the commands ------------------------------- */
@@ -241,6 +255,7 @@ struct tf_opts {
 	bool all;
 	bool follow;
 	bool verbose;			/* leaks: every connection */
+	bool mermaid;			/* show: a Mermaid sequenceDiagram */
 	const char *file;
 	unsigned long threshold;	/* leaks: seconds */
 	unsigned long top;		/* metrics: owners, peers */
