@@ -41,7 +41,7 @@
  *                  since (i + 1) * 10 s, i = 0..29; worker (801), 5
  *                  clients to 10.0.0.9:5432, since 1000 + i s; gw (802),
  *                  6 servers on ports 9001..9006, since 500 + i s
- *   lost.rec       both ends of two connections across a veth pair (netns
+ *   lost.rec       both ends of three connections across a veth pair (netns
  *                  4026532300 and 4026532301; SYNC at now = 5000 s):
  *                    1  listener 10.99.0.2:8000
  *                    2  client 10.99.0.1:40100 -> :8000, ESTABLISHED
@@ -51,7 +51,13 @@
  *                    4  client 10.99.0.1:40101 -> :8000, FIN_WAIT2
  *                    5  server 10.99.0.2:8000 <- :40101, CLOSE_WAIT: the
  *                       client's FIN arrived twice (netem duplicate) and
- *                       the server acknowledged both
+ *                       the server acknowledged both; the client, in
+ *                       FIN_WAIT2, recorded only the first ACK (the module
+ *                       keeps no pure ACK there)
+ *                    6  client 10.99.0.1:40102 -> :8000, CLOSE: its first
+ *                       SYN was lost, the second answered; its FIN crossed
+ *                       the server's RST and reached a closed history
+ *                    7  server 10.99.0.2:8000 <- :40102, CLOSE (RST sent)
  */
 #include <arpa/inet.h>
 #include <stdbool.h>
@@ -134,6 +140,7 @@ static void emit(struct tcpflow_conn_info *c, const struct tcpflow_event *ev,
 #define ACK TCPFLOW_TCP_ACK
 #define FIN TCPFLOW_TCP_FIN
 #define PSH TCPFLOW_TCP_PSH
+#define RST TCPFLOW_TCP_RST
 
 enum {
 	ESTABLISHED = TCPFLOW_ESTABLISHED, SYN_SENT = TCPFLOW_SYN_SENT,
@@ -470,12 +477,15 @@ static void veth_end(__u64 id, bool client, __u16 port, __u8 state,
 	c.isn_local = isn_local;
 	c.isn_remote = isn_remote;
 	c.flags = TCPFLOW_CONN_ISN_LOCAL | TCPFLOW_CONN_ISN_REMOTE;
+	if (state == TCPFLOW_CLOSE)
+		c.flags |= TCPFLOW_CONN_CLOSED;
 	emit(&c, ev, n);
 }
 
 static void lost(void)
 {
-	const __u64 now = 5000 * S, t = now - 60 * S, t4 = now - 30 * S;
+	const __u64 now = 5000 * S, t = now - 60 * S, t4 = now - 30 * S,
+		    t6 = now - 20 * S;
 	struct tcpflow_sync sync = { .now_ns = now };
 	struct tcpflow_conn_info c;
 	/* the SYN sent 3 times (0, 1, 3 s), each one answered */
@@ -513,7 +523,7 @@ static void lost(void)
 		ST(t4 + 101 * US, ESTABLISHED, FIN_WAIT1),
 		SEG(t4 + 120 * US, RX, ACK, 7001, 2002, 509, 0, 0),
 		ST(t4 + 121 * US, FIN_WAIT1, FIN_WAIT2),
-		SEG(t4 + 140 * US, RX, ACK, 7001, 2002, 509, 0, 0),
+		/* the second ACK is not recorded: a pure ACK in FIN_WAIT2 */
 	};
 	struct tcpflow_event e5[] = {
 		SEG(t4 + 10 * US, RX, SYN, 2000, 0, 64240, 0, 0),
@@ -528,6 +538,29 @@ static void lost(void)
 		SEG(t4 + 131 * US, TX, ACK, 7001, 2002, 509, 0, 0),
 	};
 
+	/* the first SYN lost; a FIN that crossed the server's RST */
+	struct tcpflow_event e6[] = {
+		ST(t6, CLOSE, SYN_SENT),
+		SEG(t6 + 2 * US, TX, SYN, 3000, 0, 64240, 0, 0),
+		SEG(t6 + S + 2 * US, TX, SYN, 3000, 0, 64240, 0, 1),
+		SEG(t6 + S + 20 * US, RX, SYN | ACK, 9000, 3001, 65160, 0, 0),
+		ST(t6 + S + 21 * US, SYN_SENT, ESTABLISHED),
+		SEG(t6 + S + 22 * US, TX, ACK, 3001, 9001, 502, 0, 0),
+		SEG(t6 + 2 * S + 101 * US, TX, FIN | ACK, 3001, 9001, 502, 0, 0),
+		ST(t6 + 2 * S + 102 * US, ESTABLISHED, FIN_WAIT1),
+		SEG(t6 + 2 * S + 110 * US, RX, RST | ACK, 9001, 3001, 509, 0, 0),
+		ST(t6 + 2 * S + 111 * US, FIN_WAIT1, CLOSE),
+	};
+	struct tcpflow_event e7[] = {
+		SEG(t6 + S + 10 * US, RX, SYN, 3000, 0, 64240, 0, 0),
+		ST(t6 + S + 11 * US, LISTEN, SYN_RECV),
+		SEG(t6 + S + 12 * US, TX, SYN | ACK, 9000, 3001, 65160, 0, 0),
+		SEG(t6 + S + 30 * US, RX, ACK, 3001, 9001, 502, 0, 0),
+		ST(t6 + S + 31 * US, SYN_RECV, ESTABLISHED),
+		ST(t6 + 2 * S + 99 * US, ESTABLISHED, CLOSE),
+		SEG(t6 + 2 * S + 100 * US, TX, RST | ACK, 9001, 3001, 509, 0, 0),
+	};
+
 	c = conn(1, AF_INET, "10.99.0.2", 8000, "0.0.0.0", 0,
 		 TCPFLOW_ROLE_LISTENER, LISTEN, 400, "srv");
 	c.netns = 4026532301U;
@@ -536,6 +569,8 @@ static void lost(void)
 	veth_end(3, false, 40100, ESTABLISHED, 5000, 1000, e3, N(e3));
 	veth_end(4, true, 40101, FIN_WAIT2, 2000, 7000, e4, N(e4));
 	veth_end(5, false, 40101, CLOSE_WAIT, 7000, 2000, e5, N(e5));
+	veth_end(6, true, 40102, CLOSE, 3000, 9000, e6, N(e6));
+	veth_end(7, false, 40102, CLOSE, 9000, 3000, e7, N(e7));
 	rec(TCPFLOW_REC_SYNC, 0, &sync, sizeof(sync));
 }
 

@@ -182,6 +182,28 @@ synack_retransmit() {
 	# The server's SYN_RECV lasted from the SYN to the data's ACK.
 	tf_segments "$sp" "$cp" | grep -qx 'tx SYN,ACK 0 1 0 1'
 	[ "$(tf_segments "$sp" "$cp" | awk '$1 == "rx" && $2 != "SYN" { print; exit }')" = "rx PSH,ACK 1 1 100 0" ]
+	both_ends_judged "$sp" "$cp"
+}
+
+# both_ends_judged SPORT CPORT: what tcpflowctl show says became of each
+# segment of a connection whose ends are both recorded, when only pure ACKs
+# were dropped.  Every SYN, SYN-ACK and FIN reached the other end; the data
+# that completed the handshake (a tx the module does not keep) and the
+# dropped pure ACKs (which each end's own state decides to keep or not) are
+# judged neither lost nor unsent.
+both_ends_judged() {
+	local id
+
+	for id in "$(tf_conn_newest "$1" "$2" | awk '{ print $2 }')" \
+		  "$(tf_conn_newest "$2" "$1" | awk '{ print $2 }')"; do
+		tcpflowctl -j show "$id" | jq -r '.events[] |
+			select(.type == "segment") | "\(.dir) \(.flags) \(.delivery)"'
+	done >"$T/delivery"
+	[ -z "$(awk '$2 ~ /SYN|FIN|RST/ && $3 != "delivered" ||
+		      $3 == "lost" || $3 == "unsent"' "$T/delivery")" ]
+	grep -qx 'rx PSH,ACK unknown' "$T/delivery"
+	grep -qx 'tx ACK unknown' "$T/delivery"
+	[ "$(grep -c '^tx SYN,ACK delivered$' "$T/delivery")" -ge 2 ]
 }
 
 file_nonempty_or_exists() {

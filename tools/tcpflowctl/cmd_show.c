@@ -22,7 +22,11 @@ static bool conn_mirrors(const struct tcpflow_conn_info *a,
 	       !memcmp(a->saddr, b->daddr, n) && !memcmp(a->daddr, b->saddr, n);
 }
 
-/* The other end on this host: the mirrored tuple opened closest in time. */
+/*
+ * The other end on this host: the mirrored tuple opened closest in time.
+ * A duplicate child (a second clone of one handshake, destroyed at once)
+ * is never the other end of a connection.
+ */
 static const struct tf_conn *snap_peer(const struct tf_snap *sn,
 				       const struct tf_conn *c)
 {
@@ -33,7 +37,8 @@ static const struct tf_conn *snap_peer(const struct tf_snap *sn,
 	for (i = 0; i < sn->n; i++) {
 		const struct tf_conn *o = &sn->conns[i];
 
-		if (!conn_mirrors(&c->info, &o->info))
+		if (!conn_mirrors(&c->info, &o->info) ||
+		    (o->info.flags & TCPFLOW_CONN_DUPLICATE))
 			continue;
 		d = o->info.first_ns > c->info.first_ns ?
 		    o->info.first_ns - c->info.first_ns :
@@ -142,13 +147,51 @@ static bool conn_complete(const struct tf_conn *c)
 				  TCPFLOW_CONN_STALE));
 }
 
+/* When c's history closed (moved to CLOSE), or ULLONG_MAX. */
+static unsigned long long conn_closed_at(const struct tf_conn *c)
+{
+	const struct tcpflow_event *e = conn_find_state(c, -1, TCPFLOW_CLOSE);
+
+	return e ? e->t_ns : ULLONG_MAX;
+}
+
+/*
+ * Whether the other end's history (peer) would hold seg, sent or received
+ * at t by this end, had it happened there.  Both ends record every SYN,
+ * FIN and RST of a connection they follow, but not every ACK or data
+ * segment: which of those the module keeps depends on each end's own state
+ * (module/segments.c), so their absence at one end proves nothing.  Nor
+ * does the absence of anything from a history that misses events, that
+ * had not begun at t, or had closed by then (a closed history takes only a
+ * few more segments).  A SYN sent to a server before its history began is
+ * judged all the same: that history begins with the first SYN its
+ * listener answered, so the earlier ones never reached the connection.
+ */
+static bool peer_would_hold(const struct tcpflow_event *seg,
+			    unsigned long long t, const struct tf_conn *peer)
+{
+	bool syn = (seg->flags & (TCPFLOW_TCP_SYN | TCPFLOW_TCP_ACK)) ==
+		   TCPFLOW_TCP_SYN;
+
+	if (!(seg->flags & (TCPFLOW_TCP_SYN | TCPFLOW_TCP_FIN |
+			    TCPFLOW_TCP_RST)) ||
+	    !conn_complete(peer) || !peer->nev)
+		return false;
+	if (peer->ev[0].t_ns > t &&
+	    !(syn && tcpflow_ev_is_tx(seg) &&
+	      peer->info.role == TCPFLOW_ROLE_SERVER))
+		return false;
+	return conn_closed_at(peer) >= t;
+}
+
 /*
  * Both ends recorded: a segment one end sent and the other received is one
  * arrow, drawn when it was sent.  An rx is the receive of the latest send
  * before it with the same raw fields that no other rx took: a retransmit
  * the other end did receive takes the rx, the copies sent before it are
  * lost.  What stays unmatched is lost (a tx) or has no recorded send (an
- * rx), unless the other end's history misses events that could hold it.
+ * rx) when the other end's history would hold it (peer_would_hold()), and
+ * is drawn as with one end recorded otherwise.
  */
 static void rows_match(struct tf_row *rows, size_t n,
 		       const struct tf_conn *end[2])
@@ -178,7 +221,8 @@ static void rows_match(struct tf_row *rows, size_t n,
 	for (i = 0; i < n; i++) {
 		if (rows[i].delivery || !rows[i].e ||
 		    rows[i].e->type != TCPFLOW_EV_SEGMENT ||
-		    !conn_complete(end[!rows[i].side]))
+		    !peer_would_hold(rows[i].e, rows[i].t,
+				     end[!rows[i].side]))
 			continue;
 		rows[i].delivery = tcpflow_ev_is_tx(rows[i].e) ?
 				   TF_DELIVERY_LOST : TF_DELIVERY_UNSENT;

@@ -347,6 +347,7 @@ void js_conn(const struct tf_snap *sn, const struct tf_conn *c,
 	     const enum tf_delivery *delivery)
 {
 	static const char * const delivery_names[] = {
+		[TF_DELIVERY_UNKNOWN] = "unknown",
 		[TF_DELIVERY_DELIVERED] = "delivered",
 		[TF_DELIVERY_LOST] = "lost",
 		[TF_DELIVERY_UNSENT] = "unsent",
@@ -380,7 +381,7 @@ void js_conn(const struct tf_snap *sn, const struct tf_conn *c,
 	for (i = 0; i < c->nev; i++) {
 		js_open('{');
 		js_event(&c->ev[i]);
-		if (delivery && delivery[i])
+		if (delivery && c->ev[i].type == TCPFLOW_EV_SEGMENT)
 			js_str("delivery", delivery_names[delivery[i]]);
 		js_close('}');
 	}

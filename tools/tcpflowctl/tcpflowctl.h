@@ -232,7 +232,8 @@ size_t tw_groups(const struct tf_snap *sn, bool by_peer, unsigned long lo,
 /*
  * What became of a segment, known only when both ends are recorded (show):
  * a tx the other end received or an rx it sent, a tx it never received, an
- * rx it never recorded sending.
+ * rx it never recorded sending; unknown when the other end's history would
+ * not hold it either way (an ACK or data, or outside that history).
  */
 enum tf_delivery {
 	TF_DELIVERY_UNKNOWN,
