@@ -169,10 +169,15 @@ static void tcpflow_probe_state(void *data, const struct sock *sk,
 		 * tcp_time_wait() built a timewait socket that inherited the
 		 * cookie and now calls tcp_done(): the connection lives on.
 		 * An orphaned FIN_WAIT2 stays FIN_WAIT2 until the peer's FIN.
+		 * A FIN that reached the timewait socket first is not in the
+		 * full socket's bytes_received, copied above.
 		 */
 		if (c->tw_pending == TCP_TIME_WAIT)
 			tcpflow_conn_add_state(c, now, oldstate, TCP_TIME_WAIT);
+		if (c->tw_fin)
+			c->info.bytes_received++;
 		c->tw_pending = 0;
+		c->tw_fin = 0;
 		c->in_tw = 1;
 		goto unlock;
 	}
@@ -291,12 +296,18 @@ static int tcpflow_tw_process_ret(struct kretprobe_instance *ri,
 		 * tcp_time_wait() hashes the timewait socket before its
 		 * tcp_done() reports the CLOSE that moves the history to it:
 		 * the FIN reached the socket in between, on another CPU.
-		 * That CLOSE records the TIME_WAIT.
+		 * That CLOSE records the TIME_WAIT, and counts the FIN.
 		 */
 		c->tw_pending = TCP_TIME_WAIT;
+		c->tw_fin = 1;
 	} else if (c->in_tw && c->info.state == TCP_FIN_WAIT2) {
+		/*
+		 * The FIN takes one sequence number, as tcp_info's
+		 * bytes_received counts it on a full socket.
+		 */
 		tcpflow_conn_add_state(c, ktime_get_ns(), TCP_FIN_WAIT2,
 				       TCP_TIME_WAIT);
+		c->info.bytes_received++;
 	}
 unlock:
 	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);

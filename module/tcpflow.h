@@ -108,6 +108,7 @@ struct tcpflow_conn {
 	u32 total_events;		/* appended, including dropped ones */
 	u8 tw_pending;			/* tcp_time_wait(sk, state) seen */
 	u8 in_tw;			/* history continues on a timewait sock */
+	u8 tw_fin;			/* its FIN came before that CLOSE */
 	u8 embryo;			/* a request never adopted */
 	u8 req_acked;			/* it has had its final ACK */
 	u8 after_close;			/* segments recorded once closed */

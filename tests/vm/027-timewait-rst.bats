@@ -5,7 +5,7 @@
 #   netns twc (clients)                 netns tws (servers)
 #   +----------------------+           +--------------------------+
 #   | va 10.27.1.1/24      |-----------| vb 10.27.1.2/24          |
-#   | :20001..20003 -> tw  |   veth    | :8271..8273, hping3 as   |
+#   | :20001..20004 -> tw  |   veth    | :8271..8274, hping3 as   |
 #   | churn -> :8279       |           | their peer; churn :8279  |
 #   +----------------------+           +--------------------------+
 #
@@ -333,6 +333,23 @@ FIN_WAIT2 -> CLOSE" ]
 	churn_stop
 	[ "$(tf_header_count untracked)" = 0 ]
 	[ "$(tf_header_count events)" = 0 ]
+}
+
+@test "FIN_WAIT2: the peer's FIN makes it TIME_WAIT and counts in received" {
+	fin_wait2_client 20004 8274
+	[ "$(tf_field 20004 8274 received)" = 0 ]
+	kill "$SRV"
+	tf_wait_for 10 tf_state_is 8274 20004 CLOSE
+	tf_wait_for 10 tf_state_is 20004 8274 TIME_WAIT
+	ss_twc time-wait 20004
+	[ "$(tf_history 20004 8274)" = "$CLIENT_ACTIVE_CLOSE" ]
+	[ "$(tf_history 8274 20004)" = "$SERVER_PASSIVE_CLOSE" ]
+	# No data either way: each end received the other's FIN, one
+	# sequence number, the client's on its timewait socket.
+	[ "$(tf_field 20004 8274 received)" = 1 ]
+	[ "$(tf_field 8274 20004 received)" = 1 ]
+	churn_stop
+	[ "$(tf_header_count untracked)" = 0 ]
 }
 
 @test "FIN_WAIT2: new data is answered with a RST that ends it, never TIME_WAIT" {
