@@ -211,15 +211,19 @@ static int tcpflow_twsk_alloc_ret(struct kretprobe_instance *ri,
 	unsigned long flags;
 	u64 cookie;
 
-	if (!tw)
-		return 0;	/* no timewait socket: the CLOSE is final */
+	/*
+	 * The full socket is still held by tcp_time_wait(), which calls
+	 * tcp_done() next: reading its cookie is safe.
+	 */
 	cookie = atomic64_read(&d->sk->sk_cookie);
 	if (!cookie)
 		return 0;	/* never tracked */
 	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
 	c = tcpflow_conn_lookup(cookie);
-	if (c)
+	if (c && tw)
 		c->tw_pending = tw->tw_substate;
+	else if (c)	/* no timewait socket: the CLOSE that follows is final */
+		c->info.flags |= TCPFLOW_CONN_TW_OVERFLOW;
 	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 	return 0;
 }

@@ -228,6 +228,8 @@ static int tcpflow_seq_show(struct seq_file *m, void *v)
 		seq_puts(m, " duplicate");
 	if (ci->flags & TCPFLOW_CONN_STALE)
 		seq_puts(m, " stale");
+	if (ci->flags & TCPFLOW_CONN_TW_OVERFLOW)
+		seq_puts(m, " tw_overflow");
 	if (ci->bytes_acked || ci->bytes_received)
 		seq_printf(m, " acked=%llu received=%llu", ci->bytes_acked,
 			   ci->bytes_received);

@@ -148,6 +148,12 @@ enum tcpflow_dir {
  * existed, and how it ended was not seen (an event lost).
  */
 #define TCPFLOW_CONN_STALE		(1U << 7)
+/*
+ * Its move to TIME_WAIT (or to an orphaned FIN_WAIT2's timewait socket)
+ * found no timewait socket to go to (net.ipv4.tcp_max_tw_buckets reached,
+ * or no memory; the kernel counts TCPTimeWaitOverflow): its CLOSE is final.
+ */
+#define TCPFLOW_CONN_TW_OVERFLOW	(1U << 8)
 
 struct tcpflow_event {
 	__u64 t_ns;
