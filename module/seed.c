@@ -13,31 +13,144 @@
  * Only the global table is walked: a namespace with its own established
  * table (net.ipv4.tcp_child_ehash_entries) keeps its older connections
  * unseen.
+ *
+ * How a connection began was not seen, so its role is inferred where that
+ * is certain: the listening table is walked first and its sockets kept
+ * (by netns, port and address), then an established or timewait socket
+ * on a listener's address and port in its namespace is a server, one whose
+ * peer is such a listener a client (a connection within the host: the
+ * listener is bound to the peer's address, or to any and the peer is the
+ * loopback or our own address), and one in SYN_SENT a client.  Otherwise, or when both ends match, the role
+ * stays unknown: a client may bind a listener's port, and an accepted
+ * connection outlives its listener.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/ktime.h>
+#include <linux/slab.h>
+#include <linux/sort.h>
 #include <net/inet_hashtables.h>
 #include <net/inet_timewait_sock.h>
+#include <net/ipv6.h>
 #include <net/tcp.h>
 
 #include "tcpflow.h"
 
-static unsigned int tcpflow_seed_sock(struct sock *sk)
+/* A listener found at load: where it listens. */
+struct tcpflow_seed_lsn {
+	u32 netns;
+	u16 port;
+	u8 addr[16];			/* all zero: any address */
+};
+
+struct tcpflow_seed {
+	struct tcpflow_seed_lsn *lsn;	/* sorted by netns, port once full */
+	unsigned int nlsn, maxlsn;
+	unsigned int seeded;
+};
+
+static int tcpflow_seed_lsn_cmp(const void *a, const void *b)
 {
+	const struct tcpflow_seed_lsn *x = a, *y = b;
+
+	if (x->netns != y->netns)
+		return x->netns < y->netns ? -1 : 1;
+	return (int)x->port - (int)y->port;
+}
+
+/*
+ * Whether a listener found at load listens on addr:port in netns: bound
+ * to addr, or (if any) to any address.
+ */
+static bool tcpflow_seed_listened(const struct tcpflow_seed *s, u32 netns,
+				  u16 port, const u8 addr[16], bool any_ok)
+{
+	static const u8 any[16];
+	struct tcpflow_seed_lsn k = { .netns = netns, .port = port };
+	unsigned int lo = 0, hi = s->nlsn;
+
+	while (lo < hi) {		/* the first entry not below k */
+		unsigned int mid = lo + (hi - lo) / 2;
+
+		if (tcpflow_seed_lsn_cmp(&s->lsn[mid], &k) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < s->nlsn && !tcpflow_seed_lsn_cmp(&s->lsn[lo], &k); lo++)
+		if ((any_ok && !memcmp(s->lsn[lo].addr, any, 16)) ||
+		    !memcmp(s->lsn[lo].addr, addr, 16))
+			return true;
+	return false;
+}
+
+/* A peer on this host for certain: the loopback, or our own address. */
+static bool tcpflow_seed_peer_here(const struct tcpflow_conn_info *ci)
+{
+	if (!memcmp(ci->saddr, ci->daddr, 16))
+		return true;
+	if (ci->family == AF_INET)
+		return ci->daddr[0] == 127;
+	if (ipv6_addr_v4mapped((const struct in6_addr *)ci->daddr))
+		return ci->daddr[12] == 127;
+	return ipv6_addr_loopback((const struct in6_addr *)ci->daddr);
+}
+
+static void tcpflow_seed_role(const struct tcpflow_seed *s,
+			      struct tcpflow_conn *c, int state)
+{
+	const struct tcpflow_conn_info *ci = &c->info;
+	bool server, client;
+
+	if (state == TCP_LISTEN) {
+		c->info.role = TCPFLOW_ROLE_LISTENER;
+		return;
+	}
+	server = tcpflow_seed_listened(s, ci->netns, ci->sport, ci->saddr,
+				       true);
+	/* A peer elsewhere may use a port one of ours listens on. */
+	client = state == TCP_SYN_SENT ||
+		 tcpflow_seed_listened(s, ci->netns, ci->dport, ci->daddr,
+				       tcpflow_seed_peer_here(ci));
+	if (server != client)
+		c->info.role = server ? TCPFLOW_ROLE_SERVER :
+					TCPFLOW_ROLE_CLIENT;
+}
+
+/* Keep a listener; as many as were counted, and a few opened since. */
+static void tcpflow_seed_keep_lsn(struct tcpflow_seed *s,
+				  const struct tcpflow_conn_info *ci)
+{
+	struct tcpflow_seed_lsn *l;
+
+	if (s->nlsn >= s->maxlsn)
+		return;
+	l = &s->lsn[s->nlsn++];
+	l->netns = ci->netns;
+	l->port = ci->sport;
+	memcpy(l->addr, ci->saddr, 16);
+}
+
+static void tcpflow_seed_sock(struct sock *sk, void *arg)
+{
+	struct tcpflow_seed *s = arg;
 	struct tcpflow_conn *c;
 	unsigned long flags;
 	int state = sk->sk_state;
 	u64 cookie;
 
 	if (state == TCP_NEW_SYN_RECV)
-		return 0;	/* a request, not yet a connection */
+		return;		/* a request, not yet a connection */
 	cookie = tcpflow_sock_cookie(sk);
 
 	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
-	if (tcpflow_conn_lookup(cookie)) {
+	c = tcpflow_conn_lookup(cookie);
+	if (c) {
+		/* Tracked since the hooks were attached. */
+		if (state == TCP_LISTEN)
+			tcpflow_seed_keep_lsn(s, &c->info);
 		raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
-		return 0;
+		return;
 	}
 	c = tcpflow_conn_new(sk);
 	if (c) {
@@ -48,20 +161,17 @@ static unsigned int tcpflow_seed_sock(struct sock *sk)
 			c->info.state = inet_twsk(sk)->tw_substate;
 			c->in_tw = 1;
 		} else if (state == TCP_LISTEN) {
-			c->info.role = TCPFLOW_ROLE_LISTENER;
+			tcpflow_seed_keep_lsn(s, &c->info);
 		}
+		tcpflow_seed_role(s, c, state);
+		s->seeded++;
 	}
 	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
-	return c ? 1 : 0;
 }
 
-/*
- * Calls @fn on every socket in TCP's global listening and established
- * (timewait included) tables, each bucket under its lock: a socket cannot
- * be freed, nor move between buckets, while its bucket's lock is held.
- * Process context: it reschedules between buckets.
- */
-void tcpflow_tcp_walk(void (*fn)(struct sock *sk, void *arg), void *arg)
+/* Calls @fn on every socket in TCP's global listening table. */
+static void tcpflow_tcp_walk_listening(void (*fn)(struct sock *sk, void *arg),
+				       void *arg)
 {
 	/* The global table: init_net always uses it. */
 	struct inet_hashinfo *h = init_net.ipv4.tcp_death_row.hashinfo;
@@ -79,6 +189,18 @@ void tcpflow_tcp_walk(void (*fn)(struct sock *sk, void *arg), void *arg)
 			fn(sk, arg);
 		spin_unlock_bh(&ilb->lock);
 	}
+}
+
+/* The same for its established table, timewait sockets included. */
+static void tcpflow_tcp_walk_established(void (*fn)(struct sock *sk,
+						    void *arg),
+					 void *arg)
+{
+	struct inet_hashinfo *h = init_net.ipv4.tcp_death_row.hashinfo;
+	struct hlist_nulls_node *node;
+	struct sock *sk;
+	unsigned int i;
+
 	for (i = 0; i <= h->ehash_mask; i++) {
 		struct inet_ehash_bucket *b = &h->ehash[i];
 		spinlock_t *lock = inet_ehash_lockp(h, i);
@@ -93,17 +215,41 @@ void tcpflow_tcp_walk(void (*fn)(struct sock *sk, void *arg), void *arg)
 	}
 }
 
-static void tcpflow_seed_one(struct sock *sk, void *arg)
+/*
+ * Calls @fn on every socket in TCP's global listening and established
+ * (timewait included) tables, each bucket under its lock: a socket cannot
+ * be freed, nor move between buckets, while its bucket's lock is held.
+ * Process context: it reschedules between buckets.
+ */
+void tcpflow_tcp_walk(void (*fn)(struct sock *sk, void *arg), void *arg)
+{
+	tcpflow_tcp_walk_listening(fn, arg);
+	tcpflow_tcp_walk_established(fn, arg);
+}
+
+static void tcpflow_seed_count_lsn(struct sock *sk, void *arg)
 {
 	unsigned int *n = arg;
 
-	*n += tcpflow_seed_sock(sk);
+	(*n)++;
 }
+
+/* Listeners opened between counting them and keeping them. */
+#define TCPFLOW_SEED_LSN_SLACK	64
 
 void tcpflow_seed(void)
 {
-	unsigned int n = 0;
+	struct tcpflow_seed s = {};
 
-	tcpflow_tcp_walk(tcpflow_seed_one, &n);
-	pr_info("%u connections existed at load\n", n);
+	tcpflow_tcp_walk_listening(tcpflow_seed_count_lsn, &s.maxlsn);
+	s.maxlsn += TCPFLOW_SEED_LSN_SLACK;
+	/* Without it, no listener is known and no role inferred. */
+	s.lsn = kvcalloc(s.maxlsn, sizeof(*s.lsn), GFP_KERNEL);
+	if (!s.lsn)
+		s.maxlsn = 0;
+	tcpflow_tcp_walk_listening(tcpflow_seed_sock, &s);
+	sort(s.lsn, s.nlsn, sizeof(*s.lsn), tcpflow_seed_lsn_cmp, NULL);
+	tcpflow_tcp_walk_established(tcpflow_seed_sock, &s);
+	kvfree(s.lsn);
+	pr_info("%u connections existed at load\n", s.seeded);
 }

@@ -27,6 +27,8 @@ teardown() {
 	# Up to 30 s: the debug kernel once took over 10 s here.
 	tf_wait_for 30 tf_ss_has time-wait 'sport = :41003'
 	tf_wait_for 30 tf_ss_has close-wait 'sport = :9001'
+	# 9003's server has exited, its listener with it.
+	tf_wait_for 10 tf_ss_none listening 'sport = :9003'
 
 	tf_load
 	[[ $(tf_conn 9001 0) == "conn "*" listener 127.0.0.1:9001 0.0.0.0:0 LISTEN "*" preexisting"* ]]
@@ -35,6 +37,14 @@ teardown() {
 	[[ $(tf_conn 41002 9002) == "conn "*" 127.0.0.1:41002 127.0.0.1:9002 ESTABLISHED "*" preexisting"* ]]
 	[[ $(tf_conn 9002 41002) == "conn "*" 127.0.0.1:9002 127.0.0.1:41002 ESTABLISHED "*" preexisting"* ]]
 	[[ $(tf_conn 41003 9003) == "conn "*" 127.0.0.1:41003 127.0.0.1:9003 TIME_WAIT "*" preexisting"* ]]
+	# Roles where they are certain: the end on a listener's port serves,
+	# the end whose peer is a listener here is the client.  The listener
+	# on 9003 is gone with its process: neither end of 41003 is certain.
+	roles=$(for p in "9001 41001" "41001 9001" "41002 9002" "9002 41002" "41003 9003"; do
+		# shellcheck disable=SC2086 # two ports
+		tf_conn $p | awk '{ print $3 }'
+	done | xargs)
+	[ "$roles" = "server client client server -" ]
 	# The cookie is the one ss -e shows.
 	cookie=$(ss -tanHe 'sport = :9001 and dport = :41001' | grep -o 'sk:[0-9a-f]*' | cut -d: -f2)
 	[ "$(tf_field 9001 41001 sk)" = "$cookie" ]

@@ -107,7 +107,7 @@ enum tcpflow_state {
 };
 
 enum tcpflow_role {
-	TCPFLOW_ROLE_UNKNOWN = 0,	/* pre-existing, not a listener */
+	TCPFLOW_ROLE_UNKNOWN = 0,	/* pre-existing, role not certain */
 	TCPFLOW_ROLE_CLIENT,		/* active open (connect) */
 	TCPFLOW_ROLE_SERVER,		/* passive open (accepted child) */
 	TCPFLOW_ROLE_LISTENER,
