@@ -54,7 +54,9 @@ static void tcpflow_conn_start(struct tcpflow_conn *c, int old, int new)
  * its listener when the handshake's final ACK arrives.  The clone still
  * carries the listener's cookie, which names the parent; the child gets its
  * own cookie right after this event.  Usually the request that began with
- * the SYN (segments.c) is waiting for it.
+ * the SYN (segments.c) is waiting for it, and has recorded LISTEN ->
+ * SYN_RECV already, when its SYN-ACK left: the child's report of the same
+ * transition is then not recorded a second time.
  *
  * Two races on two CPUs leave that request otherwise:
  *  - the client's reset was recorded, and closed the request, between its
@@ -98,7 +100,10 @@ static void tcpflow_child_new(const struct sock *sk)
 	if (l && l->info.role == TCPFLOW_ROLE_LISTENER)
 		c->info.parent_id = l->info.id;
 	tcpflow_conn_set_pending(c, sk);
-	tcpflow_conn_add_state(c, now, TCP_LISTEN, TCP_SYN_RECV);
+	if (c->req_syn_recv)	/* recorded when its request began */
+		c->info.state = TCP_SYN_RECV;
+	else
+		tcpflow_conn_add_state(c, now, TCP_LISTEN, TCP_SYN_RECV);
 unlock:
 	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 }

@@ -230,6 +230,8 @@ static int tcpflow_seq_show(struct seq_file *m, void *v)
 		seq_puts(m, " stale");
 	if (ci->flags & TCPFLOW_CONN_TW_OVERFLOW)
 		seq_puts(m, " tw_overflow");
+	if (ci->flags & TCPFLOW_CONN_SYNCOOKIE)
+		seq_puts(m, " syncookie");
 	if (ci->bytes_acked || ci->bytes_received)
 		seq_printf(m, " acked=%llu received=%llu", ci->bytes_acked,
 			   ci->bytes_received);

@@ -205,6 +205,14 @@ static bool tcpflow_syn_slot_take(const struct tcpflow_key *k,
  * A SYN-ACK sent without a full socket: by a request socket, or with a SYN
  * cookie and no socket at all.  It begins a request entry, which holds the
  * SYN it answers.
+ *
+ * A request socket is where the textbooks put LISTEN -> SYN_RECV: the
+ * listener received a SYN and answers it (RFC 9293's "rcv SYN, snd
+ * SYN,ACK").  The kernel's tracepoint reports that transition only when
+ * the final ACK makes the child socket; it is recorded here instead, at
+ * the SYN-ACK's time, and the child's report is not recorded again
+ * (hooks.c).  A SYN cookie keeps no request socket: SYN_RECV is then
+ * recorded when the child is made, and the connection flagged syncookie.
  */
 static struct tcpflow_conn *tcpflow_request_start(const struct sock *sk,
 						  struct tcpflow_pkt *p,
@@ -224,6 +232,12 @@ static struct tcpflow_conn *tcpflow_request_start(const struct sock *sk,
 	} else {
 		c->info.first_ns = p->e.t_ns;
 		c->info.flags |= TCPFLOW_CONN_PARTIAL;
+	}
+	if (sk) {
+		tcpflow_conn_add_state(c, p->e.t_ns, TCP_LISTEN, TCP_SYN_RECV);
+		c->req_syn_recv = 1;
+	} else {
+		c->info.flags |= TCPFLOW_CONN_SYNCOOKIE;
 	}
 	if (sk && sk->sk_state == TCP_NEW_SYN_RECV) {
 		const struct sock *lsk = inet_reqsk(sk)->rsk_listener;

@@ -111,6 +111,7 @@ struct tcpflow_conn {
 	u8 tw_fin;			/* its FIN came before that CLOSE */
 	u8 embryo;			/* a request never adopted */
 	u8 req_acked;			/* it has had its final ACK */
+	u8 req_syn_recv;		/* LISTEN -> SYN_RECV at its SYN-ACK */
 	u8 after_close;			/* segments recorded once closed */
 	u8 net_held;			/* in its netns's nlive or nclosed */
 	struct tcpflow_owner owner;

@@ -80,6 +80,8 @@ static void show_summary(const struct tf_snap *sn, const struct tf_conn *c)
 		fputs(" stale", stdout);
 	if (ci->flags & TCPFLOW_CONN_TW_OVERFLOW)
 		fputs(" tw_overflow", stdout);
+	if (ci->flags & TCPFLOW_CONN_SYNCOOKIE)
+		fputs(" syncookie", stdout);
 	if (ci->flags & TCPFLOW_CONN_CLOSED)
 		fputs(" closed", stdout);
 	if (ci->dropped_events)

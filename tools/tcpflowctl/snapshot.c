@@ -366,6 +366,7 @@ void js_conn(const struct tf_snap *sn, const struct tf_conn *c,
 	js_bool("duplicate", ci->flags & TCPFLOW_CONN_DUPLICATE);
 	js_bool("stale", ci->flags & TCPFLOW_CONN_STALE);
 	js_bool("tw_overflow", ci->flags & TCPFLOW_CONN_TW_OVERFLOW);
+	js_bool("syncookie", ci->flags & TCPFLOW_CONN_SYNCOOKIE);
 	js_u64("parent_id", ci->parent_id);
 	js_u64("dropped_events", ci->dropped_events);
 	if (hs < 0)

@@ -154,6 +154,12 @@ enum tcpflow_dir {
  * or no memory; the kernel counts TCPTimeWaitOverflow): its CLOSE is final.
  */
 #define TCPFLOW_CONN_TW_OVERFLOW	(1U << 8)
+/*
+ * Its handshake was answered with a SYN cookie, so no request socket held
+ * its SYN_RECV: LISTEN -> SYN_RECV is when the final ACK made the child,
+ * not when the SYN was answered.
+ */
+#define TCPFLOW_CONN_SYNCOOKIE		(1U << 9)
 
 struct tcpflow_event {
 	__u64 t_ns;
