@@ -59,6 +59,23 @@ tcpflow_lhash_bucket(struct inet_hashinfo *h, unsigned int i)
 }
 
 /*
+ * From 6.1 a namespace created while its creator's
+ * net.ipv4.tcp_child_ehash_entries was set has an established table of its
+ * own (its listeners stay in the global listening table); NULL when it
+ * uses the global one, and always before 6.1.
+ */
+static inline struct inet_hashinfo *tcpflow_own_ehash(const struct net *net)
+{
+#ifdef TCPFLOW_HAVE_PERNET_EHASH
+	struct inet_hashinfo *h = net->ipv4.tcp_death_row.hashinfo;
+
+	return h && h->pernet ? h : NULL;
+#else
+	return NULL;
+#endif
+}
+
+/*
  * Established-table lookups, in softirq under rcu_read_lock(): up to 7.1
  * the caller passes the hash table; 7.2 finds it from the namespace.
  */

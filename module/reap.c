@@ -14,13 +14,13 @@
  *     sockets that had no event for TCPFLOW_REAP_QUIET_NS before it began
  *     (a socket about to be hashed, connect() or listen(), has just had
  *     one);
- *  2. walks TCP's global listening and established (timewait included)
- *     tables as seed.c does, each bucket under its lock, where every TCP
- *     socket that can have a live entry is hashed, and checks off the
- *     cookies it finds;
- *  3. forgets the entries of namespaces with a table of their own
- *     (net.ipv4.tcp_child_ehash_entries), which it did not walk;
- *  4. closes, flagged TCPFLOW_CONN_STALE and counted, each entry left that
+ *  2. walks TCP's listening and established (timewait included) tables
+ *     as seed.c does (the global ones and those of namespaces with a table
+ *     of their own), each bucket under its lock, where every TCP socket
+ *     that can have a live entry is hashed, and checks off the cookies it
+ *     finds (a candidate's namespace existed at step 1, so it is on the
+ *     list the walk reads, unless it is being dismantled);
+ *  3. closes, flagged TCPFLOW_CONN_STALE and counted, each entry left that
  *     is still live and had no event since step 1.
  *
  * A socket moves between buckets or tables only under the bucket locks
@@ -45,7 +45,6 @@
 #define TCPFLOW_REAP_BATCH	TCPFLOW_WALK_BATCH
 #define TCPFLOW_REAP_QUIET_NS	NSEC_PER_SEC
 #define TCPFLOW_REAP_INTERVAL	(5 * HZ)
-#define TCPFLOW_REAP_MAX_OWN	16	/* namespaces with their own table */
 
 struct tcpflow_reap_cand {
 	u64 cookie;
@@ -146,7 +145,7 @@ static void tcpflow_reap_collect(struct tcpflow_reap_collect *w)
 	tcpflow_cursor_del(&cur);
 }
 
-/* Step 2, on each socket of TCP's global tables (seed.c's walk). */
+/* Step 2, on each socket of TCP's tables (seed.c's walk). */
 static void tcpflow_reap_check(struct sock *sk, void *arg)
 {
 	struct tcpflow_reap_collect *w = arg;
@@ -163,39 +162,12 @@ static void tcpflow_reap_check(struct sock *sk, void *arg)
 		f->found = true;
 }
 
-/*
- * Step 3, after the walk: a namespace that had its own table at any time
- * one of the candidates existed and still exists is on the list.  Fails
- * when there are too many of them to remember.
- */
-static bool tcpflow_reap_own_tables(u64 *own, unsigned int *nown)
-{
-	struct inet_hashinfo *global = init_net.ipv4.tcp_death_row.hashinfo;
-	struct net *net;
-	bool ok = true;
-
-	*nown = 0;
-	rcu_read_lock();
-	for_each_net_rcu(net) {
-		if (net->ipv4.tcp_death_row.hashinfo == global)
-			continue;
-		if (*nown == TCPFLOW_REAP_MAX_OWN) {
-			ok = false;
-			break;
-		}
-		own[(*nown)++] = tcpflow_net_cookie(net);
-	}
-	rcu_read_unlock();
-	return ok;
-}
-
-/* Step 4: the entry is still the same, still live and had no event. */
+/* Step 3: the entry is still the same, still live and had no event. */
 static unsigned int tcpflow_reap_close(struct tcpflow_reap_cand *cand,
-				       unsigned int n, const u64 *own,
-				       unsigned int nown)
+				       unsigned int n)
 {
 	struct tcpflow_table *t = &tcpflow_table;
-	unsigned int i = 0, j, k, closed = 0;
+	unsigned int i = 0, j, closed = 0;
 	struct tcpflow_conn *c;
 	unsigned long flags;
 
@@ -208,11 +180,6 @@ static unsigned int tcpflow_reap_close(struct tcpflow_reap_cand *cand,
 			if (!c || c->info.id != cand[i].id ||
 			    (c->info.flags & TCPFLOW_CONN_CLOSED) ||
 			    c->total_events != cand[i].total_events)
-				continue;
-			for (k = 0; k < nown; k++)
-				if (c->net_cookie == own[k])
-					break;
-			if (k < nown)
 				continue;
 			c->info.flags |= TCPFLOW_CONN_STALE;
 			tcpflow_conn_close(c);
@@ -230,8 +197,7 @@ static void tcpflow_reap_fn(struct work_struct *work)
 	struct tcpflow_reap_collect w = {
 		.quiet = ktime_get_ns() - TCPFLOW_REAP_QUIET_NS,
 	};
-	u64 own[TCPFLOW_REAP_MAX_OWN];
-	unsigned int nown, closed;
+	unsigned int closed;
 	unsigned long flags;
 	u64 total;
 
@@ -246,9 +212,7 @@ static void tcpflow_reap_fn(struct work_struct *work)
 	tcpflow_reap_collect(&w);
 	sort(w.cand, w.n, sizeof(*w.cand), tcpflow_reap_cmp, NULL);
 	tcpflow_tcp_walk(tcpflow_reap_check, &w);
-	closed = 0;
-	if (tcpflow_reap_own_tables(own, &nown))
-		closed = tcpflow_reap_close(w.cand, w.n, own, nown);
+	closed = tcpflow_reap_close(w.cand, w.n);
 	kvfree(w.cand);
 	if (!closed)
 		return;

@@ -10,9 +10,8 @@
  * Lock order: bucket lock, then tcpflow_table.lock; the hooks never take a
  * bucket lock while holding tcpflow_table.lock.
  *
- * Only the global table is walked: a namespace with its own established
- * table (net.ipv4.tcp_child_ehash_entries) keeps its older connections
- * unseen.
+ * The global tables are walked, and the established table of each
+ * namespace that has its own (net.ipv4.tcp_child_ehash_entries, 6.1+).
  *
  * How a connection began was not seen, so its role is inferred where that
  * is certain: the listening table is walked first and its sockets kept
@@ -27,11 +26,13 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/ktime.h>
+#include <linux/rwsem.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
 #include <net/inet_hashtables.h>
 #include <net/inet_timewait_sock.h>
 #include <net/ipv6.h>
+#include <net/net_namespace.h>
 #include <net/tcp.h>
 
 #include "tcpflow.h"
@@ -191,12 +192,11 @@ static void tcpflow_tcp_walk_listening(void (*fn)(struct sock *sk, void *arg),
 	}
 }
 
-/* The same for its established table, timewait sockets included. */
-static void tcpflow_tcp_walk_established(void (*fn)(struct sock *sk,
-						    void *arg),
-					 void *arg)
+/* The same for an established table, timewait sockets included. */
+static void tcpflow_tcp_walk_ehash(struct inet_hashinfo *h,
+				   void (*fn)(struct sock *sk, void *arg),
+				   void *arg)
 {
-	struct inet_hashinfo *h = init_net.ipv4.tcp_death_row.hashinfo;
 	struct hlist_nulls_node *node;
 	struct sock *sk;
 	unsigned int i;
@@ -216,10 +216,34 @@ static void tcpflow_tcp_walk_established(void (*fn)(struct sock *sk,
 }
 
 /*
- * Calls @fn on every socket in TCP's global listening and established
- * (timewait included) tables, each bucket under its lock: a socket cannot
- * be freed, nor move between buckets, while its bucket's lock is held.
- * Process context: it reschedules between buckets.
+ * The global established table, then those of namespaces that have one of
+ * their own.  net_rwsem keeps each namespace on the list, and so its table
+ * allocated (tcp_sk_exit_batch() frees it only after cleanup_net() took
+ * the namespace off the list under net_rwsem), while its buckets are
+ * walked; it may be held across cond_resched().
+ */
+static void tcpflow_tcp_walk_established(void (*fn)(struct sock *sk,
+						    void *arg),
+					 void *arg)
+{
+	struct inet_hashinfo *h;
+	struct net *net;
+
+	tcpflow_tcp_walk_ehash(init_net.ipv4.tcp_death_row.hashinfo, fn, arg);
+	down_read(&net_rwsem);
+	for_each_net(net) {
+		h = tcpflow_own_ehash(net);
+		if (h)
+			tcpflow_tcp_walk_ehash(h, fn, arg);
+	}
+	up_read(&net_rwsem);
+}
+
+/*
+ * Calls @fn on every socket in TCP's listening and established (timewait
+ * included) tables, each bucket under its lock: a socket cannot be freed,
+ * nor move between buckets, while its bucket's lock is held.  Process
+ * context: it reschedules between buckets.
  */
 void tcpflow_tcp_walk(void (*fn)(struct sock *sk, void *arg), void *arg)
 {

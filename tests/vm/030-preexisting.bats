@@ -6,7 +6,13 @@ load helpers
 
 teardown() {
 	tf_end_test
+	ip netns del ownehash 2>/dev/null || true
 	tf_unload
+}
+
+# ns_ss_has NETNS STATE FILTER: ss in NETNS lists such a socket.
+ns_ss_has() {
+	[ -n "$(ip netns exec "$1" ss -tanH state "$2" "$3")" ]
 }
 
 @test "listener, ESTABLISHED, CLOSE_WAIT leak and TIME_WAIT from before insmod are seeded" {
@@ -89,4 +95,30 @@ teardown() {
 	[[ $(tf_conn 41011 9011) == *" TIME_WAIT "*" preexisting"* ]]
 	[[ $(tf_conn 41012 9012) == *" TIME_WAIT "*" preexisting"* ]]
 	rm -f "$T/c41012"
+}
+
+@test "a namespace with an established table of its own: its connections are seeded too" {
+	local old
+	[ -e /proc/sys/net/ipv4/tcp_child_ehash_entries ] ||
+		skip "no namespace has a table of its own before 6.1"
+	# A namespace made while tcp_child_ehash_entries is set gets its own
+	# established table (tcp_ehash_entries reads negative where the
+	# namespace shares the global one).
+	old=$(sysctl -n net.ipv4.tcp_child_ehash_entries)
+	sysctl -qw net.ipv4.tcp_child_ehash_entries=1024
+	tf_netns_add ownehash
+	sysctl -qw net.ipv4.tcp_child_ehash_entries="$old"
+	[ "$(ip netns exec ownehash sysctl -n net.ipv4.tcp_ehash_entries)" -gt 0 ]
+	# A CLOSE_WAIT leak there, before insmod.
+	ip netns exec ownehash tcpflow-sock listen 127.0.0.1 9021 accept hold 3>&- &
+	tf_wait_for 10 tf_tcp_listening 9021 ownehash
+	ip netns exec ownehash tcpflow-sock bind 127.0.0.1 41021 connect 127.0.0.1 9021 close
+	tf_wait_for 30 ns_ss_has ownehash close-wait 'sport = :9021'
+	tf_wait_for 30 ns_ss_has ownehash fin-wait-2 'sport = :41021'
+
+	tf_load
+	[[ $(tf_conn 9021 41021) == "conn "*" server 127.0.0.1:9021 127.0.0.1:41021 CLOSE_WAIT "*" preexisting"* ]]
+	[[ $(tf_conn 41021 9021) == "conn "*" client 127.0.0.1:41021 127.0.0.1:9021 FIN_WAIT2 "*" preexisting"* ]]
+	[ "$(tf_field 9021 41021 netns)" = "$(tf_netns_inode ownehash)" ]
+	[ "$(tf_field 41021 9021 netns)" = "$(tf_netns_inode ownehash)" ]
 }
