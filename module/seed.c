@@ -19,9 +19,9 @@
  * on a listener's address and port in its namespace is a server, one whose
  * peer is such a listener a client (a connection within the host: the
  * listener is bound to the peer's address, or to any and the peer is the
- * loopback or our own address), and one in SYN_SENT a client.  Otherwise, or when both ends match, the role
- * stays unknown: a client may bind a listener's port, and an accepted
- * connection outlives its listener.
+ * loopback or our own address), and one in SYN_SENT a client.  Otherwise,
+ * or when both ends match, the role stays unknown: a client may bind a
+ * listener's port, and an accepted connection outlives its listener.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
