@@ -57,6 +57,7 @@
 struct tcpflow_pkt {
 	struct tcpflow_key key;		/* local: ours, remote: the peer's */
 	u16 family;
+	bool fin_ack;			/* a pure ACK that may ack a FIN */
 	struct tcpflow_event e;
 };
 
@@ -310,6 +311,28 @@ static bool tcpflow_rx_races_child(int skst,
  */
 #define TCPFLOW_AFTER_CLOSE	4
 
+/*
+ * A pure ACK that passed the hook's test as the ACK of a FIN (tx: the
+ * peer's FIN was received; rx: it acknowledges our FIN) is recorded only
+ * if it is the first since that FIN was recorded: the rest are window
+ * updates while the application drains its receive queue, or duplicates,
+ * and their number depends on timing, not on what TCP did with the FIN.
+ * A retransmitted FIN is recorded, and so is the first ACK after it.
+ */
+static bool tcpflow_fin_ack_takes(struct tcpflow_conn *c, u8 dir)
+{
+	bool owed;
+
+	if (dir == TCPFLOW_DIR_TX) {
+		owed = c->fin_ack_owed;
+		c->fin_ack_owed = 0;
+	} else {
+		owed = c->fin_ack_awaited;
+		c->fin_ack_awaited = 0;
+	}
+	return owed;
+}
+
 static bool tcpflow_closed_takes(struct tcpflow_conn *c)
 {
 	if (!(c->info.flags & TCPFLOW_CONN_CLOSED))
@@ -376,7 +399,9 @@ static void tcpflow_segment(const struct net *net, const struct sock *sk,
 		h->c = c;
 		h->id = c->info.id;
 	}
-	if (tcpflow_rx_races_child(skst, c, p) || !tcpflow_closed_takes(c))
+	if (tcpflow_rx_races_child(skst, c, p) ||
+	    (p->fin_ack && !tcpflow_fin_ack_takes(c, dir)) ||
+	    !tcpflow_closed_takes(c))
 		goto unlock;
 
 	if (!c->info.sport && dir == TCPFLOW_DIR_TX) {
@@ -386,6 +411,12 @@ static void tcpflow_segment(const struct net *net, const struct sock *sk,
 		tcpflow_conn_set_lport(c, p->key.lport);
 	}
 	tcpflow_record(c, p);
+	if (flags & TCPFLOW_TCP_FIN) {
+		if (dir == TCPFLOW_DIR_RX)
+			c->fin_ack_owed = 1;
+		else
+			c->fin_ack_awaited = 1;
+	}
 	if (tcpflow_conn_is_request(c)) {
 		if (flags & TCPFLOW_TCP_RST) {
 			c->info.state = TCP_CLOSE;
@@ -465,6 +496,7 @@ static unsigned int tcpflow_nf_tcp(struct sk_buff *skb,
 	struct tcpflow_pkt p;
 	struct tcphdr _th;
 	const struct tcphdr *th;
+	bool fin_ack = false;
 	int skst;
 
 	th = skb_header_pointer(skb, thoff, sizeof(_th), &_th);
@@ -491,12 +523,22 @@ static unsigned int tcpflow_nf_tcp(struct sk_buff *skb,
 		if (dir == TCPFLOW_DIR_TX) {
 			if (tcpflow_tx_boring(sk, paylen))
 				return NF_ACCEPT;
+			/* Not boring for RCV_SHUTDOWN: tcpflow_fin_ack_takes() */
+			fin_ack = !paylen && sk && sk_fullsock(sk) &&
+				  tcpflow_is_tcp(sk) &&
+				  (READ_ONCE(sk->sk_shutdown) & RCV_SHUTDOWN);
 		} else if (sk && tcpflow_rx_boring(sk, skst, th)) {
 			goto out;
+		} else {
+			fin_ack = !paylen && (skst == TCP_FIN_WAIT1 ||
+					      skst == TCP_CLOSING ||
+					      skst == TCP_LAST_ACK);
 		}
 	}
 
 	memset(&p, 0, sizeof(p));
+	p.fin_ack = fin_ack;
+
 	p.family = family;
 	p.key.net_cookie = tcpflow_net_cookie(state->net);
 	p.key.lport = ntohs(dir == TCPFLOW_DIR_TX ? th->source : th->dest);

@@ -107,13 +107,16 @@ struct tcpflow_conn {
 	struct tcpflow_sent sent[2][TCPFLOW_SENT_MAX];	/* [dir][kind] */
 	u32 total_events;		/* appended, including dropped ones */
 	u8 tw_pending;			/* tcp_time_wait(sk, state) seen */
-	u8 in_tw;			/* history continues on a timewait sock */
-	u8 tw_fin;			/* its FIN came before that CLOSE */
-	u8 embryo;			/* a request never adopted */
-	u8 req_acked;			/* it has had its final ACK */
-	u8 req_syn_recv;		/* LISTEN -> SYN_RECV at its SYN-ACK */
 	u8 after_close;			/* segments recorded once closed */
-	u8 net_held;			/* in its netns's nlive or nclosed */
+	/* Bits of one byte: written under the lock like the rest. */
+	u8 in_tw:1;			/* history continues on a timewait sock */
+	u8 tw_fin:1;			/* its FIN came before that CLOSE */
+	u8 embryo:1;			/* a request never adopted */
+	u8 req_acked:1;			/* it has had its final ACK */
+	u8 req_syn_recv:1;		/* LISTEN -> SYN_RECV at its SYN-ACK */
+	u8 fin_ack_owed:1;		/* a FIN received, its ACK not sent */
+	u8 fin_ack_awaited:1;		/* a FIN sent, its ACK not received */
+	u8 net_held:1;			/* in its netns's nlive or nclosed */
 	struct tcpflow_owner owner;
 	struct tcpflow_conn_info info;
 	struct tcpflow_kevent ev[];	/* tcpflow_table.max_events */
