@@ -58,6 +58,7 @@ struct tcpflow_pkt {
 	struct tcpflow_key key;		/* local: ours, remote: the peer's */
 	u16 family;
 	bool fin_ack;			/* a pure ACK that may ack a FIN */
+	bool acks_our_fin;		/* rx: it acknowledges our FIN */
 	struct tcpflow_event e;
 };
 
@@ -314,7 +315,8 @@ static bool tcpflow_rx_races_child(int skst,
 /*
  * A pure ACK that passed the hook's test as the ACK of a FIN (tx: the
  * peer's FIN was received; rx: it acknowledges our FIN) is recorded only
- * if it is the first since that FIN was recorded: the rest are window
+ * if it is the first since that FIN was recorded, and the FIN was not
+ * acknowledged already by a FIN going the other way: the rest are window
  * updates while the application drains its receive queue, or duplicates,
  * and their number depends on timing, not on what TCP did with the FIN.
  * A retransmitted FIN is recorded, and so is the first ACK after it.
@@ -412,10 +414,15 @@ static void tcpflow_segment(const struct net *net, const struct sock *sk,
 	}
 	tcpflow_record(c, p);
 	if (flags & TCPFLOW_TCP_FIN) {
-		if (dir == TCPFLOW_DIR_RX)
+		/* A FIN carries the ACK of what it answers, a FIN included. */
+		if (dir == TCPFLOW_DIR_RX) {
 			c->fin_ack_owed = 1;
-		else
+			if (p->acks_our_fin)
+				c->fin_ack_awaited = 0;
+		} else {
 			c->fin_ack_awaited = 1;
+			c->fin_ack_owed = 0;
+		}
 	}
 	if (tcpflow_conn_is_request(c)) {
 		if (flags & TCPFLOW_TCP_RST) {
@@ -529,14 +536,20 @@ static unsigned int tcpflow_nf_tcp(struct sk_buff *skb,
 				  (READ_ONCE(sk->sk_shutdown) & RCV_SHUTDOWN);
 		} else if (sk && tcpflow_rx_boring(sk, skst, th)) {
 			goto out;
-		} else {
-			fin_ack = !paylen && (skst == TCP_FIN_WAIT1 ||
-					      skst == TCP_CLOSING ||
-					      skst == TCP_LAST_ACK);
 		}
 	}
 
 	memset(&p, 0, sizeof(p));
+	if (dir == TCPFLOW_DIR_RX && (skst == TCP_FIN_WAIT1 ||
+				      skst == TCP_CLOSING ||
+				      skst == TCP_LAST_ACK)) {
+		/* A full socket whose FIN is the last byte it sends. */
+		p.acks_our_fin = ntohl(th->ack_seq) ==
+				 READ_ONCE(tcp_sk(sk)->write_seq);
+		fin_ack = p.acks_our_fin && !paylen &&
+			  !(tcp_flag_word(th) & (TCP_FLAG_SYN | TCP_FLAG_FIN |
+						 TCP_FLAG_RST));
+	}
 	p.fin_ack = fin_ack;
 
 	p.family = family;

@@ -325,12 +325,13 @@ tx SYN,ACK 0 1 0 1" ]
 	n=$(awk '$5 > 0' "$T/cap.41112.8112" | wc -l)
 	((n > 50))
 	((  $(wc -l <"$T/rec.41112.8112") <= 8 ))
-	# One ACK of each FIN, however many window updates repeated it while
-	# the server read the 5 MB: as many as FINs went the other way.
-	[ "$(awk '$1 == "rx" && $2 == "ACK"' "$T/rec.41112.8112" | wc -l)" = \
-	  "$(awk '$1 == "tx" && $2 ~ /FIN/' "$T/rec.41112.8112" | wc -l)" ]
-	[ "$(awk '$1 == "tx" && $2 == "ACK"' "$T/rec.8112.41112" | wc -l)" = \
-	  "$(awk '$1 == "rx" && $2 ~ /FIN/' "$T/rec.8112.41112" | wc -l)" ]
+	# At most one pure ACK of each FIN (none when the other end's FIN
+	# acknowledged it), however many window updates repeated it while the
+	# server read the 5 MB.
+	(( $(awk '$1 == "rx" && $2 == "ACK"' "$T/rec.41112.8112" | wc -l) <=
+	   $(awk '$1 == "tx" && $2 ~ /FIN/' "$T/rec.41112.8112" | wc -l) ))
+	(( $(awk '$1 == "tx" && $2 == "ACK"' "$T/rec.8112.41112" | wc -l) <=
+	   $(awk '$1 == "rx" && $2 ~ /FIN/' "$T/rec.8112.41112" | wc -l) ))
 	[ "$(tf_field 8112 41112 received)" = 5000001 ]
 }
 

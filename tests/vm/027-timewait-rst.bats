@@ -46,7 +46,7 @@ setup() {
 	ip netns exec tws tc qdisc add dev vb clsact
 	# The kernel's account of the scenarios' connections, not the churn's
 	# (which would overrun the trace buffer).
-	echo '(sport >= 8271 && sport <= 8273) || (dport >= 8271 && dport <= 8273)' \
+	echo '(sport >= 8271 && sport <= 8274) || (dport >= 8271 && dport <= 8274)' \
 		>"$TF_TRACEFS/events/sock/inet_sock_set_state/filter"
 	tf_trace_start
 	churn_start
