@@ -426,6 +426,7 @@ int main(int argc, char **argv)
 		return ret;
 	if (version)
 		return cmd_version(&x);
+	cg_init(!o.file);
 	x.args = argv + optind;
 	x.nargs = argc - optind;
 	if (!(cmd->flags & TF_CMD_ARGS) && x.nargs) {
