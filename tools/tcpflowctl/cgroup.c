@@ -273,3 +273,20 @@ const char *fmt_unit(char *buf, size_t len, unsigned long long id,
 		*scope = n;
 	return buf;
 }
+
+bool cg_match(const char *want, unsigned long long id)
+{
+	const char *path = cg_path(id);
+	size_t n = strlen(want);
+	char unit[256];
+
+	if (!id)
+		return false;
+	while (n > 1 && want[n - 1] == '/')
+		n--;
+	if (path && want[0] == '/' &&
+	    (n == 1 || (!strncmp(path, want, n) &&
+			(path[n] == '\0' || path[n] == '/'))))
+		return true;
+	return !strcmp(fmt_unit(unit, sizeof(unit), id, NULL), want);
+}

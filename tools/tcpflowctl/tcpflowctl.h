@@ -142,6 +142,8 @@ const char *cg_path(unsigned long long id);
  */
 const char *fmt_unit(char *buf, size_t len, unsigned long long id,
 		     size_t *scope);
+/* --cgroup: want is the path or a path above it, or the unit. */
+bool cg_match(const char *want, unsigned long long id);
 
 /* ---- filter.c: filters and address parsing -------------------------- */
 
@@ -150,6 +152,8 @@ struct tf_filter {
 	bool port_set, netns_set, pid_set, addr_set;
 	unsigned int port, netns, pid;
 	__u8 addr[16];			/* IPv4 mapped into IPv6 */
+	const char **cgroups;		/* --cgroup: any of them */
+	size_t ncgroups;
 };
 
 bool parse_ulong(const char *s, unsigned long max, unsigned long *out);
