@@ -34,7 +34,7 @@ TOOL_BINS := $(addprefix $(TOOLS_DIR)/,$(TOOLS))
 # Each tool is built from its list of sources (TOOL_SRCS_<tool>); its
 # headers (TOOL_HDRS_<tool>) and the UAPI headers rebuild it when changed.
 TOOL_SRCS_tcpflowctl := $(addprefix tools/tcpflowctl/,main.c source.c \
-	snapshot.c json.c table.c filter.c cmd_list.c cmd_show.c \
+	snapshot.c json.c table.c filter.c cgroup.c cmd_list.c cmd_show.c \
 	cmd_follow.c cmd_leaks.c cmd_stats.c cmd_metrics.c)
 TOOL_HDRS_tcpflowctl := tools/tcpflowctl/tcpflowctl.h
 TOOL_SRCS_tcpflow-sock := tools/tcpflow-sock.c

@@ -239,6 +239,8 @@ static int tcpflow_seq_show(struct seq_file *m, void *v)
 		seq_printf(m, " dropped=%u", ci->dropped_events);
 	if (ci->pid)
 		seq_printf(m, " pid=%u comm=%s", ci->pid, ci->comm);
+	if (ci->cgroup_id)
+		seq_printf(m, " cgroup=%llu", ci->cgroup_id);
 	seq_putc(m, '\n');
 
 	for (i = 0; i < n; i++) {

@@ -11,6 +11,7 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/cgroup.h>
 #include <linux/hash.h>
 #include <linux/jhash.h>
 #include <linux/ktime.h>
@@ -18,6 +19,7 @@
 #include <linux/minmax.h>
 #include <linux/pid_namespace.h>
 #include <linux/random.h>
+#include <linux/rcupdate.h>
 #include <linux/slab.h>
 #include <linux/sched.h>
 #include <linux/sock_diag.h>
@@ -200,10 +202,32 @@ void tcpflow_conn_fill_tuple(struct tcpflow_conn *c, const struct sock *sk)
 }
 
 /*
+ * The cgroup v2 id of current's cgroup: its id in the default hierarchy,
+ * which is the inode number of its directory under a cgroup2 mount.
+ * current->cgroups is RCU-protected: a task being moved meanwhile gives
+ * the old cgroup's id, and the cgroup cannot be freed before
+ * rcu_read_unlock().  Neither sleeps nor allocates.
+ */
+static u64 tcpflow_current_cgroup_id(void)
+{
+#ifdef CONFIG_CGROUPS
+	u64 id;
+
+	rcu_read_lock();
+	id = cgroup_id(task_dfl_cgroup(current));
+	rcu_read_unlock();
+	return id;
+#else
+	return 0;
+#endif
+}
+
+/*
  * Called in task context, by the process acting on the socket.  Its pid
  * in the namespace it lives in is taken now, with that namespace's inode
  * number: a reader there sees that number (view.c), without the probe
- * holding a reference on anything.
+ * holding a reference on anything.  So is its cgroup's id, which names
+ * the service or container after the process has gone.
  */
 void tcpflow_conn_set_owner(struct tcpflow_conn *c)
 {
@@ -214,6 +238,8 @@ void tcpflow_conn_set_owner(struct tcpflow_conn *c)
 	c->owner.ns_tgid = ns ? task_tgid_nr_ns(current, ns) : 0;
 	c->owner.pidns = ns ? ns->ns.inum : 0;
 	strscpy_pad(c->info.comm, current->comm, sizeof(c->info.comm));
+	/* Kept in info, as comm is: view.c hides both with the pid. */
+	c->info.cgroup_id = tcpflow_current_cgroup_id();
 }
 
 /* The entry stops being found by its cookie (its socket starts anew). */

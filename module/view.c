@@ -8,8 +8,8 @@
  *
  *  - connections: those of the network namespace it was opened in, or all
  *    of them ("all") in the initial namespace with CAP_NET_ADMIN;
- *  - owners (pid and comm): only with CAP_NET_ADMIN over the user
- *    namespace that owns that network namespace (implied for "all").
+ *  - owners (pid, comm and cgroup id): only with CAP_NET_ADMIN over the
+ *    user namespace that owns that network namespace (implied for "all").
  *    ss -p names a process only to who may read its /proc/PID/fd, so
  *    anything less would get around hidepid.  A pid is shown as the
  *    reader's pid namespace numbers it (see tcpflow_viewer_redact());
@@ -153,9 +153,11 @@ void tcpflow_viewer_release(struct tcpflow_viewer *v)
  * the owner goes unless the reader may see owners and can name the owner
  * in its own pid namespace.  A reader in the initial pid namespace gets
  * the global tgid; a reader in the owner's own (innermost) namespace the
- * tgid there; any other reader no owner at all, not even its comm, as ss
- * shows no process it cannot find in its /proc.  (A reader in a
- * namespace between the two levels therefore gets none either.)
+ * tgid there; any other reader no owner at all, not even its comm or its
+ * cgroup, as ss shows no process it cannot find in its /proc.  (A reader
+ * in a namespace between the two levels therefore gets none either.)
+ * The cgroup id is the same number in every namespace: it goes with the
+ * pid, never without it.
  *
  * A namespace's inode number may be reused once the namespace is gone,
  * when its processes, the owner among them, are gone too: a reader in a
@@ -175,8 +177,10 @@ void tcpflow_viewer_redact(const struct tcpflow_viewer *v,
 			pid = o->ns_tgid;
 	}
 	ci->pid = pid;
-	if (!pid)
+	if (!pid) {
 		memset(ci->comm, 0, sizeof(ci->comm));
+		ci->cgroup_id = 0;
+	}
 }
 
 /*

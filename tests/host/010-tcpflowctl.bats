@@ -47,7 +47,7 @@ setup_file() {
 	run_tool -h
 	opts=$(sed -n '/^Options:/,/^$/p' <<<"$output" |
 		grep -oE -- '^ +(-[a-zA-Z], )?--[a-z-]+' | grep -oE -- '--[a-z-]+')
-	[ "$(wc -l <<<"$opts")" -eq 18 ]
+	[ "$(wc -l <<<"$opts")" -eq 19 ]
 	[ -z "$(sort <<<"$opts" | uniq -d)" ]
 	for opt in $opts; do
 		run --separate-stderr "$TCPFLOWCTL" "$opt" x

@@ -3,9 +3,9 @@
  * fixture-gen: writes /dev/tcpflow record streams for tcpflowctl's host
  * tests, exactly as include/uapi/linux/tcpflow.h describes them.
  *
- *   fixture-gen DIR
+ *   fixture-gen DIR [NGINX WORKER DOCKER SESSION POD]
  *
- * writes into DIR:
+ * writes into DIR (cgroup.rec only when given the five cgroup ids):
  *   host.rec       a snapshot (then SYNC at now = 1000 s) of:
  *                    1  listener 127.0.0.1:8080
  *                    2  client 127.0.0.1:40001 -> :8080, active close, TIME_WAIT
@@ -58,6 +58,24 @@
  *                       SYN was lost, the second answered; its FIN crossed
  *                       the server's RST and reached a closed history
  *                    7  server 10.99.0.2:8000 <- :40102, CLOSE (RST sent)
+ *   cgroup.rec     owners in cgroups (SYNC at now = 6000 s), ids as given:
+ *                  the test made those directories and read their inode
+ *                  numbers (see 050-cgroup.bats):
+ *                    1  listener 0.0.0.0:80, nginx (900) in NGINX
+ *                    2  server :80 <- 10.0.0.9:50001, CLOSE_WAIT for
+ *                       300 s, nginx (901) in WORKER (under NGINX)
+ *                    3  server :80 <- 10.0.0.9:50002, CLOSE_WAIT for
+ *                       200 s, nginx (902) in NGINX
+ *                    4  client 172.17.0.2:40000 -> 10.0.0.7:5432,
+ *                       ESTABLISHED, app (1000) in DOCKER
+ *                    5  client 10.0.0.5:41000 -> 10.0.0.8:443,
+ *                       CLOSE_WAIT for 100 s, curl (1100) in SESSION
+ *                    6  server :8080 <- 10.0.0.9:50010, CLOSE_WAIT for
+ *                       400 s, old (1200) in cgroup 4242424242, gone
+ *                    7  server :8081 <- 10.0.0.9:50011, CLOSE_WAIT for
+ *                       90 s, legacy (1300), cgroup unknown (0)
+ *                    8  client 10.244.0.5:40001 -> 10.0.0.7:5432,
+ *                       ESTABLISHED, kube (1400) in POD
  */
 #include <arpa/inet.h>
 #include <stdbool.h>
@@ -574,6 +592,55 @@ static void lost(void)
 	rec(TCPFLOW_REC_SYNC, 0, &sync, sizeof(sync));
 }
 
+/* The cgroup ids of the owners of cgroup.rec: see the top of this file. */
+enum { CG_NGINX, CG_WORKER, CG_DOCKER, CG_SESSION, CG_POD, CG_MAX };
+
+static void cgroups(const unsigned long long *cg)
+{
+	const __u64 now = 6000 * S;
+	static const struct {
+		int role, state, since, cg;
+		const char *src, *dst;
+		__u16 sport, dport;
+		__u32 pid;
+		const char *comm;
+	} c[] = {
+		{ TCPFLOW_ROLE_LISTENER, LISTEN, 900, CG_NGINX,
+		  "0.0.0.0", "0.0.0.0", 80, 0, 900, "nginx" },
+		{ TCPFLOW_ROLE_SERVER, CLOSE_WAIT, 300, CG_WORKER,
+		  "10.0.0.5", "10.0.0.9", 80, 50001, 901, "nginx" },
+		{ TCPFLOW_ROLE_SERVER, CLOSE_WAIT, 200, CG_NGINX,
+		  "10.0.0.5", "10.0.0.9", 80, 50002, 902, "nginx" },
+		{ TCPFLOW_ROLE_CLIENT, ESTABLISHED, 50, CG_DOCKER,
+		  "172.17.0.2", "10.0.0.7", 40000, 5432, 1000, "app" },
+		{ TCPFLOW_ROLE_CLIENT, CLOSE_WAIT, 100, CG_SESSION,
+		  "10.0.0.5", "10.0.0.8", 41000, 443, 1100, "curl" },
+		{ TCPFLOW_ROLE_SERVER, CLOSE_WAIT, 400, -1,
+		  "10.0.0.5", "10.0.0.9", 8080, 50010, 1200, "old" },
+		{ TCPFLOW_ROLE_SERVER, CLOSE_WAIT, 90, -2,
+		  "10.0.0.5", "10.0.0.9", 8081, 50011, 1300, "legacy" },
+		{ TCPFLOW_ROLE_CLIENT, ESTABLISHED, 20, CG_POD,
+		  "10.244.0.5", "10.0.0.7", 40001, 5432, 1400, "kube" },
+	};
+	struct tcpflow_sync sync = { .now_ns = now };
+	struct tcpflow_conn_info ci;
+	struct tcpflow_event ev;
+	size_t i;
+
+	for (i = 0; i < N(c); i++) {
+		ci = conn(i + 1, AF_INET, c[i].src, c[i].sport, c[i].dst,
+			  c[i].dport, c[i].role, c[i].state, c[i].pid,
+			  c[i].comm);
+		ci.cgroup_id = c[i].cg >= 0 ? cg[c[i].cg] :
+			       c[i].cg == -1 ? 4242424242ULL : 0;
+		ev = (struct tcpflow_event)ST(now - c[i].since * S,
+					      c[i].state == LISTEN ? CLOSE :
+					      ESTABLISHED, c[i].state);
+		emit(&ci, &ev, 1);
+	}
+	rec(TCPFLOW_REC_SYNC, 0, &sync, sizeof(sync));
+}
+
 static void open_out(const char *dir, const char *name)
 {
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
@@ -600,10 +667,15 @@ int main(int argc, char **argv)
 		.type = TCPFLOW_REC_CONN, .size = 16 + 136, .conn_id = 1,
 	};
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: fixture-gen DIR\n");
+	unsigned long long cg[CG_MAX];
+	int i;
+
+	if (argc != 2 && argc != 2 + CG_MAX) {
+		fprintf(stderr, "usage: fixture-gen DIR [NGINX WORKER DOCKER SESSION POD]\n");
 		return 2;
 	}
+	for (i = 0; i < CG_MAX && argc > 2; i++)
+		cg[i] = strtoull(argv[2 + i], NULL, 10);
 	open_out(argv[1], "host.rec");
 	host_snapshot(true);
 	close_out();
@@ -645,5 +717,11 @@ int main(int argc, char **argv)
 	open_out(argv[1], "lost.rec");
 	lost();
 	close_out();
+
+	if (argc > 2) {
+		open_out(argv[1], "cgroup.rec");
+		cgroups(cg);
+		close_out();
+	}
 	return 0;
 }

@@ -8,7 +8,8 @@ bats_require_minimum_version 1.5.0
 REPO=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 TCPFLOWCTL=${TCPFLOWCTL:-$REPO/build/tools/tcpflowctl}
 
-# setup_file: build tcpflowctl (unless TCPFLOWCTL names one) and the fixtures.
+# setup_file: build tcpflowctl (unless TCPFLOWCTL names one) and the fixtures
+# (tf_build_fixtures [CGROUP_ID...]: fixture-gen's arguments after DIR).
 tf_build_fixtures() {
 	if [[ $TCPFLOWCTL == "$REPO/build/tools/tcpflowctl" ]]; then
 		make -s -C "$REPO" "$TCPFLOWCTL" >&2
@@ -17,7 +18,7 @@ tf_build_fixtures() {
 	mkdir -p "$FIXTURES"
 	cc -O2 -Wall -Wextra -Werror -std=gnu11 -I"$REPO/include/uapi" \
 		-o "$BATS_FILE_TMPDIR/fixture-gen" "$BATS_TEST_DIRNAME/fixture-gen.c"
-	"$BATS_FILE_TMPDIR/fixture-gen" "$FIXTURES"
+	"$BATS_FILE_TMPDIR/fixture-gen" "$FIXTURES" "$@"
 	export FIXTURES TCPFLOWCTL
 }
 

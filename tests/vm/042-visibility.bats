@@ -36,9 +36,9 @@ field() {
 	tf_conn "$2" "$3" "$1" | tail -n 1 | tr ' ' '\n' | sed -n "s/^$4=//p"
 }
 
-# owned FILE: the conn lines of FILE that name an owner.
+# owned FILE: the conn lines of FILE that name an owner or its cgroup.
 owned() {
-	grep '^conn ' "$1" | grep -E ' (pid|comm)=' || true
+	grep '^conn ' "$1" | grep -E ' (pid|comm|cgroup)=' || true
 }
 
 # hdr FILE WORD: a number from FILE's /proc/tcpflow header, by the word that
@@ -78,6 +78,8 @@ conn_local() {
 	[ "$(field "$VIS/root" 9201 42201 pid)" = "$SPID" ]
 	[ "$(field "$VIS/root" 42201 9201 pid)" = "$CPID" ]
 	[ "$(field "$VIS/root" 42201 9201 comm)" = tcpflow-sock ]
+	# The owner's cgroup goes with its pid.
+	[[ $(field "$VIS/root" 42201 9201 cgroup) =~ ^[1-9][0-9]*$ ]]
 }
 
 @test "in a netns of the initial user namespace, root sees owners and nobody does not" {
@@ -92,6 +94,7 @@ conn_local() {
 	[ "$(field "$VIS/root" 9201 0 pid)" = "$spid" ]
 	[ "$(field "$VIS/root" 9201 42201 pid)" = "$spid" ]
 	[ "$(field "$VIS/root" 42201 9201 pid)" = "$cpid" ]
+	[[ $(field "$VIS/root" 42201 9201 cgroup) =~ ^[1-9][0-9]*$ ]]
 }
 
 # inside DIR: run in a new user, net and pid namespace (pid 1 there): a
@@ -161,9 +164,14 @@ run_inside() {
 	[ "$(field "$VIS/proc" 9211 0 comm)" = tcpflow-sock ]
 	[ "$(field "$VIS/proc" 9211 42211 pid)" = "$spid" ]
 	[ "$(field "$VIS/proc" 42211 9211 pid)" = "$cpid" ]
-	# The host's process has no pid in that namespace: no owner at all.
+	# Its cgroup, with its pid: the same number as the host sees.
+	[[ $(field "$VIS/proc" 9211 0 cgroup) =~ ^[1-9][0-9]*$ ]]
+	[ "$(field "$VIS/proc" 9211 0 cgroup)" = "$(field "$VIS/root" 9211 0 cgroup)" ]
+	# The host's process has no pid in that namespace: no owner at all,
+	# nor its cgroup, which root sees.
 	[ "$(tf_conn 9212 0 "$VIS/proc" | wc -l)" = 1 ]
 	[ -z "$(owned <(tf_conn 9212 0 "$VIS/proc"))" ]
+	[[ $(field "$VIS/root" 9212 0 cgroup) =~ ^[1-9][0-9]*$ ]]
 	# The initial pid namespace sees global pids for all of them.
 	[ "$(field "$VIS/root" 9211 0 pid)" = "$GSPID" ]
 	[ "$(field "$VIS/root" 9211 42211 pid)" = "$GSPID" ]
@@ -185,6 +193,10 @@ run_inside() {
 	[ "$(list 9211 42211)" = "$spid tcpflow-sock" ]
 	[ "$(list 42211 9211)" = "$cpid tcpflow-sock" ]
 	[ "$(list 9212 0)" = "0 " ]
+	# The cgroup id goes with the pid: its own, not the host's.
+	[ "$(jq -r 'select(.sport == 9211 and .dport == 0) | .cgroup_id' "$VIS/list")" = "$(field "$VIS/root" 9211 0 cgroup)" ]
+	[ "$(jq -r 'select(.sport == 9212 and .dport == 0) | .cgroup_id' "$VIS/list")" = 0 ]
+	[ "$(jq -r 'select(.sport == 9212) | .cgroup_id' "$VIS/follow" | sort -u)" = 0 ]
 	[ "$(jq -r .netns "$VIS/list" | sort -u | wc -l)" = 1 ]
 	# Live: every record of its listener names it, none of the host's.
 	[ "$(jq -r 'select(.sport == 9211 and .dport == 0) | .pid' "$VIS/follow" | sort -u)" = "$spid" ]

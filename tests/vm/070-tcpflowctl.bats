@@ -10,14 +10,25 @@ setup() {
 teardown() {
 	tf_end_test
 	pkill -f 'tcpflowctl follow' || true
+	# Empty once its processes are gone: tf_end_test ended them.
+	if [[ -n ${CG:-} ]]; then
+		tf_wait_for 10 rmdir "$CG"
+	fi
 	tf_unload
 }
 
-# leak PORT: a server on PORT that never closes after the FIN of its
-# client on PORT + 32000.  Each test uses its own ports: the module is
-# reloaded between tests and would seed an earlier test's sockets.
+# leak PORT [CGROUP]: a server on PORT (in CGROUP, a cgroup2 directory)
+# that never closes after the FIN of its client on PORT + 32000.  Each
+# test uses its own ports: the module is reloaded between tests and would
+# seed an earlier test's sockets.
 leak() {
-	tcpflow-sock listen 127.0.0.1 "$1" accept hold 3>&- &
+	if [[ -n ${2:-} ]]; then
+		# $BASHPID: the subshell, which becomes the server
+		(echo "$BASHPID" >"$2/cgroup.procs" &&
+			exec tcpflow-sock listen 127.0.0.1 "$1" accept hold) 3>&- &
+	else
+		tcpflow-sock listen 127.0.0.1 "$1" accept hold 3>&- &
+	fi
 	LEAK=$!
 	tf_wait_for 10 tf_tcp_listening "$1"
 	tcpflow-sock bind 127.0.0.1 $(($1 + 32000)) connect 127.0.0.1 "$1" close
@@ -46,6 +57,60 @@ leak() {
 	# Younger than the threshold: no leak, exit 0.
 	run tcpflowctl leaks -t 3600
 	[ "$status" -eq 0 ]
+}
+
+# cgroup_new NAME: a new cgroup NAME under the cgroup2 mount (mounted at
+# /sys/fs/cgroup if the guest's init could not), in CG for teardown.
+cgroup_new() {
+	if ! grep -q '^cgroup2 /sys/fs/cgroup ' /proc/mounts; then
+		mount -t cgroup2 cgroup2 /sys/fs/cgroup
+	fi
+	CG=/sys/fs/cgroup/$1
+	mkdir "$CG"
+}
+
+@test "a leaking server in a service's cgroup: its id in /proc, its unit in leaks, its path in JSON, --cgroup" {
+	cgroup_new tcpflow-test.service
+	ino=$(stat -c %i "$CG")
+	leak 9407 "$CG"
+	grep -qx "$LEAK" "$CG/cgroup.procs"
+	# The cgroup's id is its directory's inode number: the listener's
+	# (listen) and the server's (accept).  The client ran in the test's.
+	[ "$(tf_field 9407 0 cgroup)" = "$ino" ]
+	[ "$(tf_field 9407 41407 cgroup)" = "$ino" ]
+	[ "$(tf_field 9407 41407 pid)" = "$LEAK" ]
+	client=$(tf_field 41407 9407 cgroup)
+	[[ $client =~ ^[1-9][0-9]*$ ]]
+	[ "$client" != "$ino" ]
+
+	# leaks names the unit as the owner, and each connection's unit.
+	run tcpflowctl leaks -t 0
+	[ "$status" -eq 3 ]
+	printf '%s\n' "${lines[@]}" | grep -Eq '^tcpflow-test\.service +1 '
+	id=$(tf_conn_newest 9407 41407 | awk '{ print $2 }')
+	row=$(printf '%s\n' "${lines[@]}" | awk -v id="$id" '$1 == id')
+	# Unit, recorded owner, owner now
+	[ "$(awk '{ print $6, $7, $8 }' <<<"$row")" = "tcpflow-test.service $LEAK/tcpflow-sock $LEAK/tcpflow-sock" ]
+	run tcpflowctl -j leaks -t 0
+	[ "$status" -eq 3 ]
+	[ "$(printf '%s\n' "${lines[@]}" | jq -r 'select(.type == "close_wait_owner" and .unit == "tcpflow-test.service") | .close_wait')" = 1 ]
+
+	# JSON: the path under the mount, the id, the unit.
+	run tcpflowctl -j list
+	[ "$status" -eq 0 ]
+	obj=$(printf '%s\n' "${lines[@]}" | jq -c "select(.id == $id)")
+	[[ $obj == *'"cgroup":"/tcpflow-test.service"'* ]]
+	[ "$(jq -r '"\(.cgroup_id) \(.unit)"' <<<"$obj")" = "$ino tcpflow-test.service" ]
+	# show ends its summary line with the path.
+	[[ $(tcpflowctl show "$id" | head -n 1) == *" cgroup=/tcpflow-test.service" ]]
+
+	# --cgroup, by unit or by path: the listener and the server only.
+	want=$(printf '%s\n' "$(tf_conn_newest 9407 0 | awk '{ print $2 }')" "$id" | sort -n | tr '\n' ' ')
+	for sel in tcpflow-test.service /tcpflow-test.service; do
+		run tcpflowctl -H --cgroup "$sel"
+		[ "$status" -eq 0 ]
+		[ "$(printf '%s\n' "${lines[@]}" | awk '{ print $1 }' | sort -n | tr '\n' ' ')" = "$want" ]
+	done
 }
 
 @test "list filters by state and port like ss" {

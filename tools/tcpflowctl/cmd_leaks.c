@@ -2,7 +2,9 @@
 /*
  * tcpflowctl leaks: CLOSE_WAIT connections past a threshold, with the
  * processes that hold them now (sock_diag by cookie, then /proc/PID/fd),
- * and TIME_WAIT by peer against the local port range.
+ * and TIME_WAIT by peer against the local port range.  Owners are counted
+ * by the unit of their cgroup where it was recorded ("which service
+ * leaks", whatever its processes' pids were), by pid otherwise.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -154,7 +156,8 @@ struct tf_leak {
 
 /* The CLOSE_WAIT connections of one recorded owner. */
 struct tf_owner {
-	char name[40];			/* fmt_owner(): "pid/comm" or "-" */
+	char *key;			/* its unit's cgroup, or name */
+	char name[256];			/* fmt_unit(), or fmt_owner() */
 	size_t n;
 	const struct tf_leak *oldest;
 	unsigned int ports[4];		/* local ports of its servers */
@@ -182,6 +185,28 @@ static int port_cmp(const void *a, const void *b)
 }
 
 /*
+ * Who owns ci: the unit of its cgroup (name), keyed by the cgroup that
+ * names the unit, so a service's sub-cgroups count with it ("cgroup:ID"
+ * when it is not resolved); else its pid and comm.  Paths start with '/',
+ * the other keys never do.  free() the key.
+ */
+static char *owner_key(const struct tcpflow_conn_info *ci, char *name,
+		       size_t len)
+{
+	size_t scope;
+	char *key;
+
+	if (!ci->cgroup_id)
+		return xstrdup(fmt_owner(name, len, ci));
+	fmt_unit(name, len, ci->cgroup_id, &scope);
+	if (!scope)
+		return xstrdup(name);
+	key = xstrdup(cg_path(ci->cgroup_id));
+	key[scope] = '\0';
+	return key;
+}
+
+/*
  * One entry per recorded owner, in order of their oldest connection (lk is
  * sorted oldest first), with the local ports its accepted connections
  * came in on: on a server, which service leaks and where.
@@ -191,19 +216,21 @@ static size_t owners_of(const struct tf_leak *lk, size_t n,
 {
 	struct tf_owner *ow = NULL;
 	size_t no = 0, i, j, k;
-	char name[40];
+	char name[256], *key;
 
 	for (i = 0; i < n; i++) {
 		const struct tcpflow_conn_info *ci = &lk[i].c->info;
 
-		fmt_owner(name, sizeof(name), ci);
-		for (j = 0; j < no && strcmp(ow[j].name, name); j++)
+		key = owner_key(ci, name, sizeof(name));
+		for (j = 0; j < no && strcmp(ow[j].key, key); j++)
 			;
 		if (j == no) {
 			ow = xrealloc(ow, (no + 1) * sizeof(*ow));
-			ow[no] = (struct tf_owner){ .oldest = &lk[i] };
+			ow[no] = (struct tf_owner){ .oldest = &lk[i], .key = key };
 			snprintf(ow[no].name, sizeof(ow[no].name), "%s", name);
 			no++;
+		} else {
+			free(key);
 		}
 		ow[j].n++;
 		if (ci->role != TCPFLOW_ROLE_SERVER)
@@ -222,6 +249,15 @@ static size_t owners_of(const struct tf_leak *lk, size_t n,
 		      port_cmp);
 	*out = ow;
 	return no;
+}
+
+static void owners_free(struct tf_owner *ow, size_t no)
+{
+	size_t i;
+
+	for (i = 0; i < no; i++)
+		free(ow[i].key);
+	free(ow);
 }
 
 static const char *fmt_ports(char *buf, size_t len, const struct tf_owner *w)
@@ -264,6 +300,7 @@ static void leaks_by_owner(const struct tf_owner *ow, size_t no,
 			comm[16] = '\0';
 			js_u64("pid", ow[i].oldest->c->info.pid);
 			js_str("comm", comm);
+			js_cgroup(ow[i].oldest->c->info.cgroup_id);
 			js_u64("close_wait", ow[i].n);
 			js_u64("oldest_close_wait_ns", ow[i].oldest->age);
 			js_bool("oldest_close_wait_known", ow[i].oldest->known);
@@ -292,17 +329,18 @@ static void leaks_close_wait(struct tf_leak *lk, size_t n, bool live,
 {
 	static const char * const head_dev[] = {
 		"ID", "Since FIN", "Local Address:Port", "Peer Address:Port",
-		"Netns", "Recorded owner", "Owner now", "Unread",
+		"Netns", "Unit", "Recorded owner", "Owner now", "Unread",
 	};
-	struct tf_table t = TF_TABLE(head_dev, "rlllrllr");
+	struct tf_table t = TF_TABLE(head_dev, "rlllrlllr");
 	char id[24], age[64], l[64], p[64], ns[16], own[40], rq[16];
+	char unit[256];
 	struct tf_owner *ow = NULL;
 	size_t i, no, shown;
 
 	no = owners_of(lk, n, &ow);
 	if (tf_json) {
 		leaks_by_owner(ow, no, o);
-		free(ow);
+		owners_free(ow, no);
 		for (i = 0; i < n; i++) {
 			const struct tcpflow_conn_info *ci = &lk[i].c->info;
 
@@ -330,9 +368,10 @@ static void leaks_close_wait(struct tf_leak *lk, size_t n, bool live,
 	if (!n)
 		return;
 	leaks_by_owner(ow, no, o);
-	free(ow);
+	owners_free(ow, no);
 	if (!live)	/* no "Owner now" and "Unread" in a recording */
 		t.ncols -= 2;
+	t.hide = 1U << 5;	/* Unit, unless a connection has a cgroup */
 	shown = o->verbose || n <= LEAKS_LINES ? n : LEAKS_LINES;
 	for (i = 0; i < shown; i++) {
 		const struct tcpflow_conn_info *ci = &lk[i].c->info;
@@ -344,10 +383,13 @@ static void leaks_close_wait(struct tf_leak *lk, size_t n, bool live,
 			snprintf(rq, sizeof(rq), "%u", lk[i].now->rqueue);
 		else
 			snprintf(rq, sizeof(rq), "-");
+		if (ci->cgroup_id)
+			t.hide = 0;
 		tbl_add(&t, id, age,
 			fmt_ep(l, sizeof(l), ci->family, ci->saddr, ci->sport),
 			fmt_ep(p, sizeof(p), ci->family, ci->daddr, ci->dport),
-			ns, fmt_owner(own, sizeof(own), ci),
+			ns, fmt_unit(unit, sizeof(unit), ci->cgroup_id, NULL),
+			fmt_owner(own, sizeof(own), ci),
 			lk[i].now ? lk[i].owners : "-", rq);
 	}
 	tbl_print(&t, o->header);

@@ -89,6 +89,11 @@ static void show_summary(const struct tf_snap *sn, const struct tf_conn *c)
 	if (ci->pid)
 		printf(" pid=%u comm=%s", ci->pid,
 		       fmt_comm(comm, sizeof(comm), ci->comm));
+	/* the path, or the id as /proc/tcpflow shows it */
+	if (cg_path(ci->cgroup_id))
+		printf(" cgroup=%s", cg_path(ci->cgroup_id));
+	else if (ci->cgroup_id)
+		printf(" cgroup=%llu", (unsigned long long)ci->cgroup_id);
 	putchar('\n');
 }
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * tcpflowctl: the filters (-s, --port, --addr, --netns, --pid) and the
- * parsers of what a user types: numbers, state names, addresses.
+ * tcpflowctl: the filters (-s, --port, --addr, --netns, --pid, --cgroup)
+ * and the parsers of what a user types: numbers, state names, addresses.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -77,6 +77,16 @@ void addr_mapped(const struct tcpflow_conn_info *ci, const __u8 *a,
 	memcpy(out + 12, a, 4);
 }
 
+static bool filter_cgroup(const struct tf_filter *f, unsigned long long id)
+{
+	size_t i;
+
+	for (i = 0; i < f->ncgroups; i++)
+		if (cg_match(f->cgroups[i], id))
+			return true;
+	return false;
+}
+
 bool filter_match(const struct tf_filter *f,
 		  const struct tcpflow_conn_info *ci)
 {
@@ -89,6 +99,8 @@ bool filter_match(const struct tf_filter *f,
 	if (f->netns_set && ci->netns != f->netns)
 		return false;
 	if (f->pid_set && ci->pid != f->pid)
+		return false;
+	if (f->ncgroups && !filter_cgroup(f, ci->cgroup_id))
 		return false;
 	if (f->addr_set) {
 		addr_mapped(ci, ci->saddr, s);

@@ -95,6 +95,7 @@ enum {
 	OPT_ADDR,
 	OPT_NETNS,
 	OPT_PID,
+	OPT_CGROUP,
 	OPT_FOLLOW,
 	OPT_TOP,
 	OPT_MERMAID,
@@ -130,6 +131,8 @@ static const struct tf_opt tf_opts[] = {
 	{ "addr", OPT_ADDR, "ADDR", "local or peer address ADDR", TF_FILTERS },
 	{ "netns", OPT_NETNS, "INODE", "network namespace INODE", TF_FILTERS },
 	{ "pid", OPT_PID, "PID", "owner PID", TF_FILTERS },
+	{ "cgroup", OPT_CGROUP, "UNIT",
+	  "owner's unit, or cgroup path and under (repeatable)", TF_FILTERS },
 	{ "threshold", 't', "S", "CLOSE_WAIT for S seconds or more (60)",
 	  ON(TF_LEAKS) },
 	{ "verbose", 'v', NULL, "every connection, not only the 20 oldest",
@@ -364,6 +367,16 @@ static int parse_opts(int argc, char **argv, struct tf_opts *o, bool *version)
 			ret = opt_num("pid", UINT32_MAX, &o->flt.pid_set,
 				      &o->flt.pid);
 			break;
+		case OPT_CGROUP:
+			if (!*optarg) {
+				tf_err("bad cgroup '': a path or a unit expected");
+				return EXIT_USAGE;
+			}
+			o->flt.cgroups = xrealloc(o->flt.cgroups,
+						  (o->flt.ncgroups + 1) *
+						  sizeof(*o->flt.cgroups));
+			o->flt.cgroups[o->flt.ncgroups++] = optarg;
+			break;
 		case 'v':
 			o->verbose = true;
 			break;
@@ -426,6 +439,7 @@ int main(int argc, char **argv)
 		return ret;
 	if (version)
 		return cmd_version(&x);
+	cg_init(!o.file);
 	x.args = argv + optind;
 	x.nargs = argc - optind;
 	if (!(cmd->flags & TF_CMD_ARGS) && x.nargs) {

@@ -322,6 +322,22 @@ void js_event(const struct tcpflow_event *e)
 	}
 }
 
+/* The owner's cgroup: its id, path and unit, null where unknown. */
+void js_cgroup(unsigned long long id)
+{
+	const char *path = cg_path(id);
+	char unit[256];
+
+	js_u64("cgroup_id", id);
+	if (path) {
+		js_str("cgroup", path);
+		js_str("unit", fmt_unit(unit, sizeof(unit), id, NULL));
+	} else {
+		js_null("cgroup");
+		js_null("unit");
+	}
+}
+
 /* The connection's fields, without the braces (follow adds its own). */
 void js_conn_fields(const struct tcpflow_conn_info *ci)
 {
@@ -341,6 +357,7 @@ void js_conn_fields(const struct tcpflow_conn_info *ci)
 	memcpy(comm, ci->comm, 16);
 	comm[16] = '\0';
 	js_str("comm", comm);
+	js_cgroup(ci->cgroup_id);
 }
 
 void js_conn(const struct tf_snap *sn, const struct tf_conn *c,

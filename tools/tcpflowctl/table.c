@@ -198,12 +198,16 @@ void tbl_add_row(struct tf_table *t, const char * const *row, size_t n)
 static void tbl_row(const struct tf_table *t, const size_t *w,
 		    const char * const *row)
 {
-	size_t i;
+	size_t i, end = t->ncols;
 
-	for (i = 0; i < t->ncols; i++) {
-		bool last = i == t->ncols - 1;
+	while (end > 1 && (t->hide & (1U << (end - 1))))
+		end--;
+	for (i = 0; i < end; i++) {
+		bool last = i == end - 1;
 		int pad = (int)w[i];
 
+		if (t->hide & (1U << i))
+			continue;
 		if (t->align[i] == 'r')
 			printf("%*s", pad, row[i]);
 		else if (last)

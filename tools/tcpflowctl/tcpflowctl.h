@@ -3,7 +3,8 @@
  * tcpflowctl: what its files share.  Layered like the module, no file
  * calling back up: main.c (options, the command table) -> cmd_*.c (one per
  * command) -> snapshot.c (connections) -> source.c (records) ->
- * filter.c, table.c (formatters), json.c (writer, errors).
+ * filter.c, table.c (formatters) -> cgroup.c (cgroup ids), json.c
+ * (writer, errors).
  */
 #ifndef _TCPFLOWCTL_H
 #define _TCPFLOWCTL_H
@@ -94,7 +95,8 @@ const char *fmt_segment(char *buf, size_t len,
  * A table: rows of strings, columns as wide as their widest cell, two
  * spaces apart, the last column unpadded.  align: 'l' or 'r' per column.
  * TF_TABLE(head, align) counts the columns from head and checks align
- * against them at compile time; a table may then show fewer (ncols).
+ * against them at compile time; a table may then show fewer (ncols), or
+ * leave out the columns of hide (1 << column) while rows still fill them.
  */
 struct tf_table {
 	size_t ncols;
@@ -102,6 +104,7 @@ struct tf_table {
 	const char *align;
 	char **cells;
 	size_t nrows;
+	unsigned int hide;
 };
 
 #define TF_TABLE(h, a) {						\
@@ -117,6 +120,31 @@ void tbl_add_row(struct tf_table *t, const char * const *row, size_t n);
 		    ARRAY_SIZE(((const char * const []){ __VA_ARGS__ })))
 void tbl_print(struct tf_table *t, bool header);
 
+/* ---- cgroup.c: the owner's cgroup, by its id ------------------------ */
+
+/*
+ * Where ids are resolved: the directory TCPFLOW_CGROUP_ROOT names, else
+ * when host (reading the device) this host's cgroup2 mount; else nowhere:
+ * a recording may come from another host or boot, where the same ids name
+ * other cgroups.
+ */
+void cg_init(bool host);
+/*
+ * Its path under the mount ("/system.slice/nginx.service"); NULL: unknown.
+ * Valid until an id that is not found makes it walk the mount again.
+ */
+const char *cg_path(unsigned long long id);
+/*
+ * The unit or container the cgroup names ("nginx.service", "docker:" and
+ * 12 hex digits), else its last component; "cgroup:ID" when the path is
+ * unknown, "-" for 0.  scope (may be NULL): how much of the path names it
+ * (0 when unknown), which groups the cgroups under a unit with it.
+ */
+const char *fmt_unit(char *buf, size_t len, unsigned long long id,
+		     size_t *scope);
+/* --cgroup: want is the path or a path above it, or the unit. */
+bool cg_match(const char *want, unsigned long long id);
+
 /* ---- filter.c: filters and address parsing -------------------------- */
 
 struct tf_filter {
@@ -124,6 +152,8 @@ struct tf_filter {
 	bool port_set, netns_set, pid_set, addr_set;
 	unsigned int port, netns, pid;
 	__u8 addr[16];			/* IPv4 mapped into IPv6 */
+	const char **cgroups;		/* --cgroup: any of them */
+	size_t ncgroups;
 };
 
 bool parse_ulong(const char *s, unsigned long max, unsigned long *out);
@@ -243,6 +273,8 @@ enum tf_delivery {
 };
 
 void js_event(const struct tcpflow_event *e);
+/* cgroup_id, and cgroup (the path) and unit, null when unknown */
+void js_cgroup(unsigned long long id);
 void js_conn_fields(const struct tcpflow_conn_info *ci);
 /* delivery: one per event of c ("delivery" keys), or NULL */
 void js_conn(const struct tf_snap *sn, const struct tf_conn *c,

@@ -67,12 +67,13 @@
  *   - connections: those of the network namespace the reader opened the
  *     file in, or all of them when it opened it in the initial namespace
  *     with CAP_NET_ADMIN;
- *   - owners (pid and comm of struct tcpflow_conn_info): zero unless the
- *     reader has CAP_NET_ADMIN over its network namespace (in the user
- *     namespace that owns it), and then the pid is the owner's tgid as the
- *     reader's pid namespace numbers it: the global tgid in the initial
- *     pid namespace, the tgid there in the owner's own (innermost) pid
- *     namespace, and no owner at all (pid and comm zero) in any other;
+ *   - owners (pid, comm and cgroup_id of struct tcpflow_conn_info): zero
+ *     unless the reader has CAP_NET_ADMIN over its network namespace (in
+ *     the user namespace that owns it), and then the pid is the owner's
+ *     tgid as the reader's pid namespace numbers it: the global tgid in
+ *     the initial pid namespace, the tgid there in the owner's own
+ *     (innermost) pid namespace, and no owner at all (pid, comm and
+ *     cgroup_id zero) in any other;
  *   - counters (TCPFLOW_IOC_COUNTERS): the whole table's for a reader of
  *     every namespace, its own namespace's for any other (max_conns is
  *     always the shared pool's; probe hits the kernel skipped, in
@@ -231,7 +232,11 @@ struct tcpflow_conn_info {
 	 */
 	__u64 bytes_acked;
 	__u64 bytes_received;
-	__u64 reserved2;
+	/* The cgroup v2 id of the owner's cgroup, as it was when the owner
+	 * last acted on the connection: the inode number of its directory
+	 * under the cgroup2 mount.  0: unknown, or hidden with the owner.
+	 */
+	__u64 cgroup_id;
 };
 
 enum tcpflow_rec_type {
