@@ -11,6 +11,7 @@ setup() {
 
 teardown() {
 	tf_end_test
+	ip netns del assassin 2>/dev/null || true
 	tf_unload
 }
 
@@ -166,6 +167,40 @@ client_closes_first() {
 	ip netns del tw
 	tf_wait_for 30 tf_state_is 40008 8087 CLOSE
 	[ "$(tf_history 40008 8087)" = "$CLIENT_ACTIVE_CLOSE TIME_WAIT>CLOSE" ]
+}
+
+# A stale segment that reaches a timewait socket after its peer's socket is
+# gone (a delayed ACK overtaken by the FIN behind it, seen once on 6.1
+# right after another test had deleted a netns) is answered with an ACK,
+# and the peer's kernel answers that with a RST whose sequence number is
+# the timewait socket's rcv_nxt: with net.ipv4.tcp_rfc1337=0, the default,
+# that RST kills it at once (tcp_timewait_state_process()).  tcpflow then
+# records TIME_WAIT > CLOSE early, as the kernel did.  Made certain here:
+# a SYN from the server's old port (no listener on the client's) is
+# answered by the timewait socket with an ACK, which the connecting socket
+# answers with that RST.
+@test "a RST that answers the timewait socket's ACK ends TIME_WAIT at once, as the kernel does" {
+	local ns=assassin
+	tf_netns_add "$ns"
+	tf_listen -n "$ns" 8096 tcpflow-sock listen 127.0.0.1 8096 accept recv-eof close
+	ip netns exec "$ns" tcpflow-sock bind 127.0.0.1 40096 connect 127.0.0.1 8096 close
+	wait
+	tf_wait_for 10 tf_history_has 40096 8096 'FIN_WAIT2>TIME_WAIT'
+	[ -n "$(ip netns exec "$ns" ss -tanH state time-wait 'sport = :40096')" ]
+	run ip netns exec "$ns" tcpflow-sock bind 127.0.0.1 8096 syncnt 1 \
+		connect-fail 127.0.0.1 40096
+	[ "$status" -eq 0 ]
+	tf_wait_for 10 tf_state_is 40096 8096 CLOSE
+	[ "$(tf_history 40096 8096)" = "$CLIENT_ACTIVE_CLOSE TIME_WAIT>CLOSE" ]
+	[ -z "$(ip netns exec "$ns" ss -tanH state time-wait 'sport = :40096')" ]
+	# The timewait socket's ACK and the RST that killed it.  (The RST
+	# its kernel then sends the SYN's retransmission, with no socket left,
+	# follows in the closed history.)
+	tf_conn_block 40096 8096 | awk '/ FIN_WAIT2 -> TIME_WAIT$/ { on = 1; next }
+		on { print $2, $3, $4 } / TIME_WAIT -> CLOSE$/ { exit }' >"$T/end"
+	[ "$(cat "$T/end")" = "tx ACK ack=2
+rx RST seq=2
+TIME_WAIT -> CLOSE" ]
 }
 
 # conn_events LPORT RPORT: the newest such connection's events in /proc, as
