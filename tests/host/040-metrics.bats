@@ -69,10 +69,10 @@ tcpflow_transitions_total{from="CLOSE_WAIT",to="LAST_ACK"} 2
 tcpflow_transitions_total{from="LAST_ACK",to="CLOSE"} 2
 # HELP tcpflow_close_wait_connections Connections in CLOSE_WAIT (the peer closed, this end did not), by recorded owner.
 # TYPE tcpflow_close_wait_connections gauge
-tcpflow_close_wait_connections{comm="leaky"} 2
+tcpflow_close_wait_connections{comm="leaky",unit="-"} 2
 # HELP tcpflow_close_wait_oldest_seconds Time since the oldest CLOSE_WAIT connection of each recorded owner entered it.
 # TYPE tcpflow_close_wait_oldest_seconds gauge
-tcpflow_close_wait_oldest_seconds{comm="leaky"} 120
+tcpflow_close_wait_oldest_seconds{comm="leaky",unit="-"} 120
 # HELP tcpflow_time_wait_connections Connections in TIME_WAIT, by peer address (the top peers, the rest as other).
 # TYPE tcpflow_time_wait_connections gauge
 tcpflow_time_wait_connections{peer="127.0.0.1"} 2
@@ -138,14 +138,14 @@ END
 	[ "$(grep -E '^tcpflow_(connections|close_wait|time_wait)' <<<"$output")" = 'tcpflow_connections{state="TIME_WAIT",role="client"} 98
 tcpflow_connections{state="CLOSE_WAIT",role="-"} 1
 tcpflow_connections{state="CLOSE_WAIT",role="server"} 13
-tcpflow_close_wait_connections{comm="-"} 1
-tcpflow_close_wait_connections{comm="app11"} 1
-tcpflow_close_wait_connections{comm="app10"} 1
-tcpflow_close_wait_connections{comm="other"} 11
-tcpflow_close_wait_oldest_seconds{comm="-"} 1000
-tcpflow_close_wait_oldest_seconds{comm="app11"} 120
-tcpflow_close_wait_oldest_seconds{comm="app10"} 110
-tcpflow_close_wait_oldest_seconds{comm="other"} 100
+tcpflow_close_wait_connections{comm="-",unit="-"} 1
+tcpflow_close_wait_connections{comm="app11",unit="-"} 1
+tcpflow_close_wait_connections{comm="app10",unit="-"} 1
+tcpflow_close_wait_connections{comm="other",unit="other"} 11
+tcpflow_close_wait_oldest_seconds{comm="-",unit="-"} 1000
+tcpflow_close_wait_oldest_seconds{comm="app11",unit="-"} 120
+tcpflow_close_wait_oldest_seconds{comm="app10",unit="-"} 110
+tcpflow_close_wait_oldest_seconds{comm="other",unit="other"} 100
 tcpflow_time_wait_connections{peer="2001:db8::7"} 20
 tcpflow_time_wait_connections{peer="192.0.2.12"} 12
 tcpflow_time_wait_connections{peer="192.0.2.11"} 11
@@ -156,11 +156,11 @@ tcpflow_time_wait_connections{peer="other"} 55' ]
 	[ "$(grep -c '^tcpflow_time_wait_connections{' <<<"$output")" -eq 11 ]
 	[ "$(grep '^tcpflow_time_wait_connections{peer="other"}' <<<"$output")" = 'tcpflow_time_wait_connections{peer="other"} 6' ]
 	run_tool -f "$FIXTURES/busy.rec" metrics --top 20
-	[ "$(grep -F 'q\"b\\s' <<<"$output")" = 'tcpflow_close_wait_connections{comm="q\"b\\s"} 1
-tcpflow_close_wait_oldest_seconds{comm="q\"b\\s"} 5' ]
+	[ "$(grep -F 'q\"b\\s' <<<"$output")" = 'tcpflow_close_wait_connections{comm="q\"b\\s",unit="-"} 1
+tcpflow_close_wait_oldest_seconds{comm="q\"b\\s",unit="-"} 5' ]
 	run_tool -f "$FIXTURES/busy.rec" metrics --top 0
-	[ "$(grep -E '^tcpflow_(close_wait|time_wait)' <<<"$output")" = 'tcpflow_close_wait_connections{comm="other"} 14
-tcpflow_close_wait_oldest_seconds{comm="other"} 1000
+	[ "$(grep -E '^tcpflow_(close_wait|time_wait)' <<<"$output")" = 'tcpflow_close_wait_connections{comm="other",unit="other"} 14
+tcpflow_close_wait_oldest_seconds{comm="other",unit="other"} 1000
 tcpflow_time_wait_connections{peer="other"} 98' ]
 }
 
@@ -298,7 +298,7 @@ free_port() {
 	[ "$(prom_samples "$BATS_TEST_TMPDIR/scrape" | wc -l)" -eq 62 ]
 	# as a Prometheus would see a few of them
 	grep -qx 'tcpflow_connections{role="server",state="CLOSE_WAIT"} 2' "$BATS_TEST_TMPDIR/scrape"
-	grep -qx 'tcpflow_close_wait_oldest_seconds{comm="leaky"} 120' "$BATS_TEST_TMPDIR/scrape"
+	grep -qx 'tcpflow_close_wait_oldest_seconds{comm="leaky",unit="-"} 120' "$BATS_TEST_TMPDIR/scrape"
 	grep -qx 'tcpflow_time_wait_connections{peer="10.0.0.7"} 2' "$BATS_TEST_TMPDIR/scrape"
 	grep -qx 'tcpflow_handshake_seconds_bucket{role="client",le="0.0005"} 3' "$BATS_TEST_TMPDIR/scrape"
 	grep -qx 'tcpflow_handshake_seconds_count{role="server"} 4' "$BATS_TEST_TMPDIR/scrape"

@@ -173,3 +173,11 @@ null null 0 1300 1" ]
 	run_tool 2 -f "$REC" stats --cgroup nginx.service
 	[ "$stderr" = "tcpflowctl: stats: option '--cgroup' does not apply (try -h)" ]
 }
+
+@test "metrics: CLOSE_WAIT by owner and the unit its cgroup names" {
+	run_tool -f "$REC" metrics
+	[ "$(grep '^tcpflow_close_wait_connections{' <<<"$output")" = 'tcpflow_close_wait_connections{comm="old",unit="cgroup:4242424242"} 1
+tcpflow_close_wait_connections{comm="nginx",unit="nginx.service"} 2
+tcpflow_close_wait_connections{comm="curl",unit="session-3.scope"} 1
+tcpflow_close_wait_connections{comm="legacy",unit="-"} 1' ]
+}

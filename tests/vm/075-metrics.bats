@@ -104,7 +104,7 @@ ss_count() {
 	[ "$(awk '$1 == "LISTEN" { print $2 }' "$T/metrics")" -ge 2 ]
 	# by role: the servers' CLOSE_WAIT, the clients' FIN_WAIT2 and TIME_WAIT
 	grep -qx 'tcpflow_connections{state="CLOSE_WAIT",role="server"} 2' "$T/metrics.prom"
-	grep -qx 'tcpflow_close_wait_connections{comm="tcpflow-sock"} 2' "$T/metrics.prom"
+	grep -qx 'tcpflow_close_wait_connections{comm="tcpflow-sock",unit="/"} 2' "$T/metrics.prom"
 	# TIME_WAIT towards 127.0.0.1: ours, and any an earlier file left
 	# (counted around the same metrics read: an earlier file's TIME_WAIT
 	# may end at any moment)

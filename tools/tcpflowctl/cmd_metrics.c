@@ -115,9 +115,10 @@ static void metrics_transitions(const struct tf_snap *sn)
 	free(tr);
 }
 
-/* CLOSE_WAIT connections of one recorded owner (comm). */
+/* CLOSE_WAIT connections of one recorded owner (comm, and unit). */
 struct tf_cw {
 	char comm[17];
+	char unit[128];			/* fmt_unit(): "-" when unknown */
 	unsigned long n;
 	unsigned long long oldest;
 };
@@ -125,17 +126,19 @@ struct tf_cw {
 static int cw_cmp(const void *a, const void *b)
 {
 	const struct tf_cw *x = a, *y = b;
+	int d;
 
 	if (x->oldest != y->oldest)
 		return x->oldest > y->oldest ? -1 : 1;
-	return strcmp(x->comm, y->comm);
+	d = strcmp(x->comm, y->comm);
+	return d ? d : strcmp(x->unit, y->unit);
 }
 
 /* The --top owners with the oldest CLOSE_WAIT, the rest as "other". */
 static void metrics_close_wait(const struct tf_snap *sn, unsigned long top)
 {
-	struct tf_cw *g = NULL, other = { .comm = "other" };
-	char comm[17], esc[40], age[32];
+	struct tf_cw *g = NULL, other = { .comm = "other", .unit = "other" };
+	char comm[17], unit[128], esc[40], uesc[260], age[32];
 	size_t i, j, n = 0;
 
 	for (i = 0; i < sn->n; i++) {
@@ -147,13 +150,15 @@ static void metrics_close_wait(const struct tf_snap *sn, unsigned long top)
 		fmt_comm(comm, sizeof(comm), c->info.comm);
 		if (!comm[0])	/* the owner was not seen or is hidden */
 			snprintf(comm, sizeof(comm), "-");
+		fmt_unit(unit, sizeof(unit), c->info.cgroup_id, NULL);
 		for (j = 0; j < n; j++)
-			if (!strcmp(g[j].comm, comm))
+			if (!strcmp(g[j].comm, comm) && !strcmp(g[j].unit, unit))
 				break;
 		if (j == n) {
 			g = xrealloc(g, (n + 1) * sizeof(*g));
 			g[n] = (struct tf_cw){ .n = 0 };
-			memcpy(g[n++].comm, comm, sizeof(comm));
+			memcpy(g[n].comm, comm, sizeof(comm));
+			memcpy(g[n++].unit, unit, sizeof(unit));
 		}
 		g[j].n++;
 		if (age_ns > g[j].oldest)
@@ -174,13 +179,15 @@ static void metrics_close_wait(const struct tf_snap *sn, unsigned long top)
 	prom_head("tcpflow_close_wait_connections", "gauge",
 		  "Connections in CLOSE_WAIT (the peer closed, this end did not), by recorded owner.");
 	for (i = 0; i < n; i++)
-		printf("tcpflow_close_wait_connections{comm=\"%s\"} %lu\n",
-		       prom_esc(esc, sizeof(esc), g[i].comm), g[i].n);
+		printf("tcpflow_close_wait_connections{comm=\"%s\",unit=\"%s\"} %lu\n",
+		       prom_esc(esc, sizeof(esc), g[i].comm),
+		       prom_esc(uesc, sizeof(uesc), g[i].unit), g[i].n);
 	prom_head("tcpflow_close_wait_oldest_seconds", "gauge",
 		  "Time since the oldest CLOSE_WAIT connection of each recorded owner entered it.");
 	for (i = 0; i < n; i++)
-		printf("tcpflow_close_wait_oldest_seconds{comm=\"%s\"} %s\n",
+		printf("tcpflow_close_wait_oldest_seconds{comm=\"%s\",unit=\"%s\"} %s\n",
 		       prom_esc(esc, sizeof(esc), g[i].comm),
+		       prom_esc(uesc, sizeof(uesc), g[i].unit),
 		       prom_secs(age, sizeof(age), g[i].oldest));
 	free(g);
 }
