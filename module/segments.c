@@ -211,8 +211,8 @@ static bool tcpflow_syn_slot_take(const struct tcpflow_key *k,
  * A request socket is where the textbooks put LISTEN -> SYN_RECV: the
  * listener received a SYN and answers it (RFC 9293's "rcv SYN, snd
  * SYN,ACK").  The kernel's tracepoint reports that transition only when
- * the final ACK makes the child socket; it is recorded here instead, at
- * the SYN-ACK's time, and the child's report is not recorded again
+ * the final ACK makes the child socket; it is recorded here instead, as
+ * the SYN-ACK leaves, and the child's report is not recorded again
  * (hooks.c).  A SYN cookie keeps no request socket: SYN_RECV is then
  * recorded when the child is made, and the connection flagged syncookie.
  */
@@ -236,7 +236,12 @@ static struct tcpflow_conn *tcpflow_request_start(const struct sock *sk,
 		c->info.flags |= TCPFLOW_CONN_PARTIAL;
 	}
 	if (sk) {
-		tcpflow_conn_add_state(c, p->e.t_ns, TCP_LISTEN, TCP_SYN_RECV);
+		/*
+		 * A nanosecond before the SYN-ACK it sends: each event of a
+		 * history has a time of its own, in the history's order.
+		 */
+		tcpflow_conn_add_state(c, p->e.t_ns - 1, TCP_LISTEN,
+				       TCP_SYN_RECV);
 		c->req_syn_recv = 1;
 	} else {
 		c->info.flags |= TCPFLOW_CONN_SYNCOOKIE;

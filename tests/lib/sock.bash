@@ -65,7 +65,10 @@ tf_serve_done() {
 # to a server on SPORT; the client closes first, the server as soon as it
 # sees that. Returns once the server's end is CLOSE and the client's
 # history has its FIN_WAIT2>TIME_WAIT (which may come just after, on
-# another CPU; 6.1 has been seen to reap a timewait socket at once).
+# another CPU).  Its TIME_WAIT may end at once: when the server's pure ACK
+# of the client's FIN is overtaken by its FIN (two CPUs' backlogs on
+# loopback), the timewait socket answers that stale ACK, the server's
+# kernel resets it, and the RST kills it (RFC 1337; see 020).
 tf_client_closes() {
 	local sp=$1 cp=$2 srv
 

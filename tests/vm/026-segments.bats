@@ -190,8 +190,8 @@ synack_retransmit() {
 	[ "$(cat "$T/opening")" = "rx SYN seq=0
 LISTEN -> SYN_RECV
 tx SYN,ACK seq=0" ]
-	# In time: with the first SYN-ACK, before the data (which made the
-	# child), which came before SYN_RECV > ESTABLISHED.
+	# In time: as the first SYN-ACK left (a nanosecond before it), before
+	# the data (which made the child), before SYN_RECV > ESTABLISHED.
 	tcpflowctl -j list -a | jq -r --argjson sp "$sp" --argjson cp "$cp" '
 		select(.sport == $sp and .dport == $cp and (.duplicate | not)) |
 		.events as $e |
@@ -201,7 +201,7 @@ tx SYN,ACK seq=0" ]
 		 ($e[] | select(.type == "state" and .new == "ESTABLISHED") | .t_ns)] |
 		map(tostring) | join(" ")' >"$T/times"
 	read -r syn_recv synack data established <"$T/times"
-	[ "$syn_recv" -eq "$synack" ]
+	[ "$syn_recv" -eq $((synack - 1)) ]
 	[ "$syn_recv" -lt "$data" ]
 	[ "$data" -le "$established" ]
 	both_ends_judged "$sp" "$cp"
