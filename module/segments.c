@@ -110,28 +110,37 @@ static bool tcpflow_tx_boring(const struct sock *sk, unsigned int paylen)
 	}
 }
 
+/* The states of a socket whose FIN is outstanding. */
+static bool tcpflow_fin_outstanding(int skst)
+{
+	return skst == TCP_FIN_WAIT1 || skst == TCP_CLOSING ||
+	       skst == TCP_LAST_ACK;
+}
+
+/*
+ * A segment received by a socket whose FIN is outstanding acknowledges
+ * that FIN when it acks write_seq: the FIN is the last byte it sends.
+ */
+static bool tcpflow_acks_our_fin(const struct sock *sk, int skst,
+				 const struct tcphdr *th)
+{
+	return tcpflow_fin_outstanding(skst) &&
+	       ntohl(th->ack_seq) == READ_ONCE(tcp_sk(sk)->write_seq);
+}
+
 /*
  * A pure ACK or data segment for this socket.  It matters when it reaches
  * a request (the final ACK of a handshake), a socket in a handshake state,
- * or a socket whose FIN is outstanding and it acknowledges that FIN: the
- * FIN is the last byte of the send queue, so its ACK acks write_seq.
+ * or a socket whose FIN is outstanding and it acknowledges that FIN.
  */
 static bool tcpflow_rx_boring(const struct sock *sk, int skst,
 			      const struct tcphdr *th)
 {
 	/* A request or a timewait socket (rare) is never boring. */
-	switch (skst) {
-	case TCP_ESTABLISHED:
-	case TCP_CLOSE_WAIT:
-	case TCP_FIN_WAIT2:
-		return true;
-	case TCP_FIN_WAIT1:
-	case TCP_CLOSING:
-	case TCP_LAST_ACK:
-		return ntohl(th->ack_seq) != READ_ONCE(tcp_sk(sk)->write_seq);
-	default:
-		return false;
-	}
+	if (tcpflow_fin_outstanding(skst))
+		return !tcpflow_acks_our_fin(sk, skst, th);
+	return skst == TCP_ESTABLISHED || skst == TCP_CLOSE_WAIT ||
+	       skst == TCP_FIN_WAIT2;
 }
 
 /* The connection's cookie when the socket carries it (full or timewait). */
@@ -508,7 +517,7 @@ static unsigned int tcpflow_nf_tcp(struct sk_buff *skb,
 	struct tcpflow_pkt p;
 	struct tcphdr _th;
 	const struct tcphdr *th;
-	bool fin_ack = false;
+	bool pure_ack = false;		/* no data, SYN, FIN or RST */
 	int skst;
 
 	th = skb_header_pointer(skb, thoff, sizeof(_th), &_th);
@@ -535,27 +544,22 @@ static unsigned int tcpflow_nf_tcp(struct sk_buff *skb,
 		if (dir == TCPFLOW_DIR_TX) {
 			if (tcpflow_tx_boring(sk, paylen))
 				return NF_ACCEPT;
-			/* Not boring for RCV_SHUTDOWN: tcpflow_fin_ack_takes() */
-			fin_ack = !paylen && sk && sk_fullsock(sk) &&
-				  tcpflow_is_tcp(sk) &&
-				  (READ_ONCE(sk->sk_shutdown) & RCV_SHUTDOWN);
 		} else if (sk && tcpflow_rx_boring(sk, skst, th)) {
 			goto out;
 		}
+		pure_ack = !paylen;
 	}
 
 	memset(&p, 0, sizeof(p));
-	if (dir == TCPFLOW_DIR_RX && (skst == TCP_FIN_WAIT1 ||
-				      skst == TCP_CLOSING ||
-				      skst == TCP_LAST_ACK)) {
-		/* A full socket whose FIN is the last byte it sends. */
-		p.acks_our_fin = ntohl(th->ack_seq) ==
-				 READ_ONCE(tcp_sk(sk)->write_seq);
-		fin_ack = p.acks_our_fin && !paylen &&
-			  !(tcp_flag_word(th) & (TCP_FLAG_SYN | TCP_FLAG_FIN |
-						 TCP_FLAG_RST));
+	if (dir == TCPFLOW_DIR_RX) {
+		p.acks_our_fin = tcpflow_acks_our_fin(sk, skst, th);
+		p.fin_ack = pure_ack && p.acks_our_fin;
+	} else {
+		/* Not boring for RCV_SHUTDOWN: tcpflow_fin_ack_takes() */
+		p.fin_ack = pure_ack && sk && sk_fullsock(sk) &&
+			    tcpflow_is_tcp(sk) &&
+			    (READ_ONCE(sk->sk_shutdown) & RCV_SHUTDOWN);
 	}
-	p.fin_ack = fin_ack;
 
 	p.family = family;
 	p.key.net_cookie = tcpflow_net_cookie(state->net);
