@@ -193,12 +193,20 @@ client_closes_first() {
 	tf_wait_for 10 tf_state_is 40096 8096 CLOSE
 	[ "$(tf_history 40096 8096)" = "$CLIENT_ACTIVE_CLOSE TIME_WAIT>CLOSE" ]
 	[ -z "$(ip netns exec "$ns" ss -tanH state time-wait 'sport = :40096')" ]
-	# The timewait socket's ACK and the RST that killed it.  (The RST
-	# its kernel then sends the SYN's retransmission, with no socket left,
-	# follows in the closed history.)
-	tf_conn_block 40096 8096 | awk '/ FIN_WAIT2 -> TIME_WAIT$/ { on = 1; next }
+	# From the server's FIN on, but for the moves to FIN_WAIT2 and
+	# TIME_WAIT: the ACK of that FIN, the timewait socket's ACK of the
+	# SYN and the RST that killed it.  (The RST its kernel then sends the
+	# SYN's retransmission, with no socket left, follows in the closed
+	# history.)  The moves are left out because the FIN's ACK comes after
+	# TIME_WAIT when the server's ACK of the client's FIN came alone and
+	# close() had already handed the socket to a FIN_WAIT2 timewait socket
+	# (tcp_close()); it comes before when the FIN reached a full socket
+	# (tcp_fin()).
+	tf_conn_block 40096 8096 | awk '/ rx FIN/ { on = 1; next }
+		/ FIN_WAIT[12] -> (FIN_WAIT2|TIME_WAIT)$/ { next }
 		on { print $2, $3, $4 } / TIME_WAIT -> CLOSE$/ { exit }' >"$T/end"
 	[ "$(cat "$T/end")" = "tx ACK ack=2
+tx ACK ack=2
 rx RST seq=2
 TIME_WAIT -> CLOSE" ]
 }
