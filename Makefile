@@ -29,7 +29,7 @@ TCPFLOW_VERSION := 0.1.0
 CC ?= cc
 TOOLS_CFLAGS := -O2 -g -Wall -Wextra -Werror -std=gnu11 -Iinclude/uapi \
 	-DTCPFLOW_VERSION='"$(TCPFLOW_VERSION)"'
-TOOLS := tcpflowctl tcpflow-sock tcpflow-devtest
+TOOLS := tcpflowctl tcpflow-sock tcpflow-devtest tcpflow-load
 TOOL_BINS := $(addprefix $(TOOLS_DIR)/,$(TOOLS))
 # Each tool is built from its list of sources (TOOL_SRCS_<tool>); its
 # headers (TOOL_HDRS_<tool>) and the UAPI headers rebuild it when changed.
@@ -39,6 +39,7 @@ TOOL_SRCS_tcpflowctl := $(addprefix tools/tcpflowctl/,main.c source.c \
 TOOL_HDRS_tcpflowctl := tools/tcpflowctl/tcpflowctl.h
 TOOL_SRCS_tcpflow-sock := tools/tcpflow-sock.c
 TOOL_SRCS_tcpflow-devtest := tools/tcpflow-devtest.c
+TOOL_SRCS_tcpflow-load := tools/tcpflow-load.c
 UAPI_HDRS := $(wildcard include/uapi/linux/*.h)
 
 .PHONY: all modules module tools man clean modules_install install \
