@@ -115,7 +115,7 @@ static void tcpflow_probe_state(void *data, const struct sock *sk,
 	unsigned long flags;
 	u64 cookie, now;
 
-	if (!tcpflow_is_tcp(sk))
+	if (!tcpflow_is_tcp(sk) || tcpflow_scope_out_sk(sk))
 		return;
 	if (oldstate == TCP_LISTEN && newstate == TCP_SYN_RECV) {
 		tcpflow_child_new(sk);
@@ -204,7 +204,7 @@ static int tcpflow_twsk_alloc_entry(struct kretprobe_instance *ri,
 	struct tcpflow_tw_data *d = (void *)ri->data;
 
 	d->sk = (const struct sock *)regs_get_kernel_argument(regs, 0);
-	return tcpflow_is_tcp(d->sk) ? 0 : 1;
+	return tcpflow_is_tcp(d->sk) && !tcpflow_scope_out_sk(d->sk) ? 0 : 1;
 }
 
 static int tcpflow_twsk_alloc_ret(struct kretprobe_instance *ri,
@@ -276,6 +276,8 @@ static int tcpflow_tw_process_entry(struct kretprobe_instance *ri,
 	tw = (void *)regs_get_kernel_argument(regs, 0);
 	if (READ_ONCE(tw->tw_substate) != TCP_FIN_WAIT2)
 		return 1;	/* only FIN_WAIT2 -> TIME_WAIT is silent */
+	if (tcpflow_scope_out(tw->tw_num, ntohs(tw->tw_dport)))
+		return 1;
 	d->cookie = atomic64_read(&tw->tw_cookie);
 	if (!d->cookie)
 		return 1;	/* never tracked */
@@ -331,7 +333,7 @@ static int tcpflow_twsk_destructor(struct kprobe *p, struct pt_regs *regs)
 	struct tcpflow_conn *c;
 	unsigned long flags;
 
-	if (!cookie)
+	if (!cookie || tcpflow_scope_out_sk(sk))
 		return 0;
 	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
 	c = tcpflow_conn_lookup(cookie);
@@ -362,7 +364,7 @@ static int tcpflow_sock_graft(struct kprobe *p, struct pt_regs *regs)
 	unsigned long flags;
 	u64 cookie;
 
-	if (!in_task() || !tcpflow_is_tcp(sk))
+	if (!in_task() || !tcpflow_is_tcp(sk) || tcpflow_scope_out_sk(sk))
 		return 0;
 	cookie = tcpflow_sock_cookie(sk);
 	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);

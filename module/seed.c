@@ -142,6 +142,8 @@ static void tcpflow_seed_sock(struct sock *sk, void *arg)
 
 	if (state == TCP_NEW_SYN_RECV)
 		return;		/* a request, not yet a connection */
+	if (tcpflow_scope_out_sk(sk))
+		return;
 	cookie = tcpflow_sock_cookie(sk);
 
 	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);

@@ -527,6 +527,11 @@ static unsigned int tcpflow_nf_tcp(struct sk_buff *skb,
 	if (hlen < sizeof(*th) || skb->len < thoff + hlen)
 		return NF_ACCEPT;
 	paylen = skb->len - thoff - hlen;
+	/* Outside ports=: before any lookup. */
+	if (dir == TCPFLOW_DIR_TX ?
+	    tcpflow_scope_out(ntohs(th->source), ntohs(th->dest)) :
+	    tcpflow_scope_out(ntohs(th->dest), ntohs(th->source)))
+		return NF_ACCEPT;
 
 	if (dir == TCPFLOW_DIR_RX && !sk) {
 		ref = tcpflow_rx_lookup(state->net, skb, th, family);

@@ -242,6 +242,25 @@ static inline bool tcpflow_is_tcp(const struct sock *sk)
 
 void tcpflow_count_dropped(u64 net_cookie);
 
+/*
+ * The tracking scope (scope.c): false for every connection unless ports=
+ * is set, at the cost of one test of a pointer every CPU only reads.
+ */
+struct tcpflow_scope;
+extern struct tcpflow_scope __rcu *tcpflow_scope_ports;
+bool tcpflow_scope_out_slow(u16 lport, u16 rport);
+static inline bool tcpflow_scope_out(u16 lport, u16 rport)
+{
+	return rcu_access_pointer(tcpflow_scope_ports) &&
+	       tcpflow_scope_out_slow(lport, rport);
+}
+
+/* The same for a socket of any kind: full, request or timewait. */
+static inline bool tcpflow_scope_out_sk(const struct sock *sk)
+{
+	return tcpflow_scope_out(sk->sk_num, ntohs(sk->sk_dport));
+}
+
 int tcpflow_view_init(void);
 void tcpflow_view_exit(void);
 struct tcpflow_netcnt *tcpflow_netcnt_find(u64 net_cookie);

@@ -33,7 +33,7 @@ TCPFLOW_KERNEL_TABLE='
 # The test files `make check` runs on a kernel marked core: loading,
 # histories, segments, namespaces, the device and tcpflowctl.
 # shellcheck disable=SC2034 # read by vm-test.sh, which sources this file
-TCPFLOW_CORE_TESTS=(000-smoke 010-module 011-dkms 020-histories
+TCPFLOW_CORE_TESTS=(000-smoke 010-module 011-dkms 012-scope 020-histories
 	026-segments 040-namespaces 060-device 070-tcpflowctl)
 
 mapfile -t TCPFLOW_ALL_SERIES < <(awk 'NF { print $1 }' <<<"$TCPFLOW_KERNEL_TABLE")

@@ -135,6 +135,7 @@ EXPECTED_FILES() {
 			grep -q "^${parm%%=*}:.*default ${parm#*=})"
 	done
 	grep -qx '#options tcpflow absolute_seq=0' "$REPO/packaging/modprobe.d/tcpflow.conf"
+	grep -qx '#options tcpflow ports=' "$REPO/packaging/modprobe.d/tcpflow.conf"
 }
 
 @test "dkms.conf's PACKAGE_VERSION is the Makefile's TCPFLOW_VERSION" {

@@ -138,7 +138,7 @@ ss_count() {
 	grep -qx "tcpflow_table_max_connections $(cat /sys/module/tcpflow/parameters/max_conns)" "$m"
 	grep -qx 'tcpflow_connections_untracked_total 0' "$m"
 	grep -qx 'tcpflow_connections_evicted_total 0' "$m"
-	grep -qx "tcpflow_module_info{version=\"$(cat /sys/module/tcpflow/version)\",absolute_seq=\"$(cat /sys/module/tcpflow/parameters/absolute_seq)\",max_conns=\"$(cat /sys/module/tcpflow/parameters/max_conns)\",max_events=\"$(cat /sys/module/tcpflow/parameters/max_events)\",ring_events=\"$(cat /sys/module/tcpflow/parameters/ring_events)\"} 1" "$m"
+	grep -qx "tcpflow_module_info{version=\"$(cat /sys/module/tcpflow/version)\",absolute_seq=\"$(cat /sys/module/tcpflow/parameters/absolute_seq)\",max_conns=\"$(cat /sys/module/tcpflow/parameters/max_conns)\",max_events=\"$(cat /sys/module/tcpflow/parameters/max_events)\",ports=\"$(cat /sys/module/tcpflow/parameters/ports)\",ring_events=\"$(cat /sys/module/tcpflow/parameters/ring_events)\"} 1" "$m"
 	# the client's handshake, and the server's
 	grep -qx 'tcpflow_handshake_seconds_count{role="client"} [1-9][0-9]*' "$m"
 	grep -qx 'tcpflow_handshake_seconds_count{role="server"} [1-9][0-9]*' "$m"

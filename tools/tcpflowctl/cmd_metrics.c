@@ -345,7 +345,7 @@ static void sys_read(const char *path, char *buf, size_t len)
  */
 static void metrics_module_info(void)
 {
-	char path[512], val[128], esc[260];
+	char path[512], val[1024], esc[2052];	/* ports= up to 64 items */
 	struct dirent **ents;
 	int i, n;
 
