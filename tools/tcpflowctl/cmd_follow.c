@@ -26,7 +26,6 @@ static void follow_line(unsigned long long t0, const struct tcpflow_conn_info *c
 		js_event(e);
 		js_conn_fields(ci);
 		js_close('}');
-		fflush(stdout);
 		return;
 	}
 	if (t >= t0)
@@ -50,7 +49,6 @@ static void follow_line(unsigned long long t0, const struct tcpflow_conn_info *c
 	       fmt_ep(l, sizeof(l), ci->family, ci->saddr, ci->sport),
 	       fmt_ep(p, sizeof(p), ci->family, ci->daddr, ci->dport),
 	       fmt_owner(own, sizeof(own), ci), ev);
-	fflush(stdout);
 }
 
 /*
@@ -99,7 +97,6 @@ int cmd_follow(struct tf_ctx *x)
 			else
 				printf("# lost %llu events\n",
 				       (unsigned long long)r.p.loss.events);
-			fflush(stdout);
 			break;
 		}
 	}

@@ -27,6 +27,7 @@ void tf_err_msg(const char *fmt, ...)
 		fputs("}\n", stdout);
 		fflush(stdout);
 	} else {
+		fflush(stdout);		/* in order with what came before */
 		fprintf(stderr, "tcpflowctl: %s\n", msg);
 	}
 }
@@ -87,11 +88,18 @@ static size_t utf8_len(const unsigned char *s)
 
 static void js_str_raw(const char *str)
 {
-	const unsigned char *s = (const unsigned char *)str;
+	const unsigned char *s = (const unsigned char *)str, *run;
 	size_t n;
 
 	putchar('"');
 	while (*s) {
+		/* Printable ASCII but '"' and '\\' goes out as it is, at once. */
+		for (run = s; *s >= 0x20 && *s < 0x7f && *s != '"' && *s != '\\';)
+			s++;
+		if (s > run)
+			fwrite(run, 1, s - run, stdout);
+		if (!*s)
+			break;
 		switch (*s) {
 		case '"':
 			fputs("\\\"", stdout);

@@ -10,6 +10,7 @@
  */
 #include <getopt.h>
 #include <stdint.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -421,6 +422,11 @@ int main(int argc, char **argv)
 	struct tf_src src;
 	int ret;
 
+	/*
+	 * One thread: stdio need not lock stdout at each of the many small
+	 * writes a table or JSON line is made of.
+	 */
+	__fsetlocking(stdout, FSETLOCKING_BYCALLER);
 	ret = parse_opts(argc, argv, &o, &version);
 	if (ret)
 		return ret < 0 ? 0 : ret;

@@ -136,6 +136,12 @@ static int src_fill(struct tf_src *s, size_t want)
 		}
 		if (tf_stop)
 			return 0;
+		/*
+		 * What was formatted so far goes out before a read that may
+		 * wait for the next event: a live reader sees each event
+		 * once it is read, without a write per event.
+		 */
+		fflush(stdout);
 		n = read(s->fd, s->buf + s->len, TCPFLOW_BUF_SIZE - s->len);
 		if (n < 0 && errno == EINTR)
 			continue;
