@@ -4,6 +4,7 @@
  * tests, exactly as include/uapi/linux/tcpflow.h describes them.
  *
  *   fixture-gen DIR [NGINX WORKER DOCKER SESSION POD]
+ *   fixture-gen --big N FILE
  *
  * writes into DIR (cgroup.rec only when given the five cgroup ids):
  *   host.rec       a snapshot (then SYNC at now = 1000 s) of:
@@ -641,6 +642,57 @@ static void cgroups(const unsigned long long *cg)
 	rec(TCPFLOW_REC_SYNC, 0, &sync, sizeof(sync));
 }
 
+/*
+ * --big N: a recording for the benchmark of tcpflowctl's own speed
+ * (scripts/bench-tools.sh): a snapshot of N client connections to
+ * 10.0.0.1:80, each with the 12 events of an active close, SYNC, then N
+ * more such connections live, a CONN and an EVENT record per event.
+ */
+static void big(unsigned long n)
+{
+	const __u64 t0 = 1000 * S;
+	struct tcpflow_sync sync = { .now_ns = t0 + n * 100 * US };
+	struct tcpflow_conn_info c;
+	unsigned long i, k;
+	char src[32];
+
+	for (i = 0; i < 2 * n; i++) {
+		__u64 t = t0 + i * 100 * US;
+		struct tcpflow_event ev[] = {
+			ST(t, CLOSE, SYN_SENT),
+			SEG(t + 1 * US, TX, SYN, 0, 0, 64240, 0, 0),
+			SEG(t + 20 * US, RX, SYN | ACK, 0, 1, 65160, 0, 0),
+			ST(t + 21 * US, SYN_SENT, ESTABLISHED),
+			SEG(t + 22 * US, TX, ACK, 1, 1, 502, 0, 0),
+			ST(t + 50 * US, ESTABLISHED, FIN_WAIT1),
+			SEG(t + 51 * US, TX, FIN | ACK, 101, 1, 502, 0, 0),
+			SEG(t + 70 * US, RX, ACK, 1, 102, 509, 0, 0),
+			ST(t + 71 * US, FIN_WAIT1, FIN_WAIT2),
+			SEG(t + 80 * US, RX, FIN | ACK, 1, 102, 509, 0, 0),
+			SEG(t + 81 * US, TX, ACK, 102, 2, 502, 0, 0),
+			ST(t + 82 * US, FIN_WAIT2, TIME_WAIT),
+		};
+
+		snprintf(src, sizeof(src), "10.%lu.%lu.%lu", (i >> 16) & 255,
+			 (i >> 8) & 255, i & 255);
+		c = conn(i + 1, AF_INET, src, 40000 + i % 20000, "10.0.0.1",
+			 80, TCPFLOW_ROLE_CLIENT, TIME_WAIT, 1000 + i % 50,
+			 "bench");
+		if (i < n) {
+			emit(&c, ev, N(ev));
+			if (i == n - 1)
+				rec(TCPFLOW_REC_SYNC, 0, &sync, sizeof(sync));
+			continue;
+		}
+		c.first_ns = ev[0].t_ns;
+		for (k = 0; k < N(ev); k++) {
+			c.nevents = k + 1;
+			rec(TCPFLOW_REC_CONN, c.id, &c, sizeof(c));
+			rec(TCPFLOW_REC_EVENT, c.id, &ev[k], sizeof(ev[k]));
+		}
+	}
+}
+
 static void open_out(const char *dir, const char *name)
 {
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
@@ -670,8 +722,15 @@ int main(int argc, char **argv)
 	unsigned long long cg[CG_MAX];
 	int i;
 
+	if (argc == 4 && !strcmp(argv[1], "--big")) {
+		open_out(argv[3][0] == '/' ? "" : ".", argv[3]);
+		big(strtoul(argv[2], NULL, 10));
+		close_out();
+		return 0;
+	}
 	if (argc != 2 && argc != 2 + CG_MAX) {
-		fprintf(stderr, "usage: fixture-gen DIR [NGINX WORKER DOCKER SESSION POD]\n");
+		fprintf(stderr, "usage: fixture-gen DIR [NGINX WORKER DOCKER SESSION POD]\n"
+			"       fixture-gen --big N FILE\n");
 		return 2;
 	}
 	for (i = 0; i < CG_MAX && argc > 2; i++)
