@@ -3,12 +3,10 @@
 # (scripts/bench-tools.sh), then build, boot each kernel and measure what
 # tcpflow costs bulk transfers and connection churn (tests/bench/bench.bats
 # prints the ratios).  TCPFLOW_BENCH_KERNEL (default all: every kernel) picks the
-# kernel; TCPFLOW_BENCH_ROUNDS, _SECS, _MAX_CONNS and _FILL size the runs.
+# kernel; TCPFLOW_BENCH_ROUNDS, _MB and _CONNS size the runs,
+# TCPFLOW_BENCH_TOOL_CONNS the recording tcpflowctl formats.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/setup.sh
 scripts/bench-tools.sh
-# Room for tcpflow's max_conns there (tests/bench/bench.bats): a quarter of
-# RAM bounds what it may allocate.
-export TCPFLOW_VM_MEM=${TCPFLOW_VM_MEM:-4G}
 exec scripts/vm-test.sh --plain --kernel "${TCPFLOW_BENCH_KERNEL:-all}" tests/bench/bench.bats
