@@ -11,7 +11,7 @@
  * then on: a connection recorded so far and outside the new scope records
  * nothing more (its history ends where it was; the reaper closes its entry
  * once its socket is gone), one already open that enters it is recorded
- * from then on, marked partial.
+ * from its next state change on, marked partial.
  *
  * The set is a bitmap of the 65536 ports, replaced whole by a writer and
  * freed after an RCU grace period: a hook sees the old set or the new,

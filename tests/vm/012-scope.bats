@@ -77,6 +77,23 @@ SERVER="LISTEN>SYN_RECV SYN_RECV>ESTABLISHED ESTABLISHED>CLOSE_WAIT CLOSE_WAIT>L
 	[ "$(entries 40112)" = 0 ]
 	[ "$(entries 8110)" = 3 ]
 
+	# A connection open before the scope takes it in is recorded from
+	# its next state change on, marked partial.
+	tf_listen 8112 tcpflow-sock listen 127.0.0.1 8112 accept recv-eof close
+	tcpflow-sock bind 127.0.0.1 40114 connect 127.0.0.1 8112 \
+		wait "$T/go" close 3>&- &
+	tf_wait_for 10 tf_ss_has established "sport = :40114"
+	[ "$(entries 8112)" = 0 ]
+	echo 8111,8112 >"$PARAM"
+	[ "$(cat "$PARAM")" = 8111-8112 ]
+	touch "$T/go"
+	wait
+	tf_wait_for 10 tf_state_is 8112 40114 CLOSE
+	[ "$(tf_history 40114 8112)" = "ESTABLISHED>FIN_WAIT1 FIN_WAIT1>FIN_WAIT2 FIN_WAIT2>TIME_WAIT" ]
+	[ "$(tf_history 8112 40114)" = "ESTABLISHED>CLOSE_WAIT CLOSE_WAIT>LAST_ACK LAST_ACK>CLOSE" ]
+	[[ " $(tf_conn 40114 8112) " == *" partial "* ]]
+	[[ " $(tf_conn 8112 40114) " == *" partial "* ]]
+
 	echo >"$PARAM"
 	[ "$(cat "$PARAM")" = "" ]
 	exchange 8110 40113
