@@ -17,9 +17,11 @@ static const char * const follow_head[] = {
 static void follow_line(unsigned long long t0, const struct tcpflow_conn_info *ci,
 			const struct tcpflow_event *e)
 {
-	char ts[32], l[64], p[64], own[40], ev[160];
+	char ts[32], l[64], p[64], own[40], ev[160], id[24], line[512];
 	char old[TF_STATE_LEN], new[TF_STATE_LEN];
 	unsigned long long t = e->t_ns;
+	struct tf_sb b;
+	size_t n;
 
 	if (tf_json) {
 		js_open('{');
@@ -28,27 +30,42 @@ static void follow_line(unsigned long long t0, const struct tcpflow_conn_info *c
 		js_close('}');
 		return;
 	}
-	if (t >= t0)
-		snprintf(ts, sizeof(ts), "+");
-	else
-		snprintf(ts, sizeof(ts), "-");
+	ts[0] = t >= t0 ? '+' : '-';
 	fmt_secs(ts + 1, sizeof(ts) - 1, t >= t0 ? t - t0 : t0 - t);
+	sb_init(&b, ev, sizeof(ev));
 	if (e->type == TCPFLOW_EV_STATE) {
-		snprintf(ev, sizeof(ev), "%s -> %s",
-			 fmt_state(old, tcpflow_ev_old_state(e)),
-			 fmt_state(new, tcpflow_ev_new_state(e)));
+		sb_str(&b, fmt_state(old, tcpflow_ev_old_state(e)));
+		sb_str(&b, " -> ");
+		sb_str(&b, fmt_state(new, tcpflow_ev_new_state(e)));
 	} else if (e->type == TCPFLOW_EV_SEGMENT) {
-		snprintf(ev, sizeof(ev), "%s ",
-			 fmt_dir(e));
-		fmt_segment(ev + 3, sizeof(ev) - 3, ci, e);
+		sb_str(&b, fmt_dir(e));
+		sb_str(&b, " ");
+		fmt_segment(b.p, b.end + 1 - b.p, ci, e);
 	} else {
-		snprintf(ev, sizeof(ev), "event type %u", e->type);
+		sb_str(&b, "event type ");
+		sb_u64(&b, e->type, 1);
 	}
-	printf("%12s  %5llu  %-21s  %-21s  %-20s  %s\n", ts,
-	       (unsigned long long)ci->id,
-	       fmt_ep(l, sizeof(l), ci->family, ci->saddr, ci->sport),
-	       fmt_ep(p, sizeof(p), ci->family, ci->daddr, ci->dport),
-	       fmt_owner(own, sizeof(own), ci), ev);
+	/* As "%12s  %5llu  %-21s  %-21s  %-20s  %s\n": the header's columns. */
+	sb_init(&b, id, sizeof(id));
+	sb_u64(&b, ci->id, 1);
+	sb_init(&b, line, sizeof(line));
+	for (n = strlen(ts); n < 12; n++)
+		sb_str(&b, " ");
+	sb_str(&b, ts);
+	sb_str(&b, "  ");
+	for (n = strlen(id); n < 5; n++)
+		sb_str(&b, " ");
+	sb_str(&b, id);
+	sb_str(&b, "  ");
+	sb_pad(&b, fmt_ep(l, sizeof(l), ci->family, ci->saddr, ci->sport), 21);
+	sb_str(&b, "  ");
+	sb_pad(&b, fmt_ep(p, sizeof(p), ci->family, ci->daddr, ci->dport), 21);
+	sb_str(&b, "  ");
+	sb_pad(&b, fmt_owner(own, sizeof(own), ci), 20);
+	sb_str(&b, "  ");
+	sb_str(&b, ev);
+	sb_str(&b, "\n");
+	fputs(line, stdout);
 }
 
 /*

@@ -10,6 +10,53 @@
 
 #include "tcpflowctl.h"
 
+/*
+ * A string built piece by piece into a caller's buffer, always terminated
+ * and cut at its end: what follow writes for every event, without the
+ * cost of a printf per piece.
+ */
+void sb_init(struct tf_sb *b, char *buf, size_t len)
+{
+	b->p = buf;
+	b->end = buf + len - 1;
+	*b->p = '\0';
+}
+
+void sb_str(struct tf_sb *b, const char *s)
+{
+	while (*s && b->p < b->end)
+		*b->p++ = *s++;
+	*b->p = '\0';
+}
+
+/* s, then spaces up to w characters (left-aligned, as %-*s). */
+void sb_pad(struct tf_sb *b, const char *s, size_t w)
+{
+	char *start = b->p;
+
+	sb_str(b, s);
+	while ((size_t)(b->p - start) < w && b->p < b->end)
+		*b->p++ = ' ';
+	*b->p = '\0';
+}
+
+/* v in decimal, zero-padded to at least w digits. */
+void sb_u64(struct tf_sb *b, unsigned long long v, int w)
+{
+	char t[24];
+	int n = 0;
+
+	do {
+		t[n++] = '0' + v % 10;
+		v /= 10;
+	} while (v);
+	while (n < w && n < (int)sizeof(t))
+		t[n++] = '0';
+	while (n && b->p < b->end)
+		*b->p++ = t[--n];
+	*b->p = '\0';
+}
+
 #define TF_FLAG_ROW(bit, name) { bit, name },
 
 static const struct {
@@ -47,19 +94,19 @@ const char *fmt_dir(const struct tcpflow_event *e)
 /* "SYN,ACK" into buf; "none" for no flag. */
 const char *fmt_tcp_flags(char *buf, size_t len, unsigned int flags)
 {
-	size_t i, off = 0;
+	struct tf_sb b;
+	size_t i;
 
-	buf[0] = '\0';
+	sb_init(&b, buf, len);
 	for (i = 0; i < ARRAY_SIZE(tf_tcp_flags); i++) {
 		if (!(flags & tf_tcp_flags[i].bit))
 			continue;
-		off += snprintf(buf + off, len - off, "%s%s", off ? "," : "",
-				tf_tcp_flags[i].name);
-		if (off >= len)
-			break;
+		if (b.p > buf)
+			sb_str(&b, ",");
+		sb_str(&b, tf_tcp_flags[i].name);
 	}
-	if (!off)
-		snprintf(buf, len, "none");
+	if (b.p == buf)
+		sb_str(&b, "none");
 	return buf;
 }
 
@@ -95,8 +142,12 @@ const char *fmt_dur(char *buf, size_t len, unsigned long long ns)
 /* Seconds with microseconds: "12.000350". */
 const char *fmt_secs(char *buf, size_t len, unsigned long long ns)
 {
-	snprintf(buf, len, "%llu.%06llu", ns / NSEC_PER_SEC,
-		 ns % NSEC_PER_SEC / NSEC_PER_USEC);
+	struct tf_sb b;
+
+	sb_init(&b, buf, len);
+	sb_u64(&b, ns / NSEC_PER_SEC, 1);
+	sb_str(&b, ".");
+	sb_u64(&b, ns % NSEC_PER_SEC / NSEC_PER_USEC, 6);
 	return buf;
 }
 
@@ -115,14 +166,19 @@ const char *fmt_addr(char *buf, size_t len, unsigned int family,
 const char *fmt_ep(char *buf, size_t len, unsigned int family,
 		   const __u8 *addr, unsigned int port)
 {
-	char a[INET6_ADDRSTRLEN], p[12];
+	char a[INET6_ADDRSTRLEN];
+	struct tf_sb b;
 
 	fmt_addr(a, sizeof(a), family, addr);
+	sb_init(&b, buf, len);
+	if (family == AF_INET6)
+		sb_str(&b, "[");
+	sb_str(&b, a);
+	sb_str(&b, family == AF_INET6 ? "]:" : ":");
 	if (port)
-		snprintf(p, sizeof(p), "%u", port);
+		sb_u64(&b, port, 1);
 	else
-		snprintf(p, sizeof(p), "*");
-	snprintf(buf, len, family == AF_INET6 ? "[%s]:%s" : "%s:%s", a, p);
+		sb_str(&b, "*");
 	return buf;
 }
 
@@ -141,12 +197,16 @@ const char *fmt_owner(char *buf, size_t len,
 		      const struct tcpflow_conn_info *ci)
 {
 	char comm[17];
+	struct tf_sb b;
 
-	if (!ci->pid)
-		snprintf(buf, len, "-");
-	else
-		snprintf(buf, len, "%u/%s", ci->pid,
-			 fmt_comm(comm, sizeof(comm), ci->comm));
+	sb_init(&b, buf, len);
+	if (!ci->pid) {
+		sb_str(&b, "-");
+		return buf;
+	}
+	sb_u64(&b, ci->pid, 1);
+	sb_str(&b, "/");
+	sb_str(&b, fmt_comm(comm, sizeof(comm), ci->comm));
 	return buf;
 }
 
@@ -164,21 +224,26 @@ const char *fmt_segment(char *buf, size_t len,
 	__u32 abase = tx ? (rknown ? ci->isn_remote : 0) :
 			   (lknown ? ci->isn_local : 0);
 	char flags[48];
-	size_t off;
+	struct tf_sb b;
 
-	fmt_tcp_flags(flags, sizeof(flags), e->flags);
-	off = snprintf(buf, len, "%s seq=%u", flags,
-		       e->seq - sbase);
-	if ((e->flags & TCPFLOW_TCP_ACK) && off < len)
-		off += snprintf(buf + off, len - off, " ack=%u",
-				e->ack - abase);
-	if (off < len)
-		off += snprintf(buf + off, len - off, " win=%u", e->win);
-	if (e->len && off < len)
-		off += snprintf(buf + off, len - off, " len=%u", e->len);
-	if (tcpflow_ev_retrans(e) && off < len)
-		snprintf(buf + off, len - off, " retrans=%u",
-			 tcpflow_ev_retrans(e));
+	sb_init(&b, buf, len);
+	sb_str(&b, fmt_tcp_flags(flags, sizeof(flags), e->flags));
+	sb_str(&b, " seq=");
+	sb_u64(&b, (__u32)(e->seq - sbase), 1);
+	if (e->flags & TCPFLOW_TCP_ACK) {
+		sb_str(&b, " ack=");
+		sb_u64(&b, (__u32)(e->ack - abase), 1);
+	}
+	sb_str(&b, " win=");
+	sb_u64(&b, e->win, 1);
+	if (e->len) {
+		sb_str(&b, " len=");
+		sb_u64(&b, e->len, 1);
+	}
+	if (tcpflow_ev_retrans(e)) {
+		sb_str(&b, " retrans=");
+		sb_u64(&b, tcpflow_ev_retrans(e), 1);
+	}
 	return buf;
 }
 

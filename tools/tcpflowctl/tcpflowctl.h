@@ -77,6 +77,16 @@ void js_null(const char *k);
 const char *fmt_state(char buf[TF_STATE_LEN], unsigned int state);
 const char *fmt_role(unsigned int role);
 const char *fmt_dir(const struct tcpflow_event *e);
+/* A string built into a buffer (table.c): no printf per piece. */
+struct tf_sb {
+	char *p, *end;
+};
+
+void sb_init(struct tf_sb *b, char *buf, size_t len);
+void sb_str(struct tf_sb *b, const char *s);
+void sb_pad(struct tf_sb *b, const char *s, size_t w);
+void sb_u64(struct tf_sb *b, unsigned long long v, int w);
+
 const char *fmt_tcp_flags(char *buf, size_t len, unsigned int flags);
 const char *fmt_dur(char *buf, size_t len, unsigned long long ns);
 const char *fmt_secs(char *buf, size_t len, unsigned long long ns);
