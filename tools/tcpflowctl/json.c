@@ -164,11 +164,13 @@ void js_close(char c)
 	}
 }
 
+/* Keys are this tool's own names: plain ASCII, nothing to escape. */
 void js_key(const char *k)
 {
 	js_sep();
-	js_str_raw(k);
-	putchar(':');
+	putchar('"');
+	fputs(k, stdout);
+	fputs("\":", stdout);
 	js.after_key = true;
 }
 
@@ -182,10 +184,15 @@ void js_str(const char *k, const char *v)
 /* k NULL: an element of an array. */
 void js_u64(const char *k, unsigned long long v)
 {
+	char buf[24];
+	struct tf_sb b;
+
 	if (k)
 		js_key(k);
 	js_sep();
-	printf("%llu", v);
+	sb_init(&b, buf, sizeof(buf));
+	sb_u64(&b, v, 1);
+	fwrite(buf, 1, b.p - buf, stdout);
 }
 
 void js_bool(const char *k, bool v)
