@@ -27,6 +27,7 @@
 #include <linux/rcupdate.h>
 #include <linux/slab.h>
 #include <linux/string.h>
+#include <net/inet_sock.h>
 
 #include "tcpflow.h"
 
@@ -155,6 +156,20 @@ static const struct kernel_param_ops tcpflow_scope_ops = {
 module_param_cb(ports, &tcpflow_scope_ops, NULL, 0644);
 MODULE_PARM_DESC(ports,
 		 "record only connections with a local or peer port in this list, e.g. 80,443,8000-8099 (default: all)");
+
+/*
+ * A full socket lets its local port go (inet_put_port() zeroes inet_num)
+ * before the tracepoint reports its move to CLOSE; inet_sport keeps it.
+ * A timewait or request socket keeps its number.
+ */
+bool tcpflow_scope_out_sk_slow(const struct sock *sk)
+{
+	u16 lport = sk->sk_num;
+
+	if (!lport && sk_fullsock(sk))
+		lport = ntohs(inet_sk(sk)->inet_sport);
+	return tcpflow_scope_out_slow(lport, ntohs(sk->sk_dport));
+}
 
 /* Out of scope: both ports outside a set. */
 bool tcpflow_scope_out_slow(u16 lport, u16 rport)

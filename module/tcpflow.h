@@ -249,6 +249,7 @@ void tcpflow_count_dropped(u64 net_cookie);
 struct tcpflow_scope;
 extern struct tcpflow_scope __rcu *tcpflow_scope_ports;
 bool tcpflow_scope_out_slow(u16 lport, u16 rport);
+bool tcpflow_scope_out_sk_slow(const struct sock *sk);
 static inline bool tcpflow_scope_out(u16 lport, u16 rport)
 {
 	return rcu_access_pointer(tcpflow_scope_ports) &&
@@ -258,7 +259,8 @@ static inline bool tcpflow_scope_out(u16 lport, u16 rport)
 /* The same for a socket of any kind: full, request or timewait. */
 static inline bool tcpflow_scope_out_sk(const struct sock *sk)
 {
-	return tcpflow_scope_out(sk->sk_num, ntohs(sk->sk_dport));
+	return rcu_access_pointer(tcpflow_scope_ports) &&
+	       tcpflow_scope_out_sk_slow(sk);
 }
 
 int tcpflow_view_init(void);
