@@ -65,7 +65,7 @@ trace_transitions() {
 			sub(/^TCP_/, "", f["oldstate"]); sub(/^TCP_/, "", f["newstate"])
 			t = f["oldstate"] ">" f["newstate"]
 			if (f["dport"] == 0 && t != "LISTEN>SYN_RECV")
-				next	/* the listener */
+				next	# the listener
 			if (f["sport"] == p || f["dport"] == p) n[t]++
 		}
 		END {
