@@ -21,7 +21,6 @@ static void follow_line(unsigned long long t0, const struct tcpflow_conn_info *c
 	char old[TF_STATE_LEN], new[TF_STATE_LEN];
 	unsigned long long t = e->t_ns;
 	struct tf_sb b;
-	size_t n;
 
 	if (tf_json) {
 		js_open('{');
@@ -49,13 +48,9 @@ static void follow_line(unsigned long long t0, const struct tcpflow_conn_info *c
 	sb_init(&b, id, sizeof(id));
 	sb_u64(&b, ci->id, 1);
 	sb_init(&b, line, sizeof(line));
-	for (n = strlen(ts); n < 12; n++)
-		sb_str(&b, " ");
-	sb_str(&b, ts);
+	sb_rpad(&b, ts, 12);
 	sb_str(&b, "  ");
-	for (n = strlen(id); n < 5; n++)
-		sb_str(&b, " ");
-	sb_str(&b, id);
+	sb_rpad(&b, id, 5);
 	sb_str(&b, "  ");
 	sb_pad(&b, fmt_ep(l, sizeof(l), ci->family, ci->saddr, ci->sport), 21);
 	sb_str(&b, "  ");

@@ -40,6 +40,16 @@ void sb_pad(struct tf_sb *b, const char *s, size_t w)
 	*b->p = '\0';
 }
 
+/* Spaces up to w characters with s, then s (right-aligned, as %*s). */
+void sb_rpad(struct tf_sb *b, const char *s, size_t w)
+{
+	size_t n;
+
+	for (n = strlen(s); n < w && b->p < b->end; n++)
+		*b->p++ = ' ';
+	sb_str(b, s);
+}
+
 /* v in decimal, zero-padded to at least w digits. */
 void sb_u64(struct tf_sb *b, unsigned long long v, int w)
 {

@@ -85,6 +85,7 @@ struct tf_sb {
 void sb_init(struct tf_sb *b, char *buf, size_t len);
 void sb_str(struct tf_sb *b, const char *s);
 void sb_pad(struct tf_sb *b, const char *s, size_t w);
+void sb_rpad(struct tf_sb *b, const char *s, size_t w);
 void sb_u64(struct tf_sb *b, unsigned long long v, int w);
 
 const char *fmt_tcp_flags(char *buf, size_t len, unsigned int flags);
