@@ -520,6 +520,16 @@ emulator_fault() {
 		END { exit !(n && !bad) }'
 }
 
+# fault_summary OUT: what the first boot died of and after how many tests,
+# one line.  Never fails (set -e): a boot that died before its first test
+# has no result line, and grep -c then exits 1.
+fault_summary() {
+	local n
+	n=$(grep -acE '^(not )?ok ' "$1/tap.log" 2>/dev/null) || n=0
+	printf '%s after %s tests\n' \
+		"$(first_problem "$1/console.log" "$(console_problems "$1/console.log" || true)")" "$n"
+}
+
 # prepared_release SERIES: the release of SERIES the apt index names today
 # (scripts/lib.sh resolves it, reading only), if setup.sh has already
 # unpacked its image and prepared its build tree; fails otherwise. So a run
@@ -570,7 +580,7 @@ run_kernel() {
 	if emulator_fault "$out"; then
 		cp "$out/console.log" "$out/console.emulator-fault.log"
 		cp "$out/tap.log" "$out/tap.emulator-fault.log" 2>/dev/null || true
-		EMULATOR_FAULT[$series]="$(first_problem "$out/console.log" "$(console_problems "$out/console.log")") after $(grep -acE '^(not )?ok ' "$out/tap.log" 2>/dev/null) tests"
+		EMULATOR_FAULT[$series]=$(fault_summary "$out")
 		tcpflow_log "$rel: QEMU's software emulation ran an int3 the kernel's text no longer holds (${EMULATOR_FAULT[$series]}; KERNEL-FACTS.md), not tcpflow: booting again, once (first console: $out/console.emulator-fault.log)"
 		qrc=0
 		boot_vm "$rel" "$out" "$series" "$image" "$kroot" || qrc=$?
@@ -625,6 +635,10 @@ main() {
 	take_lock
 	trap 'stop_vm; exit 130' INT
 	trap 'stop_vm; exit 143' TERM
+	# set -e ends the run at a failing command with no word of why: say
+	# which, so that a CI log's tail shows it.
+	set -E
+	trap 'tcpflow_log "vm-test.sh line $LINENO: \"$BASH_COMMAND\" failed (exit $?): the run stops here"' ERR
 	declare -gA RESULT=() ELAPSED=() RELEASE=() CONSOLE=() EMULATOR_FAULT=()
 	local s failed=0
 	# Not "run_kernel || ...": that would disable set -e inside it.

@@ -77,3 +77,21 @@ emulator_fault() {
 	run emulator_fault
 	[ "$status" -eq 1 ]
 }
+
+# vm-test.sh runs under set -e: the summary of a boot that died before its
+# first test once ended the whole run there, with no verdict printed.
+@test "the fault's summary line, with and without test results, under set -e" {
+	oops swapper/0 '<00>' 'sched_clock_cpu+0x10/0x1a0' >"$D/console.log"
+	: >"$D/tap.log"
+	run bash -c 'source "$1"; s=$(fault_summary "$2"); echo "[$s]"' _ "$REPO/scripts/vm-test.sh" "$D"
+	[ "$status" -eq 0 ]
+	[ "$output" = "[Oops: int3: 0000 [#1] PREEMPT SMP NOPTI; RIP: 0010:ttwu_do_activate+0x8d/0x220 after 0 tests]" ]
+	printf '1..3\nok 1 a\nnot ok 2 b\n' >"$D/tap.log"
+	run bash -c 'source "$1"; s=$(fault_summary "$2"); echo "[$s]"' _ "$REPO/scripts/vm-test.sh" "$D"
+	[ "$status" -eq 0 ]
+	[ "$output" = "[Oops: int3: 0000 [#1] PREEMPT SMP NOPTI; RIP: 0010:ttwu_do_activate+0x8d/0x220 after 2 tests]" ]
+	rm "$D/tap.log"
+	run bash -c 'source "$1"; s=$(fault_summary "$2"); echo "[$s]"' _ "$REPO/scripts/vm-test.sh" "$D"
+	[ "$status" -eq 0 ]
+	[ "$output" = "[Oops: int3: 0000 [#1] PREEMPT SMP NOPTI; RIP: 0010:ttwu_do_activate+0x8d/0x220 after 0 tests]" ]
+}
