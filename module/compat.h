@@ -12,6 +12,8 @@
 #ifndef _TCPFLOW_COMPAT_H
 #define _TCPFLOW_COMPAT_H
 
+#include <linux/netdevice.h>
+#include <linux/skbuff.h>
 #include <net/inet6_hashtables.h>
 #include <net/inet_hashtables.h>
 #include <net/net_namespace.h>
@@ -104,6 +106,21 @@ tcpflow_inet6_lookup_established(struct net *net, const struct in6_addr *saddr,
 #else
 	return __inet6_lookup_established(net, saddr, sport, daddr, hnum, dif,
 					  sdif);
+#endif
+}
+
+/*
+ * The largest packet a device takes whole for segmentation offload: from
+ * 6.3 (BIG TCP for IPv4) it depends on the packet's family, read from
+ * skb->protocol (set before LOCAL_OUT).
+ */
+static inline unsigned int tcpflow_gso_max_size(const struct net_device *dev,
+						const struct sk_buff *skb)
+{
+#ifdef TCPFLOW_HAVE_GSO_MAX_SIZE_SKB
+	return netif_get_gso_max_size(dev, skb);
+#else
+	return READ_ONCE(dev->gso_max_size);
 #endif
 }
 

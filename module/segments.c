@@ -486,6 +486,31 @@ static void tcpflow_pkt_addrs(struct tcpflow_pkt *p, u8 dir, const void *src,
 			     dir == TCPFLOW_DIR_TX ? dst : src);
 }
 
+/*
+ * Will the kernel segment this TSO/GSO packet in software before DEV, its
+ * route's device (LOCAL_OUT's state->out), sees it?  validate_xmit_skb()
+ * does when netif_skb_features() leaves DEV no offload for it: more
+ * segments or bytes than DEV takes, or a device without the feature.
+ * Otherwise the packet reaches the device whole, as a capture there shows
+ * it, and a peer across lo or veth receives it whole too (a NIC with TSO
+ * cuts it past every local capture).  netif_skb_features() itself reads
+ * skb->dev, which is set only after this hook; what it adds (VLAN and
+ * encapsulation features, ndo_features_check) is not foreseen here.
+ */
+static bool tcpflow_gso_in_software(const struct sk_buff *skb,
+				    const struct net_device *dev)
+{
+	if (!skb_is_gso(skb))
+		return false;
+	if (!dev)
+		return true;
+	if (skb_shinfo(skb)->gso_segs > READ_ONCE(dev->gso_max_segs) ||
+	    skb->len >= tcpflow_gso_max_size(dev, skb))
+		return true;
+	return !net_gso_ok(READ_ONCE(dev->features),
+			   skb_shinfo(skb)->gso_type);
+}
+
 /* Look up the socket early demux did not attach (loopback, or disabled). */
 static struct sock *tcpflow_rx_lookup(const struct net *net,
 				      struct sk_buff *skb,
@@ -580,11 +605,12 @@ static unsigned int tcpflow_nf_tcp(struct sk_buff *skb,
 	p.e.flags = tcpflow_tcp_flags(th);
 	p.e.seq = ntohl(th->seq);
 	if (dir == TCPFLOW_DIR_TX && (tcp_flag_word(th) & TCP_FLAG_FIN) &&
-	    skb_is_gso(skb) && paylen) {
+	    paylen && tcpflow_gso_in_software(skb, state->out)) {
 		/*
-		 * A TSO/GSO packet leaves as several segments of gso_size and
-		 * only the last carries the FIN: record that one, as the peer
-		 * and any capture past the segmentation see it.
+		 * The kernel cuts this packet into segments of gso_size before
+		 * its device sees it, and only the last carries the FIN:
+		 * record that one, as a capture on the device and the peer
+		 * see it.
 		 */
 		unsigned int off = rounddown(paylen - 1,
 					     skb_shinfo(skb)->gso_size);

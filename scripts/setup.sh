@@ -32,6 +32,8 @@ BASE_PACKAGES=(
 	prometheus prometheus-node-exporter curl
 	# Load and fuzzing tools the reliability tests run in the guest.
 	hping3 stress-ng trinity
+	# ethtool: 026 turns a veth's TSO off.
+	ethtool
 	# Preparing sid's kernel tree and building sid's sparse.
 	flex bison bc libelf-dev libssl-dev pahole dpkg-dev
 )

@@ -48,10 +48,10 @@ GUEST_PROGRAMS=(
 	ip ss tc bridge
 	kmod
 	tcpdump socat jq busybox
-	hping3 stress-ng trinity
+	hping3 stress-ng trinity ethtool
 )
 # Copied when the host has them; never required.
-GUEST_OPTIONAL_PROGRAMS=(diff cmp strace nft iptables ethtool)
+GUEST_OPTIONAL_PROGRAMS=(diff cmp strace nft iptables)
 KMOD_LINKS=(insmod rmmod lsmod modprobe modinfo depmod)
 # Reached through /usr/lib/busybox, which is last in the guest's PATH.
 BUSYBOX_APPLETS=(poweroff reboot ping ping6 nc arping traceroute hexdump xxd vi less)

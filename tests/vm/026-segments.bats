@@ -17,6 +17,8 @@ teardown() {
 	tf_router_teardown
 	ip netns del segchurn 2>/dev/null || true
 	ip netns del cookie 2>/dev/null || true
+	ip netns del gsoc 2>/dev/null || true
+	ip netns del gsos 2>/dev/null || true
 	tf_unload
 }
 
@@ -340,6 +342,49 @@ tx SYN,ACK 0 1 0 1" ]
 	(( $(awk '$1 == "tx" && $2 == "ACK"' "$T/rec.8112.41112" | wc -l) <=
 	   $(awk '$1 == "rx" && $2 ~ /FIN/' "$T/rec.8112.41112" | wc -l) ))
 	[ "$(tf_field 8112 41112 received)" = 5000001 ]
+}
+
+# client_queued: the client on 41114 in gsoc has closed and still has data
+# queued behind its FIN.
+client_queued() {
+	[ -n "$(ip netns exec gsoc ss -tnH state fin-wait-1 '( sport = :41114 )' |
+		awk '$2 > 0')" ]
+}
+
+# A device without TSO gets TCP's GSO packets cut into segments by the
+# kernel first (validate_xmit_skb()), and a FIN sent on such a packet is on
+# its last segment in the capture and at the peer: recorded so.  (On lo,
+# above, and on a veth with TSO, the device takes the packet whole and the
+# capture shows the FIN on all of it: recorded so.)  The client's send
+# buffer takes all it writes, and the server reads nothing until the client
+# has closed: the FIN is queued on data, sent as the window opens in
+# packets of several segments.
+@test "a FIN on a GSO packet the kernel segments before the device: recorded as its last segment" {
+	local srv
+
+	tf_veth_pair gsoc gsos 10.9.3.1 10.9.3.2
+	ip netns exec gsoc ethtool -K va tso off
+	[ "$(ip netns exec gsoc ethtool -k va | awk '$1 == "tcp-segmentation-offload:" { print $2 }')" = off ]
+	ip netns exec gsoc sysctl -qw net.ipv4.tcp_wmem="4096 4194304 4194304"
+	tf_cap_start c va gsoc
+	tf_cap_start s vb gsos
+	ip netns exec gsos tcpflow-sock listen 10.9.3.2 8114 accept wait "$T/read" recv-eof close 3>&- &
+	srv=$!
+	tf_wait_for 10 tf_tcp_listening 8114 gsos
+	ip netns exec gsoc tcpflow-sock bind 10.9.3.1 41114 connect 10.9.3.2 8114 \
+		send 1000000 close
+	tf_wait_for 10 client_queued
+	touch "$T/read"
+	wait "$srv"
+	tf_wait_for 10 tf_state_is 8114 41114 CLOSE
+	tf_cap_stop || true
+	tf_seg_check 41114 8114 "$T/c.pcap"
+	tf_seg_check 8114 41114 "$T/s.pcap"
+	# The FIN came with data, at most one MSS of it as the wire had it.
+	run awk '$1 == "tx" && $2 ~ /FIN/ { print $5 }' "$T/rec.41114.8114"
+	[ "${#lines[@]}" -eq 1 ]
+	((lines[0] > 0 && lines[0] <= 1448))
+	[ "$(tf_field 8114 41114 received)" = 1000001 ]
 }
 
 # A client's data right after connect() races the handshake's final ACK:
