@@ -453,7 +453,7 @@ static int tcpflow_dev_open(struct inode *inode, struct file *file)
 	mutex_init(&r->lock);
 	tcpflow_viewer_init(&r->view, file);
 	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
-	r->start_seq = tcpflow_ring_head();
+	r->start_seq = tcpflow_ring_attach();
 	n = tcpflow_netcnt_find(r->view.net_cookie);
 	r->ns_seen = n ? n->cnt.events_total : 0;
 	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
@@ -466,7 +466,11 @@ static int tcpflow_dev_open(struct inode *inode, struct file *file)
 static int tcpflow_dev_release(struct inode *inode, struct file *file)
 {
 	struct tcpflow_reader *r = file->private_data;
+	unsigned long flags;
 
+	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
+	tcpflow_ring_detach();
+	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 	tcpflow_cursor_del(&r->cur);
 	kvfree(r->copy);
 	tcpflow_viewer_release(&r->view);

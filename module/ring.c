@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The live stream: a power-of-two ring of the most recent events, each with
- * its connection as it was right after the event.  Every slot is written
+ * its connection as it was right after the event, written only while a
+ * /dev/tcpflow reader is open.  Every slot is written
  * and read under tcpflow_table.lock; readers keep their own position, so a
  * slow reader never holds the writer back: it is overwritten and told how
  * much it lost (dev.c).
@@ -23,6 +24,7 @@ static struct {
 	struct tcpflow_slot *slots;
 	u64 mask;
 	u64 head;		/* sequence number of the next event */
+	unsigned int readers;	/* /dev/tcpflow files open */
 	struct wait_queue_head wq;
 	struct irq_work wake;
 } tcpflow_ring;
@@ -54,8 +56,31 @@ void tcpflow_ring_exit(void)
 	vfree(tcpflow_ring.slots);
 }
 
-/* Called with tcpflow_table.lock held: the slot and head change together
- * with the history, so the sequence numbers of both agree.
+/*
+ * A reader opens: the events from the returned head on are its live stream,
+ * and are written to the ring for as long as it is open.  Called with
+ * tcpflow_table.lock held, as every push is: no event falls between the
+ * head a reader starts from and the first slot written for it.
+ */
+u64 tcpflow_ring_attach(void)
+{
+	lockdep_assert_held(&tcpflow_table.lock);
+	tcpflow_ring.readers++;
+	return tcpflow_ring.head;
+}
+
+void tcpflow_ring_detach(void)
+{
+	lockdep_assert_held(&tcpflow_table.lock);
+	tcpflow_ring.readers--;
+}
+
+/*
+ * Called with tcpflow_table.lock held: the slot and head change together
+ * with the history, so the sequence numbers of both agree.  With no reader
+ * open only the head moves: a reader that opens later reads the ring from
+ * the head on (tcpflow_ring_attach()) and the events before it from the
+ * histories, so no slot before its start is ever read.
  */
 void tcpflow_ring_push(const struct tcpflow_conn *c,
 		       const struct tcpflow_event *e, u64 ns_seq)
@@ -63,6 +88,10 @@ void tcpflow_ring_push(const struct tcpflow_conn *c,
 	struct tcpflow_slot *s;
 
 	lockdep_assert_held(&tcpflow_table.lock);
+	if (!tcpflow_ring.readers) {
+		WRITE_ONCE(tcpflow_ring.head, tcpflow_ring.head + 1);
+		return;
+	}
 	s = &tcpflow_ring.slots[tcpflow_ring.head & tcpflow_ring.mask];
 	s->net_cookie = c->net_cookie;
 	s->ns_seq = ns_seq;

@@ -293,6 +293,8 @@ struct tcpflow_slot {
 
 int tcpflow_ring_init(unsigned int size);
 void tcpflow_ring_exit(void);
+u64 tcpflow_ring_attach(void);
+void tcpflow_ring_detach(void);
 void tcpflow_ring_push(const struct tcpflow_conn *c,
 		       const struct tcpflow_event *e, u64 ns_seq);
 u64 tcpflow_ring_head(void);
