@@ -421,9 +421,7 @@ build_initramfs() {
 # boot_vm REL OUT SERIES KERNEL_IMAGE KERNEL_ROOT
 boot_vm() {
 	local rel=$1 out=$2 series=$3 image=$4 kroot=$5 cmdline slab='' mem=${TCPFLOW_VM_MEM:-1G}
-	# maxcpus=1: the guest's init brings up the other CPUs once boot has
-	# patched the kernel's text (vm-init.sh, online_cpus).
-	cmdline="console=ttyS0 panic_on_warn=1 oops=panic panic=-1 maxcpus=1"
+	cmdline="console=ttyS0 panic_on_warn=1 oops=panic panic=-1"
 	case $series in
 	debug)
 		# KASAN already poisons and checks what slub_debug would; its
