@@ -276,7 +276,7 @@ static int tcpflow_tw_process_entry(struct kretprobe_instance *ri,
 	tw = (void *)regs_get_kernel_argument(regs, 0);
 	if (READ_ONCE(tw->tw_substate) != TCP_FIN_WAIT2)
 		return 1;	/* only FIN_WAIT2 -> TIME_WAIT is silent */
-	if (tcpflow_scope_out(tw->tw_num, ntohs(tw->tw_dport)))
+	if (tcpflow_scope_out_sk((const struct sock *)tw))
 		return 1;
 	d->cookie = atomic64_read(&tw->tw_cookie);
 	if (!d->cookie)
