@@ -95,3 +95,28 @@ emulator_fault() {
 	[ "$status" -eq 0 ]
 	[ "$output" = "[Oops: int3: 0000 [#1] PREEMPT SMP NOPTI; RIP: 0010:ttwu_do_activate+0x8d/0x220 after 0 tests]" ]
 }
+
+boot_again() {
+	bash -c 'source "$1"; boot_again "$2" "$3"' _ "$REPO/scripts/vm-test.sh" "$D" "$1"
+}
+
+@test "deaths before the tests: up to four boots; during them: only the first boot again" {
+	: >"$D/tap.log"
+	run boot_again 1
+	[ "$status" -eq 0 ]
+	run boot_again 3
+	[ "$status" -eq 0 ]
+	run boot_again 4
+	[ "$status" -eq 1 ]
+	# During the tests: booted again when no earlier boot died during them,
+	# whatever died before them.
+	printf '1..3\nok 1 a\n' >"$D/tap.log"
+	run boot_again 1
+	[ "$status" -eq 0 ]
+	: >"$D/tap.emulator-fault.1.log"
+	run boot_again 2
+	[ "$status" -eq 0 ]
+	printf '1..3\n' >"$D/tap.emulator-fault.2.log"
+	run boot_again 3
+	[ "$status" -eq 1 ]
+}
