@@ -275,10 +275,14 @@ file_nonempty_or_exists() {
 	tf_netns_add cookie
 	# Always answer with a cookie: no request socket is kept.
 	ip netns exec cookie sysctl -qw net.ipv4.tcp_syncookies=2
-	ip netns exec cookie tcpflow-sock listen 127.0.0.1 8113 accept recv-eof close 3>&- &
+	# Both ends on CPU 0.  The client's ACK leaves from the softirq that
+	# took the SYN-ACK, its FIN from close(); from two CPUs loopback can
+	# hand both to the listener at once (each CPU drains its own backlog),
+	# and each validates the cookie: SyncookiesRecv 2 (seen on 5.10).
+	ip netns exec cookie taskset -c 0 tcpflow-sock listen 127.0.0.1 8113 accept recv-eof close 3>&- &
 	srv=$!
 	tf_wait_for 10 tf_tcp_listening 8113 cookie
-	ip netns exec cookie tcpflow-sock bind 127.0.0.1 41113 connect 127.0.0.1 8113 close
+	ip netns exec cookie taskset -c 0 tcpflow-sock bind 127.0.0.1 41113 connect 127.0.0.1 8113 close
 	wait "$srv"
 	tf_wait_for 10 tf_state_is 8113 41113 CLOSE
 	[ "$(tf_netstat_ext cookie SyncookiesSent)" = 1 ]
