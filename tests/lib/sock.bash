@@ -1,5 +1,15 @@
 # shellcheck shell=bash
 # The kernel's own view of sockets (ss) and the servers the tests start.
+#
+# One CPU for a teardown whose TIME_WAIT a test expects: both ends run
+# under `taskset -c 0`.  Loopback and veth deliver a segment from the
+# backlog of the CPU that sent it.  When one end closes in answer to the
+# other's FIN, its delayed ACK of that FIN (a timer, on one CPU) and its
+# own FIN (close(), on another) can cross, and arrive FIN first: the
+# timewait socket answers the stale ACK, the closed end resets it, and
+# TIME_WAIT ends at once (tcp_rfc1337=0), as the kernel's tracepoint
+# shows (020's RFC 1337 test makes it certain).  tcpflow records that
+# faithfully; a test that needs the TIME_WAIT must not leave it to chance.
 
 # tf_tcp_listening PORT [NETNS]: something listens on TCP port PORT (in
 # network namespace NETNS).

@@ -40,8 +40,9 @@ teardown() {
 
 @test "the dkms-built module records a loopback connection's whole history" {
 	tf_load
-	tf_listen 7011 tcpflow-sock listen 127.0.0.1 7011 accept recv-eof close
-	tcpflow-sock bind 127.0.0.1 7012 connect 127.0.0.1 7011 send 10 close
+	# CPU 0: a teardown's TIME_WAIT (tests/lib/sock.bash)
+	tf_listen 7011 taskset -c 0 tcpflow-sock listen 127.0.0.1 7011 accept recv-eof close
+	taskset -c 0 tcpflow-sock bind 127.0.0.1 7012 connect 127.0.0.1 7011 send 10 close
 	wait "$TF_LISTEN_PID"
 	tf_wait_for 10 tf_state_is 7012 7011 TIME_WAIT
 	tf_wait_for 10 tf_state_is 7011 7012 CLOSE

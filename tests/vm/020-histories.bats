@@ -23,9 +23,10 @@ SERVER_PASSIVE_CLOSE="LISTEN>SYN_RECV SYN_RECV>ESTABLISHED ESTABLISHED>CLOSE_WAI
 client_closes_first() {
 	local addr=$1 srv cli lid
 
-	tf_listen 8080 tcpflow-sock listen "$addr" 8080 accept recv-eof close
+	# CPU 0: a teardown's TIME_WAIT (tests/lib/sock.bash)
+	tf_listen 8080 taskset -c 0 tcpflow-sock listen "$addr" 8080 accept recv-eof close
 	srv=$TF_LISTEN_PID
-	tcpflow-sock bind "$addr" 40001 connect "$addr" 8080 send 100 close 3>&- &
+	taskset -c 0 tcpflow-sock bind "$addr" 40001 connect "$addr" 8080 send 100 close 3>&- &
 	cli=$!
 	wait "$cli" "$srv"
 	tf_wait_for 10 tf_state_is 40001 8080 TIME_WAIT
@@ -65,8 +66,9 @@ client_closes_first() {
 }
 
 @test "server closes first: TIME_WAIT on the server, LAST_ACK on the client" {
-	tf_listen 8081 tcpflow-sock listen 127.0.0.1 8081 accept send 10 close
-	tcpflow-sock bind 127.0.0.1 40002 connect 127.0.0.1 8081 recv-eof close
+	# CPU 0: a teardown's TIME_WAIT (tests/lib/sock.bash)
+	tf_listen 8081 taskset -c 0 tcpflow-sock listen 127.0.0.1 8081 accept send 10 close
+	taskset -c 0 tcpflow-sock bind 127.0.0.1 40002 connect 127.0.0.1 8081 recv-eof close
 	wait
 	tf_wait_for 10 tf_state_is 8081 40002 TIME_WAIT
 	# Its TIME_WAIT is recorded before it sends the ACK that closes the
@@ -129,8 +131,8 @@ client_closes_first() {
 }
 
 @test "an AF_INET6 socket talking IPv4 shows the v4-mapped address" {
-	tf_listen 8085 tcpflow-sock listen :: 8085 accept recv-eof close
-	tcpflow-sock bind 127.0.0.1 40006 connect 127.0.0.1 8085 close
+	tf_listen 8085 taskset -c 0 tcpflow-sock listen :: 8085 accept recv-eof close
+	taskset -c 0 tcpflow-sock bind 127.0.0.1 40006 connect 127.0.0.1 8085 close
 	wait
 	tf_wait_for 10 tf_state_is 8085 40006 CLOSE
 	[[ $(tf_conn 8085 40006) == "conn "*" server [::ffff:127.0.0.1]:8085 [::ffff:127.0.0.1]:40006 CLOSE "* ]]
@@ -160,8 +162,9 @@ client_closes_first() {
 
 @test "TIME_WAIT ends with TIME_WAIT > CLOSE when its netns is deleted" {
 	tf_netns_add tw
-	tf_listen -n tw 8087 tcpflow-sock listen 127.0.0.1 8087 accept recv-eof close
-	ip netns exec tw tcpflow-sock bind 127.0.0.1 40008 connect 127.0.0.1 8087 close
+	# CPU 0: a teardown's TIME_WAIT (tests/lib/sock.bash)
+	tf_listen -n tw 8087 taskset -c 0 tcpflow-sock listen 127.0.0.1 8087 accept recv-eof close
+	ip netns exec tw taskset -c 0 tcpflow-sock bind 127.0.0.1 40008 connect 127.0.0.1 8087 close
 	wait
 	tf_wait_for 10 tf_state_is 40008 8087 TIME_WAIT
 	ip netns del tw
@@ -234,9 +237,9 @@ conn_events() {
 	tcpflowctl follow -j >"$T/follow" 3>&- &
 	fpid=$!
 	tf_wait_for 10 tf_has_open "$fpid" /dev/tcpflow
-	tf_listen 8088 tcpflow-sock listen 127.0.0.1 8088 accept recv-eof close
+	tf_listen 8088 taskset -c 0 tcpflow-sock listen 127.0.0.1 8088 accept recv-eof close
 	srv=$TF_LISTEN_PID
-	tcpflow-sock bind 127.0.0.1 40009 connect 127.0.0.1 8088 close
+	taskset -c 0 tcpflow-sock bind 127.0.0.1 40009 connect 127.0.0.1 8088 close
 	wait "$srv"
 	tf_wait_for 10 tf_state_is 8088 40009 CLOSE
 	# The follower has printed up to the last event before it is stopped.

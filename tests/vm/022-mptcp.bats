@@ -18,9 +18,10 @@ teardown() {
 	# Debian's kernels have MPTCP; the debug kernel's small config not.
 	[ -e /proc/sys/net/mptcp ] || skip "no MPTCP in $(uname -r)"
 	sysctl -qw net.mptcp.enabled=1
-	tcpflow-sock mptcp listen 127.0.0.1 8095 accept recv-eof close 3>&- &
+	# CPU 0: a teardown's TIME_WAIT (tests/lib/sock.bash)
+	taskset -c 0 tcpflow-sock mptcp listen 127.0.0.1 8095 accept recv-eof close 3>&- &
 	tf_wait_for 10 tf_tcp_listening 8095
-	tcpflow-sock mptcp bind 127.0.0.1 40095 connect 127.0.0.1 8095 send 10 close
+	taskset -c 0 tcpflow-sock mptcp bind 127.0.0.1 40095 connect 127.0.0.1 8095 send 10 close
 	wait
 	tf_wait_for 10 tf_state_is 8095 40095 CLOSE
 	# The client subflow's move to TIME_WAIT can come after the server's

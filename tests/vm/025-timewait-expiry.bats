@@ -15,9 +15,10 @@ uptime_ns() {
 
 @test "TIME_WAIT > CLOSE is recorded when the kernel reaps the timewait socket" {
 	tf_load
-	tcpflow-sock listen 127.0.0.1 8090 accept recv-eof close 3>&- &
+	# CPU 0: a teardown's TIME_WAIT (tests/lib/sock.bash)
+	taskset -c 0 tcpflow-sock listen 127.0.0.1 8090 accept recv-eof close 3>&- &
 	tf_wait_for 10 tf_tcp_listening 8090
-	tcpflow-sock bind 127.0.0.1 40090 connect 127.0.0.1 8090 close
+	taskset -c 0 tcpflow-sock bind 127.0.0.1 40090 connect 127.0.0.1 8090 close
 	wait
 	tf_wait_for 10 tf_state_is 40090 8090 TIME_WAIT
 	tf_ss_has time-wait 'sport = :40090'

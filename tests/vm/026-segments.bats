@@ -33,7 +33,7 @@ settled_then() {
 	shift 3
 
 	rm -f "$T/go.$cp"
-	tcpflow-sock bind "$addr" "$cp" connect "$addr" "$sp" \
+	taskset -c 0 tcpflow-sock bind "$addr" "$cp" connect "$addr" "$sp" \
 		wait "$T/go.$cp" "$@" 3>&- &
 	cli=$!
 	tf_wait_for 10 tf_state_is "$sp" "$cp" ESTABLISHED
@@ -47,7 +47,9 @@ client_closes_first() {
 	local addr=$1 sp=$2 cp=$3 srv
 
 	tf_cap_start lo lo
-	tcpflow-sock listen "$addr" "$sp" accept recv-eof close 3>&- &
+	# CPU 0 here and in settled_then: a teardown's TIME_WAIT
+	# (tests/lib/sock.bash)
+	taskset -c 0 tcpflow-sock listen "$addr" "$sp" accept recv-eof close 3>&- &
 	srv=$!
 	tf_wait_for 10 tf_tcp_listening "$sp"
 	settled_then "$addr" "$sp" "$cp" send 100 close
@@ -87,10 +89,11 @@ server_closes_first() {
 	local addr=$1 sp=$2 cp=$3 srv
 
 	tf_cap_start lo lo
-	tcpflow-sock listen "$addr" "$sp" accept send 3000 close 3>&- &
+	# CPU 0: a teardown's TIME_WAIT (tests/lib/sock.bash)
+	taskset -c 0 tcpflow-sock listen "$addr" "$sp" accept send 3000 close 3>&- &
 	srv=$!
 	tf_wait_for 10 tf_tcp_listening "$sp"
-	tcpflow-sock bind "$addr" "$cp" connect "$addr" "$sp" recv-eof close
+	taskset -c 0 tcpflow-sock bind "$addr" "$cp" connect "$addr" "$sp" recv-eof close
 	wait "$srv"
 	tf_wait_for 10 tf_state_is "$sp" "$cp" TIME_WAIT
 	tf_wait_for 10 tf_state_is "$cp" "$sp" CLOSE
@@ -165,10 +168,11 @@ synack_retransmit() {
 	tf_router_drop "$proto" "$sp" 0x10/0xff
 	tf_cap_start c c0 sc
 	tf_cap_start s s0 ss
-	ip netns exec ss tcpflow-sock listen "$saddr" "$sp" accept recv-eof close 3>&- &
+	# CPU 0: a teardown's TIME_WAIT (tests/lib/sock.bash)
+	ip netns exec ss taskset -c 0 tcpflow-sock listen "$saddr" "$sp" accept recv-eof close 3>&- &
 	srv=$!
 	tf_wait_for 10 tf_tcp_listening "$sp" ss
-	ip netns exec sc tcpflow-sock bind "${5}" "$cp" connect "$saddr" "$sp" \
+	ip netns exec sc taskset -c 0 tcpflow-sock bind "${5}" "$cp" connect "$saddr" "$sp" \
 		touch "$T/connected" wait "$T/send" send 100 wait "$T/close" close 3>&- &
 	tf_wait_for 10 file_nonempty_or_exists "$T/connected"
 	tf_wait_for 20 grep -q 'tx SYN,ACK .* retrans=1' /proc/tcpflow

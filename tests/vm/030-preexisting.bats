@@ -27,9 +27,10 @@ ns_ss_has() {
 	tcpflow-sock bind 127.0.0.1 41002 connect 127.0.0.1 9002 touch "$T/c41002" hold 3>&- &
 	tf_wait_for 10 test -e "$T/c41002"
 	# A finished one whose client sits in TIME_WAIT.
-	tcpflow-sock listen 127.0.0.1 9003 accept recv-eof close 3>&- &
+	# CPU 0: a teardown's TIME_WAIT (tests/lib/sock.bash)
+	taskset -c 0 tcpflow-sock listen 127.0.0.1 9003 accept recv-eof close 3>&- &
 	tf_wait_for 10 tf_tcp_listening 9003
-	tcpflow-sock bind 127.0.0.1 41003 connect 127.0.0.1 9003 close
+	taskset -c 0 tcpflow-sock bind 127.0.0.1 41003 connect 127.0.0.1 9003 close
 	# Up to 30 s: the debug kernel once took over 10 s here.
 	tf_wait_for 30 tf_ss_has time-wait 'sport = :41003'
 	tf_wait_for 30 tf_ss_has close-wait 'sport = :9001'
@@ -73,9 +74,10 @@ ns_ss_has() {
 	tf_wait_for 10 tf_tcp_listening 9011
 	tf_load
 	tcpflow-sock bind 127.0.0.1 41011 connect 127.0.0.1 9011 close
-	tcpflow-sock listen 127.0.0.1 9012 accept recv-eof close 3>&- &
+	# CPU 0: a teardown's TIME_WAIT (tests/lib/sock.bash)
+	taskset -c 0 tcpflow-sock listen 127.0.0.1 9012 accept recv-eof close 3>&- &
 	tf_wait_for 10 tf_tcp_listening 9012
-	tcpflow-sock bind 127.0.0.1 41012 connect 127.0.0.1 9012 touch "$T/c41012" hold 3>&- &
+	taskset -c 0 tcpflow-sock bind 127.0.0.1 41012 connect 127.0.0.1 9012 touch "$T/c41012" hold 3>&- &
 	tf_wait_for 10 test -e "$T/c41012"
 	tf_wait_for 10 tf_state_is 9011 41011 CLOSE_WAIT
 	cat /proc/tcpflow >/dev/null

@@ -23,9 +23,10 @@ teardown() {
 }
 
 connect_across() {
-	ip netns exec nsb tcpflow-sock listen 10.99.0.2 9101 accept recv-eof close 3>&- &
+	# CPU 0: a teardown's TIME_WAIT (tests/lib/sock.bash)
+	ip netns exec nsb taskset -c 0 tcpflow-sock listen 10.99.0.2 9101 accept recv-eof close 3>&- &
 	tf_wait_for 10 tf_tcp_listening 9101 nsb
-	ip netns exec nsa tcpflow-sock bind 10.99.0.1 42001 connect 10.99.0.2 9101 send 10 close
+	ip netns exec nsa taskset -c 0 tcpflow-sock bind 10.99.0.1 42001 connect 10.99.0.2 9101 send 10 close
 	wait
 	tf_wait_for 10 tf_state_is 9101 42001 CLOSE
 	# The client's move to TIME_WAIT can come after the server's CLOSE:

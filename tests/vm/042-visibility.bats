@@ -55,9 +55,10 @@ hdr() {
 conn_local() {
 	local in=()
 	[[ -n ${1:-} ]] && in=(ip netns exec "$1")
-	tf_listen -n "${1:-}" 9201 tcpflow-sock listen 127.0.0.1 9201 accept recv-eof close
+	# CPU 0: a teardown's TIME_WAIT (tests/lib/sock.bash)
+	tf_listen -n "${1:-}" 9201 taskset -c 0 tcpflow-sock listen 127.0.0.1 9201 accept recv-eof close
 	SPID=$TF_LISTEN_PID
-	"${in[@]}" tcpflow-sock bind 127.0.0.1 42201 connect 127.0.0.1 9201 send 10 close 3>&- &
+	"${in[@]}" taskset -c 0 tcpflow-sock bind 127.0.0.1 42201 connect 127.0.0.1 9201 send 10 close 3>&- &
 	CPID=$!
 	wait "$CPID"
 	wait "$SPID"

@@ -71,11 +71,12 @@ ss_count() {
 	done
 	# 9753: three clients that closed first, served and closed
 	# (3 TIME_WAIT; the server and its listener are gone)
-	tcpflow-sock listen 127.0.0.1 9753 serve 3 3>&- &
+	# (CPU 0: a teardown's TIME_WAIT, tests/lib/sock.bash)
+	taskset -c 0 tcpflow-sock listen 127.0.0.1 9753 serve 3 3>&- &
 	srv=$!
 	tf_wait_for 10 tf_tcp_listening 9753
 	for p in 41771 41772 41773; do
-		tcpflow-sock bind 127.0.0.1 "$p" connect 127.0.0.1 9753 close
+		taskset -c 0 tcpflow-sock bind 127.0.0.1 "$p" connect 127.0.0.1 9753 close
 	done
 	tf_wait_for 10 tf_pid_done "$srv"
 	for p in 41771 41772 41773; do
@@ -116,10 +117,11 @@ ss_count() {
 @test "metrics live: the counters, the port range and the module's parameters" {
 	local lo hi srv free m
 
-	tcpflow-sock listen 127.0.0.1 9754 serve 1 3>&- &
+	# CPU 0: a teardown's TIME_WAIT (tests/lib/sock.bash)
+	taskset -c 0 tcpflow-sock listen 127.0.0.1 9754 serve 1 3>&- &
 	srv=$!
 	tf_wait_for 10 tf_tcp_listening 9754
-	tcpflow-sock bind 127.0.0.1 41781 connect 127.0.0.1 9754 close
+	taskset -c 0 tcpflow-sock bind 127.0.0.1 41781 connect 127.0.0.1 9754 close
 	tf_wait_for 10 tf_pid_done "$srv"
 	tf_wait_for 10 tf_state_is 41781 9754 TIME_WAIT
 
