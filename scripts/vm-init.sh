@@ -8,8 +8,9 @@
 # What differs between runs is in ENV_FILE, which vm-test.sh writes with
 # printf %q (write_env): TCPFLOW_KERNEL, TESTS (the guest paths of the test
 # files or directories), KMEMLEAK (1: scan for leaks after the tests, on
-# the debug kernel), TCPFLOW_KO_DKMS (the module Debian's dkms built, when
-# a test asked for it) and the TCPFLOW_BENCH_* knobs of tests/bench.
+# the debug kernel), PIN_KEYS (1: pin_keys; 0 for a benchmark's boot),
+# TCPFLOW_KO_DKMS (the module Debian's dkms built, when a test asked for
+# it) and the TCPFLOW_BENCH_* knobs of tests/bench.
 ENV_FILE=/etc/tcpflow-vm.env
 
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/usr/lib/busybox
@@ -18,6 +19,7 @@ export TCPFLOW_KO=/lib/tcpflow/tcpflow.ko
 export TCPFLOW_KO_FAULT=/lib/tcpflow/tcpflow-fault.ko
 TESTS=()
 KMEMLEAK=0
+PIN_KEYS=1
 
 mark() { echo "tcpflow-vm: $* at $(cut -d' ' -f1 /proc/uptime)s" >/dev/console; }
 
@@ -62,6 +64,21 @@ setup_system() {
 	stty -F /dev/ttyS2 -onlcr -echo
 }
 
+# Keep on, for the guest's life, the static keys that the tests' tc
+# qdiscs and filters would otherwise turn on and off again and again:
+# each first user and last leaver of a key patches kernel text with int3,
+# and under QEMU's software emulation a vCPU can then run a stale copy of
+# it and oops (KERNEL-FACTS.md; seen at tc_run() on 6.12, when a router
+# test's clsact filter came or went).  A clsact qdisc and one software
+# filter on a veth that stays down hold the ingress, egress, tcx and
+# tc-software keys, whichever of them the kernel has.
+pin_keys() {
+	ip link add tfkeys0 type veth peer name tfkeys1 &&
+		tc qdisc add dev tfkeys0 clsact &&
+		tc filter add dev tfkeys0 ingress matchall action pass &&
+		tc filter add dev tfkeys0 egress matchall action pass
+}
+
 # kmemleak reports objects older than 5 s that nothing points to; scanning
 # twice, a few seconds apart, drops objects only briefly unreferenced.
 KMEMLEAK_FILE=/sys/kernel/debug/kmemleak
@@ -87,6 +104,9 @@ if ((KMEMLEAK)); then
 fi
 trap - ERR
 set +E
+if ((PIN_KEYS)) && ! pin_keys; then
+	mark "could not pin the tc static keys: tests may flip them"
+fi
 cd /tests || verdict 255
 echo "tcpflow-vm: kernel $(uname -r), tests: ${TESTS[*]}" >/dev/console
 mark "starting bats"

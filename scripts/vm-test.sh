@@ -386,6 +386,8 @@ write_init() {
 		printf 'export TCPFLOW_KERNEL=%q\n' "$rel"
 		printf 'TESTS=(%s)\n' "${tests% }"
 		printf 'KMEMLEAK=%q\n' "$kmemleak"
+		# A production host's boot for a benchmark: no pinned keys.
+		printf 'PIN_KEYS=%q\n' "$((!PLAIN))"
 		# Set only when the guest has it: tests/vm/011-dkms.bats skips
 		# without it.
 		((!NEED_DKMS)) || echo 'export TCPFLOW_KO_DKMS=/lib/tcpflow/tcpflow-dkms.ko'

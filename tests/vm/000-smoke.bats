@@ -37,6 +37,12 @@ teardown() {
 	[ "$status" -ne 0 ]
 }
 
+@test "the guest holds the tc static keys on (vm-init.sh's pin_keys)" {
+	[[ $(tc qdisc show dev tfkeys0) == *"qdisc clsact "* ]]
+	[[ $(tc filter show dev tfkeys0 ingress) == *matchall* ]]
+	[[ $(tc filter show dev tfkeys0 egress) == *matchall* ]]
+}
+
 @test "veth pair between two network namespaces comes up" {
 	tf_veth_pair smoke-a smoke-b 10.99.0.1 10.99.0.2
 	run ip netns exec smoke-a ip link show va
