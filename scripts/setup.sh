@@ -2,8 +2,9 @@
 # Install what tcpflow needs to build and to test in QEMU, and unpack the
 # Debian kernel images the VM tests boot (not installed on the host).
 # Idempotent; runs as root. Env TCPFLOW_KERNELS (default: every series of
-# lib.sh's table) picks the kernels. Prints one line per kernel:
-# "<release> <vmlinuz>".
+# lib.sh's table) picks the kernels, TCPFLOW_SETUP_PACKAGES names more
+# Debian packages to install (make bench: bpftrace). Prints one line per
+# kernel: "<release> <vmlinuz>".
 #
 # Bookworm's kernels come from the host's apt sources, their headers
 # installed as a user would. Bullseye's and sid's come from a private apt
@@ -258,7 +259,9 @@ main() {
 	resolve_kernels "${series[@]}"
 
 	local s rel suite
-	local -a pkgs=("${BASE_PACKAGES[@]}")
+	local -a pkgs=("${BASE_PACKAGES[@]}") extra
+	read -r -a extra <<<"${TCPFLOW_SETUP_PACKAGES:-}"
+	pkgs+=("${extra[@]}")
 	for s in "${series[@]}"; do
 		[[ $(tcpflow_series_field "$s" 2) == bookworm ]] &&
 			pkgs+=("linux-headers-${KVERS[$s]}")

@@ -24,7 +24,9 @@
 #      built, scripts/dkms-check.sh, which the guest finds as
 #      TCPFLOW_KO_DKMS; built only when a test file names TCPFLOW_KO_DKMS,
 #      and not for the debug kernel) and tools/*.  TCPFLOW_BENCH_*
-#      variables are passed to the guest.
+#      variables are passed to the guest.  TCPFLOW_VM_PROGRAMS names more
+#      host programs to copy in (make bench: bpftrace, whose LLVM is
+#      about 130 MB the test guests need not carry).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -229,6 +231,10 @@ install_programs() {
 	done
 	for p in "${GUEST_OPTIONAL_PROGRAMS[@]}"; do
 		if path=$(host_program "$p"); then elfs+=("$path"); fi
+	done
+	for p in ${TCPFLOW_VM_PROGRAMS:-}; do
+		path=$(host_program "$p") || tcpflow_die "host has no '$p' (TCPFLOW_VM_PROGRAMS)"
+		elfs+=("$path")
 	done
 	while read -r path; do
 		[[ -f $path && -x $path ]] && elfs+=("$path")

@@ -1,35 +1,48 @@
 #!/usr/bin/env bats
 # `make bench`: what tcpflow costs the traffic it records, as ratios of the
-# same workload on the same booted kernel with tcpflow loaded and with
-# nothing loaded.  Timing is reported, never asserted: a test here fails only
-# when the workload did not happen or tcpflow did not record it whole.
+# same workload on the same booted kernel with tcpflow loaded, with ftrace
+# recording the kernel's TCP events (what a user has with no extra
+# software), with bpftrace printing every TCP state change as bcc's
+# tcpstates does (what a user would pick instead; when the guest has it),
+# and with nothing loaded.  Timing is reported, never asserted:
+# a test here fails only when the workload did not happen or tcpflow did
+# not record it whole.
 #
-# Each workload runs between two network namespaces over a veth pair, so
-# every segment crosses both namespaces' netfilter hooks.  The client runs
-# on CPU 0, the server on CPU 1, so the scheduler does not move them.  Runs
-# alternate (off, on, on, off, off, on, ...) so a slow drift of the guest
-# weighs on both sides alike; each pair gives two ratios, of throughput
-# (work per second) and of CPU (work per busy clock tick of both CPUs), and
-# their medians are reported.  TCPFLOW_BENCH_ROUNDS (default 7) pairs;
-# TCPFLOW_BENCH_MB (default 64) megabytes per bulk run; TCPFLOW_BENCH_CONNS
-# (default 2000) connections per churn run.
+# Each workload is tools/tcpflow-load between two network namespaces over a
+# veth pair, so every segment crosses both namespaces' netfilter hooks: the
+# client on CPU 0, the server on CPU 1, for a fixed time.  churn: 8
+# connections in flight, each connect, a 1-byte request, a 1-byte reply,
+# the server's close, the client's; bulk: 2 streams.  The configurations
+# take turns in each round (off, tcpflow, ftrace, bpftrace; then rotated) so a slow
+# drift of the guest weighs on all alike; each round gives two ratios per
+# configuration against nothing loaded, of throughput (work per second)
+# and of CPU (work per busy clock tick of both CPUs), and their medians are
+# reported.  TCPFLOW_BENCH_ROUNDS (default 7) rounds; TCPFLOW_BENCH_SECS
+# (default 5) seconds per run.
 
 load helpers
 
 ROUNDS=${TCPFLOW_BENCH_ROUNDS:-7}
-MB=${TCPFLOW_BENCH_MB:-64}
-CONNS=${TCPFLOW_BENCH_CONNS:-2000}
-# Each churn run's client TIME_WAIT sockets stay for 60 s, and the next
-# insmod seeds them: a table this large tracks every one of them.
-MAX_CONNS=$((2 * ROUNDS * 4 * CONNS + 4096))
+SECS=${TCPFLOW_BENCH_SECS:-5}
+# Every connection of a run stays live (the server's TIME_WAIT) for 60 s,
+# and the next insmod seeds those: room for about 2,000 connections a
+# second churned in any minute (TCPFLOW_BENCH_MAX_CONNS; 1.4 KB each).
+MAX_CONNS=${TCPFLOW_BENCH_MAX_CONNS:-262144}
+CONFIGS=(off tcpflow ftrace)
+# bpftrace when the guest has it (make bench copies it in).
+if command -v bpftrace >/dev/null; then
+	CONFIGS+=(bpftrace)
+fi
 
 setup() {
 	tf_veth_pair bna bnb 10.77.0.1 10.77.0.2
 }
 
 teardown() {
-	pkill -f 'tcpflow-sock listen 10\.77\.' || true
+	pkill -f 'tcpflow-load server' || true
+	pkill -x bpftrace || true
 	pkill -f 'while :; do cat /proc' || true
+	ftrace_off
 	ip netns del bfill 2>/dev/null || true
 	ip netns del brd 2>/dev/null || true
 	tf_dump_on_failure
@@ -53,36 +66,87 @@ since() {
 	echo $((b[0] - a[0])) $((b[1] - a[1]))
 }
 
-# bulk PORT MB: MB megabytes from bna to a server in bnb; prints "US TICKS"
-# from connect to the server's close.
-bulk() {
-	local t0 srv
-	ip netns exec bnb taskset -c 1 tcpflow-sock listen 10.77.0.2 "$1" accept recv-eof close 3>&- &
+# workload WORKLOAD PORT SECS: tcpflow-load's WORKLOAD (churn or bulk) for SECS
+# seconds from bna to a server in bnb on PORT; prints "WORK US TICKS CONNS":
+# the connections made (churn) or megabytes sent (bulk), the client's time
+# from start to the last connection's end, the busy ticks meanwhile and
+# the connections made.  A new
+# port each run: the runs stay alike, never meeting an earlier run's
+# TIME_WAIT sockets.
+workload() {
+	local t0 srv out cost conns us flags=(-c 8)
+	[[ $1 == churn ]] || flags=(-c 2)
+	ip netns exec bnb taskset -c 1 tcpflow-load server "$1" 10.77.0.2 "$2" \
+		>"$T/server" 3>&- &
 	srv=$!
-	tf_wait_for 10 tf_tcp_listening "$1" bnb
+	tf_wait_for 10 tf_tcp_listening "$2" bnb
 	t0=$(stamp)
-	ip netns exec bna taskset -c 0 tcpflow-sock connect 10.77.0.2 "$1" send $(($2 << 20)) close
+	out=$(ip netns exec bna taskset -c 0 tcpflow-load client "$1" 10.77.0.2 "$2" \
+		"${flags[@]}" -t "$3")
+	cost=$(since "$t0")
+	kill -TERM "$srv"
 	wait "$srv"
-	since "$t0"
+	if [[ $out != *" failed=0 "* ]]; then
+		echo "workload: $out" >&2
+		return 1
+	fi
+	conns=$(sed -n 's/.* conns=\([0-9]*\).*/\1/p' <<<"$out")
+	us=$(sed -n 's/.* duration_us=\([0-9]*\).*/\1/p' <<<"$out")
+	if [[ $1 == churn ]]; then
+		echo "$conns $us ${cost#* } $conns"
+	else
+		awk -v b="$(sed -n 's/.* bytes=\([0-9]*\).*/\1/p' <<<"$out")" \
+			-v us="$us" -v t="${cost#* }" -v n="$conns" \
+			'BEGIN { printf "%.1f %d %d %d\n", b / 1048576, us, t, n }'
+	fi
 }
 
-# churn PORT N: N connections from bna to a server in bnb, each opened and
-# closed; prints "US TICKS" from the first connect to the last accept's
-# close.  A new port each run: a connect() never meets an earlier run's
-# TIME_WAIT sockets on its 4-tuple, so the runs stay alike.
-churn() {
-	local t0 srv out
-	ip netns exec bnb taskset -c 1 tcpflow-sock listen 10.77.0.2 "$1" serve "$2" 3>&- &
-	srv=$!
-	tf_wait_for 10 tf_tcp_listening "$1" bnb
-	t0=$(stamp)
-	out=$(ip netns exec bna taskset -c 0 tcpflow-sock churn "$2" 10.77.0.2 "$1")
-	wait "$srv"
-	since "$t0"
-	[ "$out" = "connected=$2 failed=0" ] || {
-		echo "churn: $out" >&2
-		return 1
+# ftrace_on: what a user without extra software turns on to watch TCP
+# connections: sock:inet_sock_set_state and every tcp: event recorded into
+# tracefs's ring buffer, with its default options (record-cmd included).
+ftrace_on() {
+	echo 0 >"$TF_TRACEFS/tracing_on"
+	echo >"$TF_TRACEFS/trace"
+	echo 1 >"$TF_TRACEFS/options/record-cmd"
+	echo 1 >"$TF_TRACEFS/events/sock/inet_sock_set_state/enable"
+	echo 1 >"$TF_TRACEFS/events/tcp/enable"
+	echo 1 >"$TF_TRACEFS/tracing_on"
+}
+
+ftrace_off() {
+	echo 0 >"$TF_TRACEFS/events/tcp/enable" 2>/dev/null || true
+	echo 0 >"$TF_TRACEFS/events/sock/inet_sock_set_state/enable" 2>/dev/null || true
+	echo 0 >"$TF_TRACEFS/options/record-cmd" 2>/dev/null || true
+}
+
+# What a user would pick instead of tcpflow: bcc's tcpstates in bpftrace,
+# every TCP state change printed with its process and the time spent in
+# the state it leaves (Debian's bpftrace, copied into the guest).
+BPF_TCPSTATES='tracepoint:sock:inet_sock_set_state /args->protocol == 6/
+{
+	$t = @last[args->skaddr];
+	printf("%d %s %d %d %d %d %d\n", pid, comm, args->sport, args->dport,
+	       args->oldstate, args->newstate, $t ? (nsecs - $t) / 1000000 : 0);
+	if (args->newstate == 7) {
+		delete(@last[args->skaddr]);
+	} else {
+		@last[args->skaddr] = nsecs;
 	}
+}
+END { clear(@last); }'
+
+# bpftrace_on: start it (BPF_PID), lines to $T/bpftrace, and wait until it
+# prints that it attaches (LLVM compiles the program first: seconds here).
+bpftrace_on() {
+	bpftrace -B line -e "$BPF_TCPSTATES" >"$T/bpftrace" 2>"$T/bpftrace.err" 3>&- &
+	BPF_PID=$!
+	tf_wait_for 120 grep -q '^Attaching' "$T/bpftrace"
+}
+
+# bpftrace_saw PORT: bpftrace printed a state change of a port-PORT socket.
+bpftrace_saw() {
+	awk -v p="$1" 'NF >= 7 && ($(NF - 4) == p || $(NF - 3) == p) { f = 1 }
+		END { exit !f }' "$T/bpftrace"
 }
 
 # duplicates PORT: duplicate children tcpflow holds of PORT's listener.
@@ -92,46 +156,60 @@ duplicates() {
 		END { print n + 0 }' /proc/tcpflow
 }
 
-# measure on|off WORKLOAD PORT: one run, with tcpflow loaded or not; prints
-# "US TICKS".  Loading and unloading tcpflow patches kernel text, which
-# makes QEMU translate that code again: a small run first warms it up, on
-# another port.  With tcpflow, the run must be recorded whole: every
-# connection tracked, no event lost.  (This runs in a command substitution,
-# where errexit does not reach: each check returns by hand.)
+# measure CONFIG WORKLOAD PORT: one run with CONFIG (off, tcpflow, ftrace
+# or bpftrace); prints workload's "WORK US TICKS CONNS".  Loading and
+# unloading patches kernel text, which makes QEMU translate that code again: a short run first warms
+# it up, on another port.  With tcpflow, the run must be recorded whole:
+# every connection tracked, no event lost.  (This runs in a command
+# substitution, where errexit does not reach: each check returns by hand.)
 measure() {
-	local cost conns made dup want=2 size=$MB warm=1 c
-	if [[ $2 == churn ]]; then
-		want=$((2 * CONNS))
-		size=$CONNS
-		warm=$((CONNS / 10))
-	fi
-	[[ $1 == off ]] || tf_load max_conns=$MAX_CONNS || return
-	"$2" $(($3 + 5000)) "$warm" >/dev/null || return
-	[[ $1 == off ]] || conns=$(tf_header_count connections)
-	cost=$("$2" "$3" "$size") || return
-	if [[ $1 == on ]]; then
+	local cost conns made dup c n
+	case $1 in
+	tcpflow) tf_load max_conns=$MAX_CONNS || return ;;
+	ftrace) ftrace_on ;;
+	bpftrace) bpftrace_on || return ;;
+	esac
+	workload "$2" $(($3 + 5000)) 1 >/dev/null || return
+	[[ $1 != tcpflow ]] || conns=$(tf_header_count connections)
+	cost=$(workload "$2" "$3" "$SECS") || return
+	case $1 in
+	tcpflow)
 		for c in untracked evicted events; do
 			if [[ $(tf_header_count $c) != 0 ]]; then
 				echo "measure: $(head -n 1 /proc/tcpflow)" >&2
 				return 1
 			fi
 		done
-		# The listener and the connections it served, and the
+		# The listener and both ends of each connection, and the
 		# duplicate children of any handshake that made two (README).
 		made=$(($(tf_header_count connections) - conns))
 		dup=$(duplicates "$3")
-		if ((made != want + 1 + dup)); then
-			echo "measure: $made entries made, expected $((want + 1)) and $dup duplicates" >&2
+		n=${cost##* }
+		if ((made != 2 * n + 1 + dup)); then
+			echo "measure: $made entries made for $n connections and $dup duplicates" >&2
 			return 1
 		fi
 		tf_unload || return
-	fi
+		;;
+	ftrace)
+		# The ring may have wrapped: any event of the run's port.
+		if ! grep -qE "(dport=|:)$3 " "$TF_TRACEFS/trace"; then
+			echo "measure: ftrace recorded nothing of port $3" >&2
+			return 1
+		fi
+		ftrace_off
+		;;
+	bpftrace)
+		kill -INT "$BPF_PID"
+		wait "$BPF_PID" || true
+		if ! bpftrace_saw "$3"; then
+			echo "measure: bpftrace printed nothing of port $3" >&2
+			head -n 5 "$T/bpftrace" "$T/bpftrace.err" >&2
+			return 1
+		fi
+		;;
+	esac
 	echo "$cost"
-}
-
-# ratio A B: A / B.
-ratio() {
-	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", a / b }'
 }
 
 # summary: "MEDIAN (MIN-MAX)" of the ratios on stdin.
@@ -141,42 +219,50 @@ summary() {
 		printf "%.3fx (%.3f-%.3f)", m, v[1], v[NR] }'
 }
 
-# bench WORKLOAD BASEPORT UNIT PER_RUN: ROUNDS pairs of runs; prints each
-# pair and the medians of two ratios, with tcpflow to without: throughput
-# (work per second of wall time) and CPU (work per busy tick of all CPUs).
+# bench WORKLOAD BASEPORT UNIT: ROUNDS rounds of one run per configuration,
+# in an order rotated each round; prints each round and, per
+# configuration, the medians of two ratios to nothing loaded: throughput
+# (work per second) and CPU (work per busy tick of all CPUs).
 bench() {
-	local i off on port=$2 tput=() cpu=()
-	for ((i = 1; i <= ROUNDS; i++)); do
-		if ((i % 2)); then
-			off=$(measure off "$1" $((port++)))
-			on=$(measure on "$1" $((port++)))
-		else
-			on=$(measure on "$1" $((port++)))
-			off=$(measure off "$1" $((port++)))
-		fi
-		read -r -a off <<<"$off"
-		read -r -a on <<<"$on"
-		tput+=("$(ratio "${off[0]}" "${on[0]}")")
-		cpu+=("$(ratio "${off[1]}" "${on[1]}")")
-		tf_say "$(awk -v w="$1" -v i="$i" -v a="${off[0]}" -v b="${on[0]}" \
-			-v ta="${off[1]}" -v tb="${on[1]}" -v n="$4" -v u="$3" \
-			-v r="${tput[-1]}" -v c="${cpu[-1]}" 'BEGIN {
-			printf "#   %s %d: without %7.1f %s (%5d ticks), with tcpflow %7.1f %s (%5d ticks): %.3fx, CPU %.3fx\n",
-				w, i, n / (a / 1e6), u, ta, n / (b / 1e6), u, tb, r, c }')"
+	local i j cfg port=$2 line m b
+	local -A run=() tput=() cpu=()
+	for ((i = 0; i < ROUNDS; i++)); do
+		for ((j = 0; j < ${#CONFIGS[@]}; j++)); do
+			cfg=${CONFIGS[(i + j) % ${#CONFIGS[@]}]}
+			run[$cfg]=$(measure "$cfg" "$1" $((port++)))
+			[[ -n ${run[$cfg]} ]] || return 1
+		done
+		line="#   $1 $((i + 1)):"
+		for cfg in "${CONFIGS[@]}"; do
+			read -r -a m <<<"${run[$cfg]}"
+			read -r -a b <<<"${run[off]}"
+			line+=$(awk -v c="$cfg" -v w="${m[0]}" -v us="${m[1]}" -v t="${m[2]}" -v u="$3" \
+				'BEGIN { printf " %s %.1f %s (%d ticks)", c, w / (us / 1e6), u, t }')
+			[[ $cfg == off ]] && continue
+			tput[$cfg]+="$(awk -v a="${m[0]}" -v ua="${m[1]}" -v b="${b[0]}" -v ub="${b[1]}" \
+				'BEGIN { printf "%.4f", (a / ua) / (b / ub) }') "
+			cpu[$cfg]+="$(awk -v a="${m[0]}" -v ta="${m[2]}" -v b="${b[0]}" -v tb="${b[2]}" \
+				'BEGIN { printf "%.4f", (a / ta) / (b / tb) }') "
+		done
+		tf_say "$line"
 	done
-	tf_say "# $1 with tcpflow, median of $ROUNDS pairs (min-max):" \
-		"#   throughput $(printf '%s\n' "${tput[@]}" | summary), work per CPU tick $(printf '%s\n' "${cpu[@]}" | summary)"
+	for cfg in "${CONFIGS[@]}"; do
+		[[ $cfg == off ]] && continue
+		tf_say "# $1 with $cfg / nothing loaded, median of $ROUNDS (min-max):" \
+			"#   throughput $(tr ' ' '\n' <<<"${tput[$cfg]}" | grep . | summary), work per CPU tick $(tr ' ' '\n' <<<"${cpu[$cfg]}" | grep . | summary)"
+	done
 }
 
-@test "bench: bulk throughput over veth, tcpflow loaded / nothing loaded" {
+@test "bench: bulk throughput over veth: tcpflow, ftrace, bpftrace / nothing loaded" {
 	tf_say "" "# $(uname -r), $(nproc) CPUs, QEMU software emulation:" \
-		"# bulk: $MB MB per run from one netns to another over veth"
-	bench bulk 9600 MB/s "$MB"
+		"# bulk: 2 streams for ${SECS} s per run from one netns to another over veth"
+	bench bulk 9600 MB/s
 }
 
-@test "bench: connection churn over veth, tcpflow loaded / nothing loaded" {
-	tf_say "" "# churn: $CONNS connections (connect, close) per run over veth"
-	bench churn 19700 conn/s "$CONNS"
+@test "bench: connection churn over veth: tcpflow, ftrace, bpftrace / nothing loaded" {
+	tf_say "" "# churn: 8 connections in flight for ${SECS} s per run (connect, 1-byte request," \
+		"# 1-byte reply, server closes, client closes) over veth"
+	bench churn 19700 conn/s
 }
 
 # reader_loop FILE: nobody, in netns brd, reads FILE over and over (until
@@ -187,22 +273,22 @@ reader_loop() {
 }
 
 @test "bench: churn beside an unprivileged reader looping over a full table in another netns, /proc/tcpflow against /proc/net/tcp" {
-	local fill=$((4 * CONNS)) i j port=29700 mode runs=() base m
+	local fill=${TCPFLOW_BENCH_FILL:-8000} i j port=29700 mode runs=() base m
 	local -A tput=() cpu=()
 	ip netns add bfill
 	ip -n bfill link set lo up
 	ip netns add brd
 	ip -n brd link set lo up
-	tf_load max_conns=$((2 * fill + 2 * ROUNDS * 3 * (CONNS + CONNS / 10) + 4096))
+	tf_load max_conns=$MAX_CONNS
 	# The full table: fill clients in TIME_WAIT (in the kernel's table
 	# too, for /proc/net/tcp to walk) and their closed servers.
 	ip netns exec bfill tcpflow-sock listen 127.0.0.1 9900 serve "$fill" 3>&- &
 	tf_wait_for 10 tf_tcp_listening 9900 bfill
 	[ "$(ip netns exec bfill tcpflow-sock churn "$fill" 127.0.0.1 9900)" = "connected=$fill failed=0" ]
 	wait
-	tf_say "" "# churn: $CONNS connections per run over veth, tcpflow loaded, while nobody in" \
-		"# another netns reads, in a loop, a file over $fill TIME_WAIT sockets and" \
-		"# $(tf_header_count connections) tcpflow entries it cannot see"
+	tf_say "" "# churn: 8 connections in flight for ${SECS} s per run over veth, tcpflow loaded," \
+		"# while nobody in another netns reads, in a loop, a file over $fill TIME_WAIT" \
+		"# sockets and $(tf_header_count connections) tcpflow entries it cannot see"
 	for ((i = 1; i <= ROUNDS; i++)); do
 		for j in 0 1 2; do
 			mode=$(((i + j) % 3))
@@ -210,16 +296,18 @@ reader_loop() {
 			1) reader_loop /proc/net/tcp ;;
 			2) reader_loop /proc/tcpflow ;;
 			esac
-			churn $((port + 5000)) $((CONNS / 10)) >/dev/null
-			runs[mode]=$(churn $((port++)) "$CONNS")
+			workload churn $((port + 5000)) 1 >/dev/null
+			runs[mode]=$(workload churn $((port++)) "$SECS")
 			pkill -f 'while :; do cat /proc' || true
 			wait
 		done
 		read -r -a base <<<"${runs[0]}"
 		for mode in 1 2; do
 			read -r -a m <<<"${runs[mode]}"
-			tput[$mode]+="$(ratio "${base[0]}" "${m[0]}") "
-			cpu[$mode]+="$(ratio "${base[1]}" "${m[1]}") "
+			tput[$mode]+="$(awk -v a="${m[0]}" -v ua="${m[1]}" -v b="${base[0]}" -v ub="${base[1]}" \
+				'BEGIN { printf "%.4f", (a / ua) / (b / ub) }') "
+			cpu[$mode]+="$(awk -v a="${m[0]}" -v ta="${m[2]}" -v b="${base[0]}" -v tb="${base[2]}" \
+				'BEGIN { printf "%.4f", (a / ta) / (b / tb) }') "
 		done
 	done
 	[ "$(tf_header_count untracked)" = 0 ]
