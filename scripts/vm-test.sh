@@ -492,6 +492,11 @@ first_problem() {
 	} | tr -d '\r' | sed 's/^\[ *[0-9.]*\] //' | cut -c 1-120 | paste -s -d '|' | sed 's/|/; /'
 }
 
+# tests_began TAPLOG...: bats printed its plan in one of these TAP logs.
+tests_began() {
+	grep -aqs '^1\.\.[0-9]' "$@"
+}
+
 # Did the guest die of the emulator's text-patching fault?  Under software
 # emulation a vCPU can run a stale copy of kernel text that another vCPU is
 # patching with int3 (static keys and kprobes, at boot and at each insmod
@@ -508,7 +513,7 @@ first_problem() {
 #   fails the run.
 emulator_fault() {
 	grep -aqF 'Oops: int3' "$1/console.log" 2>/dev/null || return 1
-	grep -aq '^1\.\.[0-9]' "$1/tap.log" 2>/dev/null || return 0
+	tests_began "$1/tap.log" || return 0
 	console_problems "$1/console.log" | head -n 1 | grep -qF 'Oops: int3' ||
 		return 1
 	tr -d '\r' <"$1/console.log" | awk '
@@ -545,14 +550,12 @@ fault_summary() {
 # sched_clock_init_late()'s static key flips, in two runs of four); a
 # death during the tests only the once: a second one fails the run.
 boot_again() {
-	if ! grep -aq '^1\.\.[0-9]' "$1/tap.log" 2>/dev/null; then
+	if ! tests_began "$1/tap.log"; then
 		(($2 < 4))
-	else
+	elif tests_began "$1"/tap.emulator-fault.*.log; then
 		# Only the first boot may have died during the tests; earlier
 		# boots that died before them do not count.
-		if grep -aqs '^1\.\.[0-9]' "$1"/tap.emulator-fault.*.log; then
-			return 1
-		fi
+		return 1
 	fi
 }
 
