@@ -212,11 +212,22 @@ measure() {
 	echo "$cost"
 }
 
-# summary: "MEDIAN (MIN-MAX)" of the ratios on stdin.
+# summary RATIO...: "MEDIAN (MIN-MAX)" of the ratios.
 summary() {
-	sort -n | awk '{ v[NR] = $1 } END {
+	printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END {
 		m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
 		printf "%.3fx (%.3f-%.3f)", m, v[1], v[NR] }'
+}
+
+# ratios RUN BASE: of two runs' "WORK US TICKS", RUN's to BASE's work per
+# second and work per busy tick, as "THROUGHPUT CPU".
+ratios() {
+	local r b
+	read -r -a r <<<"$1"
+	read -r -a b <<<"$2"
+	awk -v w="${r[0]}" -v us="${r[1]}" -v t="${r[2]}" \
+		-v bw="${b[0]}" -v bus="${b[1]}" -v bt="${b[2]}" \
+		'BEGIN { printf "%.4f %.4f", (w / us) / (bw / bus), (w / t) / (bw / bt) }'
 }
 
 # bench WORKLOAD BASEPORT UNIT: ROUNDS rounds of one run per configuration,
@@ -224,7 +235,7 @@ summary() {
 # configuration, the medians of two ratios to nothing loaded: throughput
 # (work per second) and CPU (work per busy tick of all CPUs).
 bench() {
-	local i j cfg port=$2 line m b
+	local i j cfg port=$2 line m r
 	local -A run=() tput=() cpu=()
 	for ((i = 0; i < ROUNDS; i++)); do
 		for ((j = 0; j < ${#CONFIGS[@]}; j++)); do
@@ -235,21 +246,19 @@ bench() {
 		line="#   $1 $((i + 1)):"
 		for cfg in "${CONFIGS[@]}"; do
 			read -r -a m <<<"${run[$cfg]}"
-			read -r -a b <<<"${run[off]}"
 			line+=$(awk -v c="$cfg" -v w="${m[0]}" -v us="${m[1]}" -v t="${m[2]}" -v u="$3" \
 				'BEGIN { printf " %s %.1f %s (%d ticks)", c, w / (us / 1e6), u, t }')
 			[[ $cfg == off ]] && continue
-			tput[$cfg]+="$(awk -v a="${m[0]}" -v ua="${m[1]}" -v b="${b[0]}" -v ub="${b[1]}" \
-				'BEGIN { printf "%.4f", (a / ua) / (b / ub) }') "
-			cpu[$cfg]+="$(awk -v a="${m[0]}" -v ta="${m[2]}" -v b="${b[0]}" -v tb="${b[2]}" \
-				'BEGIN { printf "%.4f", (a / ta) / (b / tb) }') "
+			read -r -a r <<<"$(ratios "${run[$cfg]}" "${run[off]}")"
+			tput[$cfg]+="${r[0]} "
+			cpu[$cfg]+="${r[1]} "
 		done
 		tf_say "$line"
 	done
 	for cfg in "${CONFIGS[@]}"; do
 		[[ $cfg == off ]] && continue
 		tf_say "# $1 with $cfg / nothing loaded, median of $ROUNDS (min-max):" \
-			"#   throughput $(tr ' ' '\n' <<<"${tput[$cfg]}" | grep . | summary), work per CPU tick $(tr ' ' '\n' <<<"${cpu[$cfg]}" | grep . | summary)"
+			"#   throughput $(summary ${tput[$cfg]}), work per CPU tick $(summary ${cpu[$cfg]})"
 	done
 }
 
@@ -273,7 +282,7 @@ reader_loop() {
 }
 
 @test "bench: churn beside an unprivileged reader looping over a full table in another netns, /proc/tcpflow against /proc/net/tcp" {
-	local fill=${TCPFLOW_BENCH_FILL:-8000} i j port=29700 mode runs=() base m
+	local fill=${TCPFLOW_BENCH_FILL:-8000} i j port=29700 mode runs=() r
 	local -A tput=() cpu=()
 	ip netns add bfill
 	ip -n bfill link set lo up
@@ -301,18 +310,15 @@ reader_loop() {
 			pkill -f 'while :; do cat /proc' || true
 			wait
 		done
-		read -r -a base <<<"${runs[0]}"
 		for mode in 1 2; do
-			read -r -a m <<<"${runs[mode]}"
-			tput[$mode]+="$(awk -v a="${m[0]}" -v ua="${m[1]}" -v b="${base[0]}" -v ub="${base[1]}" \
-				'BEGIN { printf "%.4f", (a / ua) / (b / ub) }') "
-			cpu[$mode]+="$(awk -v a="${m[0]}" -v ta="${m[2]}" -v b="${base[0]}" -v tb="${base[2]}" \
-				'BEGIN { printf "%.4f", (a / ta) / (b / tb) }') "
+			read -r -a r <<<"$(ratios "${runs[mode]}" "${runs[0]}")"
+			tput[$mode]+="${r[0]} "
+			cpu[$mode]+="${r[1]} "
 		done
 	done
 	[ "$(tf_header_count untracked)" = 0 ]
 	[ "$(tf_header_count events)" = 0 ]
 	tf_say "# churn with the reader / without it, median of $ROUNDS (min-max):" \
-		"#   /proc/net/tcp: throughput $(tr ' ' '\n' <<<"${tput[1]}" | grep . | summary), work per CPU tick $(tr ' ' '\n' <<<"${cpu[1]}" | grep . | summary)" \
-		"#   /proc/tcpflow: throughput $(tr ' ' '\n' <<<"${tput[2]}" | grep . | summary), work per CPU tick $(tr ' ' '\n' <<<"${cpu[2]}" | grep . | summary)"
+		"#   /proc/net/tcp: throughput $(summary ${tput[1]}), work per CPU tick $(summary ${cpu[1]})" \
+		"#   /proc/tcpflow: throughput $(summary ${tput[2]}), work per CPU tick $(summary ${cpu[2]})"
 }
