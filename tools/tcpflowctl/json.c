@@ -11,7 +11,7 @@
 
 bool tf_json;
 
-static void js_str_raw(const char *s);
+static void js_error_line(const char *msg);
 
 void tf_err_msg(const char *fmt, ...)
 {
@@ -22,9 +22,7 @@ void tf_err_msg(const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (tf_json) {
-		fputs("{\"error\":", stdout);
-		js_str_raw(msg);
-		fputs("}\n", stdout);
+		js_error_line(msg);
 		fflush(stdout);
 	} else {
 		fflush(stdout);		/* in order with what came before */
@@ -86,53 +84,104 @@ static size_t utf8_len(const unsigned char *s)
 	return n;
 }
 
+/*
+ * An object is built in memory and written with one fwrite() when it
+ * closes: a stdio call per piece cost more than all the formatting.
+ */
+static struct {
+	char *p;
+	size_t len, cap;
+} jb;
+
+/* Room for n more bytes. */
+static inline void jb_reserve(size_t n)
+{
+	if (jb.len + n > jb.cap) {
+		jb.cap = 2 * (jb.len + n) + 4096;
+		jb.p = xrealloc(jb.p, jb.cap);
+	}
+}
+
+static inline void jb_put(const char *s, size_t n)
+{
+	jb_reserve(n);
+	memcpy(jb.p + jb.len, s, n);
+	jb.len += n;
+}
+
+static inline void jb_c(char c)
+{
+	jb_reserve(1);
+	jb.p[jb.len++] = c;
+}
+
+static void jb_flush(void)
+{
+	fwrite(jb.p, 1, jb.len, stdout);
+	jb.len = 0;
+}
+
 static void js_str_raw(const char *str)
 {
 	const unsigned char *s = (const unsigned char *)str, *run;
+	char u[8];
 	size_t n;
 
-	putchar('"');
+	jb_c('"');
 	while (*s) {
 		/* Printable ASCII but '"' and '\\' goes out as it is, at once. */
 		for (run = s; *s >= 0x20 && *s < 0x7f && *s != '"' && *s != '\\';)
 			s++;
 		if (s > run)
-			fwrite(run, 1, s - run, stdout);
+			jb_put((const char *)run, s - run);
 		if (!*s)
 			break;
 		switch (*s) {
 		case '"':
-			fputs("\\\"", stdout);
+			jb_put("\\\"", 2);
 			break;
 		case '\\':
-			fputs("\\\\", stdout);
+			jb_put("\\\\", 2);
 			break;
 		case '\n':
-			fputs("\\n", stdout);
+			jb_put("\\n", 2);
 			break;
 		case '\t':
-			fputs("\\t", stdout);
+			jb_put("\\t", 2);
 			break;
 		case '\r':
-			fputs("\\r", stdout);
+			jb_put("\\r", 2);
 			break;
 		default:
 			if (*s < 0x20 || *s == 0x7f) {
-				printf("\\u%04x", *s);
+				snprintf(u, sizeof(u), "\\u%04x", *s);
+				jb_put(u, 6);
 				break;
 			}
 			n = utf8_len(s);
 			if (!n) {
-				fputs("\\ufffd", stdout);
+				jb_put("\\ufffd", 6);
 				break;
 			}
-			fwrite(s, 1, n, stdout);
+			jb_put((const char *)s, n);
 			s += n - 1;
 			break;
 		}
 		s++;
 	}
-	putchar('"');
+	jb_c('"');
+}
+
+/* A line of its own, even while an object is being built. */
+static void js_error_line(const char *msg)
+{
+	size_t start = jb.len;
+
+	jb_put("{\"error\":", 9);
+	js_str_raw(msg);
+	jb_put("}\n", 2);
+	fwrite(jb.p + start, 1, jb.len - start, stdout);
+	jb.len = start;
 }
 
 static void js_sep(void)
@@ -142,24 +191,25 @@ static void js_sep(void)
 		return;
 	}
 	if (js.need_comma[js.depth])
-		putchar(',');
+		jb_c(',');
 	js.need_comma[js.depth] = true;
 }
 
 void js_open(char c)
 {
 	js_sep();
-	putchar(c);
+	jb_c(c);
 	js.depth++;
 	js.need_comma[js.depth] = false;
 }
 
 void js_close(char c)
 {
-	putchar(c);
+	jb_c(c);
 	js.depth--;
 	if (!js.depth) {
-		putchar('\n');
+		jb_c('\n');
+		jb_flush();
 		js.need_comma[0] = false;
 	}
 }
@@ -167,10 +217,12 @@ void js_close(char c)
 /* Keys are this tool's own names: plain ASCII, nothing to escape. */
 void js_key(const char *k)
 {
+	size_t n = strlen(k);
+
 	js_sep();
-	putchar('"');
-	fputs(k, stdout);
-	fputs("\":", stdout);
+	jb_c('"');
+	jb_put(k, n);
+	jb_put("\":", 2);
 	js.after_key = true;
 }
 
@@ -184,27 +236,34 @@ void js_str(const char *k, const char *v)
 /* k NULL: an element of an array. */
 void js_u64(const char *k, unsigned long long v)
 {
-	char buf[24];
-	struct tf_sb b;
+	char t[20];
+	int n = 0;
 
 	if (k)
 		js_key(k);
 	js_sep();
-	sb_init(&b, buf, sizeof(buf));
-	sb_u64(&b, v, 1);
-	fwrite(buf, 1, b.p - buf, stdout);
+	do {
+		t[n++] = '0' + v % 10;
+		v /= 10;
+	} while (v);
+	jb_reserve(n);
+	while (n)
+		jb.p[jb.len++] = t[--n];
 }
 
 void js_bool(const char *k, bool v)
 {
 	js_key(k);
 	js_sep();
-	fputs(v ? "true" : "false", stdout);
+	if (v)
+		jb_put("true", 4);
+	else
+		jb_put("false", 5);
 }
 
 void js_null(const char *k)
 {
 	js_key(k);
 	js_sep();
-	fputs("null", stdout);
+	jb_put("null", 4);
 }

@@ -165,7 +165,19 @@ const char *fmt_addr(char *buf, size_t len, unsigned int family,
 		     const __u8 *addr)
 {
 	int af = family == AF_INET6 ? AF_INET6 : AF_INET;
+	struct tf_sb b;
+	int i;
 
+	if (family == AF_INET && len >= INET_ADDRSTRLEN) {
+		/* What inet_ntop() writes, without its sprintf(). */
+		sb_init(&b, buf, len);
+		for (i = 0; i < 4; i++) {
+			if (i)
+				sb_str(&b, ".");
+			sb_u64(&b, addr[i], 1);
+		}
+		return buf;
+	}
 	if ((family != AF_INET && family != AF_INET6) ||
 	    !inet_ntop(af, addr, buf, len))
 		snprintf(buf, len, "?");
