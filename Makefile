@@ -45,7 +45,7 @@ UAPI_HDRS := $(wildcard include/uapi/linux/*.h)
 .PHONY: all modules module tools man clean modules_install install \
 	uninstall modules_uninstall install-tools uninstall-tools dkms-source \
 	check check-all check-host check-debug check-reliability check-dkms \
-	demo bench style warn-check check-kdir
+	demo bench bench-locks style warn-check check-kdir
 
 all: module tools
 	@cp $(MOD_DIR)/tcpflow.ko $(CURDIR)/tcpflow.ko
@@ -203,6 +203,15 @@ check-all:
 # in one boot (see README, Overhead).  Not a test: nothing fails on a ratio.
 bench:
 	scripts/bench.sh
+
+# How often tcpflow's locks are contended during churn, from the lock
+# statistics of the debug kernel (CONFIG_LOCK_STAT): builds it once (see
+# check-debug), then tests/bench/locks.bats.  make bench runs that part too
+# when the debug kernel is built.
+bench-locks:
+	scripts/setup.sh
+	scripts/debug-kernel.sh
+	scripts/vm-test.sh --kernel debug tests/bench/locks.bats
 
 # The reliability suite (rmmod under load, floods, bad input, security,
 # hotplug and wake-ups) on both kernels: 10-15 minutes per kernel under
