@@ -3,19 +3,25 @@
  * /dev/tcpflow: the histories as binary records (include/uapi/linux/tcpflow.h
  * documents the stream).
  *
- * Each open file is a reader with its own position.  At open it notes the
- * live stream's head under the table lock: events numbered below it are
- * delivered from the histories (the snapshot), the others from the ring, so
- * none is delivered twice or skipped in between.
+ * Each open file is a reader with its own position in each CPU's ring.  At
+ * open it takes a cut of the rings (ring.c): events before it are
+ * delivered from the histories (the snapshot), the others from the rings,
+ * so none is delivered twice or skipped in between, and each connection's
+ * snapshot is a beginning of its history.
  *
  * The snapshot walks the table with a cursor and copies one connection at
  * a time into the reader's own buffer (table.c), then makes its records
  * from that copy with no lock held, across as many read()s as it takes:
  * a history that goes on changing meanwhile is neither skipped nor sent
- * twice.  The live stream's records are built under tcpflow_table.lock
- * into the reader's own page, a bounded batch of ring slots per hold, then
- * copied to user space with the lock dropped: copy_to_user() may fault
- * and sleep.  read() calls on one file are serialized by its mutex.
+ * twice.  Each read() of the live stream takes a cut of the rings and
+ * merges the events up to it by time, each CPU's in its order: every event
+ * of a connection that came before one in the cut is in it too, so each
+ * connection's events come in order, whichever CPUs recorded them.  Its
+ * records are built into the reader's own page, copying a bounded batch of
+ * one CPU's slots per hold of that CPU's ring lock, then copied to user
+ * space with no lock held: copy_to_user() may fault and sleep.  read()
+ * calls on one file are serialized by its mutex; a read() and a poll()
+ * move the reader's positions under its raw lock, pos.
  * The file holds a reference on the module (fops.owner), so rmmod fails
  * with EBUSY while any reader has the device open.
  */
@@ -26,6 +32,7 @@
 #include <linux/miscdevice.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
+#include <linux/percpu.h>
 #include <linux/poll.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
@@ -35,16 +42,25 @@
 
 #define TCPFLOW_STATE_BITS	GENMASK(TCPFLOW_STATE_MAX - 1, 1)
 
-struct tcpflow_reader {
-	struct mutex lock;		/* one read() at a time */
-	struct tcpflow_viewer view;
-	struct tcpflow_filter filter;	/* written under both locks */
-	u64 start_seq;			/* first event of the live stream */
-	u64 next_seq;			/* next live event to deliver */
-	u64 ns_seen;			/* not "all": its netns's last event
-					 * passed (struct tcpflow_slot.ns_seq)
+/* A reader's place in one CPU's ring. */
+struct tcpflow_rcpu {
+	u64 start;			/* its first event of the live stream */
+	u64 next;			/* the next slot to look at */
+	u64 ns_seen;			/* not "all": its netns's events passed
+					 * (struct tcpflow_slot.ns_seq)
 					 */
 	bool gap;			/* not "all": the ring overtook it */
+	bool have;			/* peek holds the next event it wants */
+	struct tcpflow_slot peek;
+};
+
+struct tcpflow_reader {
+	struct mutex lock;		/* one read() at a time */
+	raw_spinlock_t pos;		/* cpu[], between read() and poll() */
+	struct tcpflow_viewer view;
+	struct tcpflow_filter filter;	/* written under lock and pos */
+	struct tcpflow_rcpu *cpu;	/* nr_cpu_ids of them */
+	u64 *cut;			/* each CPU's head in the last cut */
 	struct tcpflow_cursor cur;	/* the snapshot's place in the table */
 	struct tcpflow_conn *copy;	/* the connection it is sending */
 	u32 snap_ev;			/* next event of copy to send */
@@ -66,11 +82,13 @@ static size_t tcpflow_reader_room(const struct tcpflow_reader *r,
 
 /* Append one record to the reader's page if it fits in @limit bytes. */
 static bool tcpflow_emit(struct tcpflow_reader *r, size_t limit, u16 type,
-			 u64 conn_id, const void *payload, size_t plen)
+			 u64 conn_id, u32 index, const void *payload,
+			 size_t plen)
 {
 	struct tcpflow_rec_hdr h = {
 		.type = type,
 		.size = sizeof(h) + plen,
+		.index = index,
 		.conn_id = conn_id,
 	};
 
@@ -106,6 +124,12 @@ static bool tcpflow_reader_wants(const struct tcpflow_reader *r,
 	       tcpflow_filter_match(&r->filter, ci);
 }
 
+/* An event recorded after the reader opened: its live stream has it. */
+static bool tcpflow_reader_live(const struct tcpflow_reader *r, u64 pos)
+{
+	return tcpflow_pos_seq(pos) >= r->cpu[tcpflow_pos_cpu(pos)].start;
+}
+
 /* In the snapshot: visible, wanted, and not born after the open. */
 static bool tcpflow_snap_wants(const struct tcpflow_conn *c, void *arg)
 {
@@ -114,7 +138,7 @@ static bool tcpflow_snap_wants(const struct tcpflow_conn *c, void *arg)
 	if (!tcpflow_reader_wants(r, c->net_cookie, &c->info))
 		return false;
 	/* Born after the open: the live stream tells all of it. */
-	return !(c->total_events && c->ev[0].gseq >= r->start_seq);
+	return !(c->total_events && tcpflow_reader_live(r, c->ev[0].pos));
 }
 
 /*
@@ -136,7 +160,7 @@ static void tcpflow_fill_snapshot(struct tcpflow_reader *r, size_t limit)
 						 r->copy)) {
 				sync.now_ns = ktime_get_ns();
 				if (!tcpflow_emit(r, limit, TCPFLOW_REC_SYNC, 0,
-						  &sync, sizeof(sync)))
+						  0, &sync, sizeof(sync)))
 					return;
 				r->synced = true;
 				return;
@@ -149,16 +173,18 @@ static void tcpflow_fill_snapshot(struct tcpflow_reader *r, size_t limit)
 			ci = c->info;
 			tcpflow_viewer_redact(&r->view, &c->owner, &ci);
 			if (!tcpflow_emit(r, limit, TCPFLOW_REC_CONN,
-					  c->info.id, &ci, sizeof(ci)))
+					  c->info.id, 0, &ci, sizeof(ci)))
 				return;
 			r->snap_conn_sent = true;
 		}
 		for (; r->snap_ev < tcpflow_conn_nevents(c); r->snap_ev++) {
 			ke = tcpflow_conn_event(c, r->snap_ev);
-			if (ke->gseq >= r->start_seq)
+			if (tcpflow_reader_live(r, ke->pos))
 				continue;
 			if (!tcpflow_emit(r, limit, TCPFLOW_REC_EVENT,
-					  c->info.id, &ke->e, sizeof(ke->e)))
+					  c->info.id,
+					  tcpflow_conn_event_index(c, r->snap_ev),
+					  &ke->e, sizeof(ke->e)))
 				return;
 		}
 		r->snap_have = false;
@@ -166,138 +192,227 @@ static void tcpflow_fill_snapshot(struct tcpflow_reader *r, size_t limit)
 }
 
 /*
- * The live stream, for fill_live() and reader_ready() alike, under the
- * table lock: passes over the events this reader does not want, at most
- * *budget slots, up to @head, and returns the slot at next_seq of the next
- * one it wants (deliver it, then tcpflow_live_pass()), or NULL with *lost
- * set to a loss to report first (then tcpflow_live_lost()), or NULL.
+ * Peek at the next event this reader wants from @cpu's ring, below @limit
+ * and the ring's head, into its rcpu (have), or find a loss to report
+ * first (*lost, then tcpflow_live_lost()): at most *budget slots, in one
+ * hold of the ring's lock.
  *
  * The ring does not wait for readers: one that falls behind is told how
  * many events it missed.  A reader of every namespace is told the count
  * at once.  Any other must not learn how busy other namespaces were, so it
  * is told only how many of its own namespace's events it missed: each
- * slot carries its namespace's event number (ns_seq), and the count is
- * known at the next event of its own namespace still in the ring, or, with
- * none left, from its namespace's counters once it has caught up.
- *
- * next_seq, ns_seen and gap move only under the table lock: a poll() that
- * does not take r->lock may move them past events this reader does not
- * want while a read() is in progress; a wanted event, or a loss to report,
- * stops both where the other would stop.
+ * slot carries its namespace's event number on that CPU (ns_seq), and the
+ * count is known at the next event of its own namespace still in the
+ * ring, or, with none left, from its namespace's count once it has caught
+ * up (tcpflow_live_catch_up()).
  */
-static const struct tcpflow_slot *tcpflow_live_next(struct tcpflow_reader *r,
-						    u64 head, u64 *lost,
-						    unsigned int *budget)
+static void tcpflow_live_peek(struct tcpflow_reader *r, int cpu, u64 limit,
+			      u64 *lost, unsigned int *budget)
 {
+	struct tcpflow_rcpu *rc = &r->cpu[cpu];
 	const bool all = r->view.all;
 	const struct tcpflow_slot *s;
-	const struct tcpflow_netcnt *n;
-	u64 oldest = tcpflow_ring_oldest();
+	unsigned long flags;
+	unsigned int n = 0;
+	u64 oldest;
 
-	lockdep_assert_held(&tcpflow_table.lock);
+	lockdep_assert_held(&r->pos);
 	*lost = 0;
-	if (r->next_seq < oldest) {
+	tcpflow_ring_lock(cpu, &flags);
+	limit = min(limit, tcpflow_ring_head(cpu));
+	oldest = tcpflow_ring_oldest(cpu);
+	if (rc->next < oldest) {
 		if (all) {
-			*lost = oldest - r->next_seq;
-			return NULL;
+			*lost = oldest - rc->next;
+			goto unlock;
 		}
-		r->gap = true;
-		r->next_seq = oldest;
+		rc->gap = true;
+		rc->next = oldest;
 	}
-	for (; *budget && r->next_seq < head; r->next_seq++, --*budget) {
-		s = tcpflow_ring_slot(r->next_seq);
+	for (; n < *budget && rc->next < limit; rc->next++) {
+		s = tcpflow_ring_slot(cpu, rc->next);
+		n++;
 		if (!tcpflow_viewer_sees(&r->view, s->net_cookie))
 			continue;
-		if (!all && r->gap) {
-			if (s->ns_seq > r->ns_seen + 1) {
-				*lost = s->ns_seq - r->ns_seen - 1;
-				return NULL;
+		if (!all && rc->gap) {
+			if (s->ns_seq > rc->ns_seen + 1) {
+				*lost = s->ns_seq - rc->ns_seen - 1;
+				goto unlock;
 			}
-			r->gap = false;
+			rc->gap = false;
 		}
-		if (tcpflow_filter_match(&r->filter, &s->info))
-			return s;
 		if (!all)
-			r->ns_seen = s->ns_seq;
-	}
-	if (r->gap && r->next_seq == tcpflow_ring_head()) {
-		n = tcpflow_netcnt_find(r->view.net_cookie);
-		if (n && n->cnt.events_total > r->ns_seen) {
-			*lost = n->cnt.events_total - r->ns_seen;
-			return NULL;
+			rc->ns_seen = s->ns_seq;
+		if (tcpflow_filter_match(&r->filter, &s->info)) {
+			rc->peek = *s;
+			rc->have = true;
+			rc->next++;
+			break;
 		}
-		r->gap = false;
 	}
-	return NULL;
+unlock:
+	tcpflow_ring_unlock(cpu, flags);
+	tcpflow_walk_note(n);
+	*budget -= n;
 }
 
-/* The loss tcpflow_live_next() found is reported. */
-static void tcpflow_live_lost(struct tcpflow_reader *r, u64 lost)
+/*
+ * Not "all", overtaken, and at @cpu's head: what it missed of its own
+ * namespace there is what that CPU recorded of it beyond ns_seen.
+ */
+static void tcpflow_live_catch_up(struct tcpflow_reader *r, int cpu,
+				  u64 *lost)
 {
+	struct tcpflow_rcpu *rc = &r->cpu[cpu];
+	const struct tcpflow_netcnt *n;
+	unsigned long flags, rflags;
+	u64 count;
+
+	*lost = 0;
+	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
+	n = tcpflow_netcnt_find(r->view.net_cookie);
+	tcpflow_ring_lock(cpu, &rflags);
+	if (rc->next == tcpflow_ring_head(cpu)) {
+		count = n ? tcpflow_ring_ns_count(cpu, n->ev_cpu) : 0;
+		if (count > rc->ns_seen)
+			*lost = count - rc->ns_seen;
+		else
+			rc->gap = false;
+	}
+	tcpflow_ring_unlock(cpu, rflags);
+	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+}
+
+/* The loss tcpflow_live_peek() or _catch_up() found is reported. */
+static void tcpflow_live_lost(struct tcpflow_reader *r, int cpu, u64 lost)
+{
+	struct tcpflow_rcpu *rc = &r->cpu[cpu];
+
 	if (r->view.all) {
-		r->next_seq += lost;
+		rc->next += lost;
 	} else {
-		r->ns_seen += lost;
-		r->gap = false;
+		rc->ns_seen += lost;
+		rc->gap = false;
 	}
 }
 
-/* The event at next_seq is delivered. */
-static void tcpflow_live_pass(struct tcpflow_reader *r,
-			      const struct tcpflow_slot *s)
+/* Which of two peeked events goes first: by time, a connection's by index. */
+static bool tcpflow_slot_before(const struct tcpflow_slot *a,
+				const struct tcpflow_slot *b)
 {
-	r->next_seq++;
-	if (!r->view.all)
-		r->ns_seen = s->ns_seq;
+	if (a->info.id == b->info.id)
+		return a->index < b->index;
+	return a->e.t_ns < b->e.t_ns;
+}
+
+enum tcpflow_live {
+	TCPFLOW_LIVE_NONE,	/* nothing more below the limits */
+	TCPFLOW_LIVE_EVENT,	/* deliver cpu[*which].peek */
+	TCPFLOW_LIVE_LOSS,	/* report *lost of CPU *which */
+	TCPFLOW_LIVE_MORE,	/* the budget ran out: again */
+};
+
+/*
+ * What comes next for this reader, below each CPU's @limit (a cut, or
+ * NULL: the heads), under r->pos: every CPU's ring is peeked at first, so
+ * that the event returned is the earliest there is.
+ */
+static enum tcpflow_live tcpflow_live_next(struct tcpflow_reader *r,
+					   const u64 *limit, int *which,
+					   u64 *lost, unsigned int *budget)
+{
+	struct tcpflow_rcpu *rc;
+	int cpu, best = -1;
+	u64 lim;
+
+	lockdep_assert_held(&r->pos);
+	for_each_possible_cpu(cpu) {
+		rc = &r->cpu[cpu];
+		lim = limit ? limit[cpu] : U64_MAX;
+		while (!rc->have && rc->next < min(lim, tcpflow_ring_peek_head(cpu))) {
+			if (!*budget)
+				return TCPFLOW_LIVE_MORE;
+			tcpflow_live_peek(r, cpu, lim, lost, budget);
+			if (*lost) {
+				*which = cpu;
+				return TCPFLOW_LIVE_LOSS;
+			}
+		}
+		if (!rc->have && rc->gap && !r->view.all) {
+			tcpflow_live_catch_up(r, cpu, lost);
+			if (*lost) {
+				*which = cpu;
+				return TCPFLOW_LIVE_LOSS;
+			}
+		}
+		if (rc->have && (best < 0 ||
+				 tcpflow_slot_before(&rc->peek,
+						     &r->cpu[best].peek)))
+			best = cpu;
+	}
+	if (best < 0)
+		return TCPFLOW_LIVE_NONE;
+	*which = best;
+	return TCPFLOW_LIVE_EVENT;
 }
 
 /*
  * The live stream's records: each event with its connection, or what was
- * lost, a batch of TCPFLOW_WALK_BATCH slots per hold of the table lock,
- * wanted or not, up to the head seen on entry.
+ * lost, up to a cut of the rings taken now, TCPFLOW_WALK_BATCH slots at
+ * most per hold of r->pos.
  */
 static void tcpflow_fill_live(struct tcpflow_reader *r, size_t limit)
 {
 	const size_t pair = 2 * sizeof(struct tcpflow_rec_hdr) +
 			    sizeof(struct tcpflow_conn_info) +
 			    sizeof(struct tcpflow_event);
+	enum tcpflow_live what = TCPFLOW_LIVE_MORE;
 	const struct tcpflow_slot *s;
 	struct tcpflow_conn_info ci;
 	struct tcpflow_loss loss;
-	u64 head = tcpflow_ring_head();
 	unsigned int budget;
 	unsigned long flags;
-	bool more;
+	int cpu, which;
 
-	do {
-		raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
+	local_irq_save(flags);
+	tcpflow_ring_cut();
+	for_each_possible_cpu(cpu)
+		r->cut[cpu] = tcpflow_ring_head(cpu);
+	tcpflow_ring_uncut();
+	local_irq_restore(flags);
+
+	while (what == TCPFLOW_LIVE_MORE) {
+		raw_spin_lock_irqsave(&r->pos, flags);
 		budget = TCPFLOW_WALK_BATCH;
 		while (!r->full) {
-			s = tcpflow_live_next(r, head, &loss.events, &budget);
-			if (loss.events) {
+			what = tcpflow_live_next(r, r->cut, &which, &loss.events,
+						 &budget);
+			if (what == TCPFLOW_LIVE_LOSS) {
 				if (tcpflow_emit(r, limit, TCPFLOW_REC_LOSS, 0,
-						 &loss, sizeof(loss)))
-					tcpflow_live_lost(r, loss.events);
+						 0, &loss, sizeof(loss)))
+					tcpflow_live_lost(r, which,
+							  loss.events);
 				continue;
 			}
-			if (!s)
+			if (what != TCPFLOW_LIVE_EVENT)
 				break;
 			if (tcpflow_reader_room(r, limit) < pair) {
 				r->full = true;
 				break;
 			}
+			s = &r->cpu[which].peek;
 			ci = s->info;
 			tcpflow_viewer_redact(&r->view, &s->owner, &ci);
-			tcpflow_emit(r, limit, TCPFLOW_REC_CONN, s->info.id,
+			tcpflow_emit(r, limit, TCPFLOW_REC_CONN, s->info.id, 0,
 				     &ci, sizeof(ci));
 			tcpflow_emit(r, limit, TCPFLOW_REC_EVENT, s->info.id,
-				     &s->e, sizeof(s->e));
-			tcpflow_live_pass(r, s);
+				     s->index, &s->e, sizeof(s->e));
+			r->cpu[which].have = false;
 		}
-		tcpflow_walk_note(TCPFLOW_WALK_BATCH - budget);
-		more = !r->full && !budget && r->next_seq < head;
-		raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
-	} while (more);
+		raw_spin_unlock_irqrestore(&r->pos, flags);
+		if (what == TCPFLOW_LIVE_MORE)
+			cond_resched();
+	}
 }
 
 /*
@@ -305,30 +420,36 @@ static void tcpflow_fill_live(struct tcpflow_reader *r, size_t limit)
  * namespace hides is not one: poll() must not report input that read()
  * would not return, nor tell a reader in one namespace when another one
  * is busy.  Such events are passed over for good, as tcpflow_fill_live()
- * would, a batch per hold of the table lock (interrupts are off), up to the
- * head seen on entry: a later event wakes the caller again.
+ * would, a batch per hold of a ring's lock: a later event wakes the caller
+ * again.
  */
 static bool tcpflow_reader_ready(struct tcpflow_reader *r)
 {
+	enum tcpflow_live what;
 	unsigned int budget;
 	unsigned long flags;
-	bool ready, more;
-	u64 head, lost;
+	struct tcpflow_rcpu *rc;
+	bool maybe = false;
+	int cpu, which;
+	u64 lost;
 
 	if (!READ_ONCE(r->synced))
 		return true;	/* the snapshot ends with a SYNC record */
-	head = tcpflow_ring_head();
-	if (READ_ONCE(r->next_seq) == head && !READ_ONCE(r->gap))
+	for_each_possible_cpu(cpu) {
+		rc = &r->cpu[cpu];
+		if (READ_ONCE(rc->have) || READ_ONCE(rc->gap) ||
+		    READ_ONCE(rc->next) != tcpflow_ring_peek_head(cpu))
+			maybe = true;
+	}
+	if (!maybe)
 		return false;
 	do {
-		raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
+		raw_spin_lock_irqsave(&r->pos, flags);
 		budget = TCPFLOW_WALK_BATCH;
-		ready = tcpflow_live_next(r, head, &lost, &budget) || lost;
-		tcpflow_walk_note(TCPFLOW_WALK_BATCH - budget);
-		more = !ready && !budget && r->next_seq < head;
-		raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
-	} while (more);
-	return ready;
+		what = tcpflow_live_next(r, NULL, &which, &lost, &budget);
+		raw_spin_unlock_irqrestore(&r->pos, flags);
+	} while (what == TCPFLOW_LIVE_MORE);
+	return what != TCPFLOW_LIVE_NONE;
 }
 
 static void tcpflow_fill(struct tcpflow_reader *r, size_t limit)
@@ -408,9 +529,9 @@ static long tcpflow_ioc_set_filter(struct tcpflow_reader *r,
 	if ((f.flags & TCPFLOW_FILTER_STATE) && !f.state_mask)
 		return -EINVAL;
 	mutex_lock(&r->lock);
-	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
+	raw_spin_lock_irqsave(&r->pos, flags);
 	r->filter = f;
-	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	raw_spin_unlock_irqrestore(&r->pos, flags);
 	mutex_unlock(&r->lock);
 	return 0;
 }
@@ -433,11 +554,20 @@ static long tcpflow_dev_ioctl(struct file *file, unsigned int cmd,
 	}
 }
 
+static void tcpflow_reader_free(struct tcpflow_reader *r)
+{
+	kvfree(r->cut);
+	kvfree(r->cpu);
+	kvfree(r->copy);
+	kfree(r);
+}
+
 static int tcpflow_dev_open(struct inode *inode, struct file *file)
 {
 	struct tcpflow_reader *r;
 	const struct tcpflow_netcnt *n;
 	unsigned long flags;
+	int cpu;
 
 	BUILD_BUG_ON(sizeof(*r) + TCPFLOW_REC_MAX_SIZE +
 		     sizeof(struct tcpflow_rec_hdr) +
@@ -446,18 +576,27 @@ static int tcpflow_dev_open(struct inode *inode, struct file *file)
 	if (!r)
 		return -ENOMEM;
 	r->copy = tcpflow_conn_copy_alloc();
-	if (!r->copy) {
-		kfree(r);
+	r->cpu = kvcalloc(nr_cpu_ids, sizeof(*r->cpu), GFP_KERNEL_ACCOUNT);
+	r->cut = kvcalloc(nr_cpu_ids, sizeof(*r->cut), GFP_KERNEL_ACCOUNT);
+	if (!r->copy || !r->cpu || !r->cut) {
+		tcpflow_reader_free(r);
 		return -ENOMEM;
 	}
 	mutex_init(&r->lock);
+	raw_spin_lock_init(&r->pos);
 	tcpflow_viewer_init(&r->view, file);
+	/* The open's cut, under the table lock for its namespace's counts. */
 	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
-	r->start_seq = tcpflow_ring_attach();
+	tcpflow_ring_cut();
+	tcpflow_ring_cut_readers(true);
 	n = tcpflow_netcnt_find(r->view.net_cookie);
-	r->ns_seen = n ? n->cnt.events_total : 0;
+	for_each_possible_cpu(cpu) {
+		r->cpu[cpu].start = tcpflow_ring_head(cpu);
+		r->cpu[cpu].next = r->cpu[cpu].start;
+		r->cpu[cpu].ns_seen = n ? *per_cpu_ptr(n->ev_cpu, cpu) : 0;
+	}
+	tcpflow_ring_uncut();
 	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
-	r->next_seq = r->start_seq;
 	tcpflow_cursor_init(&r->cur);
 	file->private_data = r;
 	return stream_open(inode, file);
@@ -468,13 +607,14 @@ static int tcpflow_dev_release(struct inode *inode, struct file *file)
 	struct tcpflow_reader *r = file->private_data;
 	unsigned long flags;
 
-	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
-	tcpflow_ring_detach();
-	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	local_irq_save(flags);
+	tcpflow_ring_cut();
+	tcpflow_ring_cut_readers(false);
+	tcpflow_ring_uncut();
+	local_irq_restore(flags);
 	tcpflow_cursor_del(&r->cur);
-	kvfree(r->copy);
 	tcpflow_viewer_release(&r->view);
-	kfree(r);
+	tcpflow_reader_free(r);
 	return 0;
 }
 

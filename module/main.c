@@ -75,14 +75,14 @@ MODULE_PARM_DESC(max_events,
 		 "events kept per connection (4-1024, default 32)");
 module_param_cb(ring_events, &tcpflow_param_ops, &tcpflow_ring_events, 0444);
 MODULE_PARM_DESC(ring_events,
-		 "live events buffered for /dev/tcpflow readers (power of two, 16-1048576, default 4096)");
+		 "live events buffered for /dev/tcpflow readers, per CPU (power of two, 16-1048576, default 4096)");
 
 /*
  * What the parameters make tcpflow_table_init() and tcpflow_ring_init()
  * allocate, in bytes: the pool of entries with their histories, the two
- * hashes (by cookie and by tuple, a power of two of buckets each) and the
- * ring.  At most 1048576 * (344 + 1024 * 32) + 2 * 8 MiB + 1048576 * 176:
- * no overflow in 64 bits.
+ * hashes (by cookie and by tuple, a power of two of buckets each) and a
+ * ring for each possible CPU.  At most 1048576 * (360 + 1024 * 32) +
+ * 2 * 8 MiB + 8192 * 1048576 * 200: no overflow in 64 bits.
  */
 static u64 tcpflow_footprint(void)
 {
@@ -92,7 +92,8 @@ static u64 tcpflow_footprint(void)
 
 	return entry * tcpflow_max_conns +
 	       2 * buckets * sizeof(struct hlist_head) +
-	       (u64)tcpflow_ring_events * sizeof(struct tcpflow_slot);
+	       (u64)num_possible_cpus() * tcpflow_ring_events *
+	       sizeof(struct tcpflow_slot);
 }
 
 /*
@@ -171,7 +172,7 @@ static int __init tcpflow_init(void)
 	err = tcpflow_fault_init(step, -EBUSY) ?: tcpflow_dev_init();
 	if (err)
 		goto err_remove_proc;
-	pr_info("version %s loaded: %u connections x %u events, %u live events, %llu KiB\n",
+	pr_info("version %s loaded: %u connections x %u events, %u live events a CPU, %llu KiB\n",
 		TCPFLOW_VERSION, tcpflow_max_conns, tcpflow_max_events,
 		tcpflow_ring_events, DIV_ROUND_UP_ULL(tcpflow_footprint(), 1024));
 	return 0;

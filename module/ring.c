@@ -1,11 +1,25 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The live stream: a power-of-two ring of the most recent events, each with
- * its connection as it was right after the event, written only while a
- * /dev/tcpflow reader is open.  Every slot is written
- * and read under tcpflow_table.lock; readers keep their own position, so a
- * slow reader never holds the writer back: it is overwritten and told how
- * much it lost (dev.c).
+ * The live stream: a power-of-two ring of the most recent events per CPU,
+ * each with its connection as it was right after the event.  Every event
+ * is numbered on the CPU that records it (its position, tcpflow_pos()),
+ * whether or not a reader is open; its slot is written only while one is.
+ *
+ * Each CPU's ring has its own spinning lock, which the hooks of that CPU
+ * take for each event (inside the lock that orders the events of the
+ * event's connection) and readers take to copy a slot: no cache line is
+ * written by every CPU.  A reader's view of all the rings at one instant, a
+ * cut, is taken with every CPU's lock held at once (tcpflow_ring_cut()):
+ * an event
+ * recorded after another one of its connection, on whatever CPU, is then
+ * in the cut only if that one is.  The snapshot/stream boundary of a
+ * reader is such a cut (dev.c), and so is the set of events each read()
+ * of the stream merges by time, which keeps every connection's events in
+ * order across CPUs.  A cut holds the hooks of every CPU for as long as it
+ * takes to read one counter per CPU.
+ *
+ * Readers keep their own positions, so a slow reader never holds a writer
+ * back: it is overwritten and told how much it lost (dev.c).
  *
  * Writers are the hooks, which run with preemption disabled and often in
  * softirq: they cannot take the wait queue's lock from every context they
@@ -15,31 +29,71 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/irq_work.h>
+#include <linux/percpu.h>
 #include <linux/vmalloc.h>
 #include <linux/wait.h>
 
 #include "tcpflow.h"
 
-static struct {
+/*
+ * The per-CPU locks are arch spinlocks, as lglocks were: a cut holds one
+ * per possible CPU, and as many raw_spinlock_t would each add to the
+ * preemption count, which holds 255.  Every holder has interrupts off, so
+ * it cannot be preempted.  Lockdep and lock_stat see them as one lock,
+ * dep_map: shared for one CPU's, exclusive for a cut.
+ */
+struct tcpflow_cpu_ring {
+	arch_spinlock_t lock;
+	u64 head;			/* this CPU's next event number */
 	struct tcpflow_slot *slots;
+};
+
+static struct {
+	struct tcpflow_cpu_ring __percpu *cpus;
 	u64 mask;
-	u64 head;		/* sequence number of the next event */
-	unsigned int readers;	/* /dev/tcpflow files open */
+	/* /dev/tcpflow files open: changed only in a cut, read under a lock */
+	unsigned int readers;
 	struct wait_queue_head wq;
 	struct irq_work wake;
+#ifdef CONFIG_DEBUG_LOCK_ALLOC
+	struct lockdep_map dep_map;
+#endif
 } tcpflow_ring;
+
+/* Named for /proc/lock_stat (make bench-locks). */
+static struct lock_class_key tcpflow_cpu_ring_key;
 
 static void tcpflow_ring_wake(struct irq_work *work)
 {
 	wake_up_interruptible_all(&tcpflow_ring.wq);
 }
 
+static struct tcpflow_cpu_ring *tcpflow_cpu_ring(int cpu)
+{
+	return per_cpu_ptr(tcpflow_ring.cpus, cpu);
+}
+
+/* @size slots for each possible CPU. */
 int tcpflow_ring_init(unsigned int size)
 {
-	tcpflow_ring.slots = vcalloc(size, sizeof(*tcpflow_ring.slots));
-	if (!tcpflow_ring.slots)
+	struct tcpflow_cpu_ring *r;
+	int cpu;
+
+	tcpflow_ring.cpus = alloc_percpu(struct tcpflow_cpu_ring);
+	if (!tcpflow_ring.cpus)
 		return -ENOMEM;
+	for_each_possible_cpu(cpu) {
+		r = tcpflow_cpu_ring(cpu);
+		r->lock = (arch_spinlock_t)__ARCH_SPIN_LOCK_UNLOCKED;
+		r->slots = vcalloc(size, sizeof(*r->slots));
+		if (!r->slots) {
+			tcpflow_ring_exit();
+			return -ENOMEM;
+		}
+	}
 	tcpflow_ring.mask = size - 1;
+	lockdep_init_map_wait(&tcpflow_ring.dep_map, "tcpflow_cpu_ring.lock",
+			      &tcpflow_cpu_ring_key, 0, LD_WAIT_SPIN);
 	init_waitqueue_head(&tcpflow_ring.wq);
 	init_irq_work(&tcpflow_ring.wake, tcpflow_ring_wake);
 	return 0;
@@ -53,75 +107,159 @@ void tcpflow_ring_quiesce(void)
 
 void tcpflow_ring_exit(void)
 {
-	vfree(tcpflow_ring.slots);
-}
+	int cpu;
 
-/*
- * A reader opens: the events from the returned head on are its live stream,
- * and are written to the ring for as long as it is open.  Called with
- * tcpflow_table.lock held, as every push is: no event falls between the
- * head a reader starts from and the first slot written for it.
- */
-u64 tcpflow_ring_attach(void)
-{
-	lockdep_assert_held(&tcpflow_table.lock);
-	tcpflow_ring.readers++;
-	return tcpflow_ring.head;
-}
-
-void tcpflow_ring_detach(void)
-{
-	lockdep_assert_held(&tcpflow_table.lock);
-	tcpflow_ring.readers--;
-}
-
-/*
- * Called with tcpflow_table.lock held: the slot and head change together
- * with the history, so the sequence numbers of both agree.  With no reader
- * open only the head moves: a reader that opens later reads the ring from
- * the head on (tcpflow_ring_attach()) and the events before it from the
- * histories, so no slot before its start is ever read.
- */
-void tcpflow_ring_push(const struct tcpflow_conn *c,
-		       const struct tcpflow_event *e, u64 ns_seq)
-{
-	struct tcpflow_slot *s;
-
-	lockdep_assert_held(&tcpflow_table.lock);
-	if (!tcpflow_ring.readers) {
-		WRITE_ONCE(tcpflow_ring.head, tcpflow_ring.head + 1);
+	if (!tcpflow_ring.cpus)
 		return;
-	}
-	s = &tcpflow_ring.slots[tcpflow_ring.head & tcpflow_ring.mask];
-	s->net_cookie = c->net_cookie;
-	s->ns_seq = ns_seq;
-	s->owner = c->owner;
-	s->info = c->info;
-	s->e = *e;
-	/* Pairs with the barrier in the reader's prepare_to_wait(). */
-	smp_store_release(&tcpflow_ring.head, tcpflow_ring.head + 1);
-	if (wq_has_sleeper(&tcpflow_ring.wq))
-		irq_work_queue(&tcpflow_ring.wake);
+	for_each_possible_cpu(cpu)
+		vfree(tcpflow_cpu_ring(cpu)->slots);
+	free_percpu(tcpflow_ring.cpus);
+	tcpflow_ring.cpus = NULL;
 }
 
-/* Readers may peek at head without the lock to decide whether to sleep. */
-u64 tcpflow_ring_head(void)
+/* One CPU's lock, interrupts off; contention is counted for lock_stat. */
+static void tcpflow_cpu_ring_lock(struct tcpflow_cpu_ring *r,
+				  unsigned long ip)
+{
+	lock_acquire_shared(&tcpflow_ring.dep_map, 0, 0, NULL, ip);
+	if (!arch_spin_trylock(&r->lock)) {
+		lock_contended(&tcpflow_ring.dep_map, ip);
+		arch_spin_lock(&r->lock);
+	}
+	lock_acquired(&tcpflow_ring.dep_map, ip);
+}
+
+static void tcpflow_cpu_ring_unlock(struct tcpflow_cpu_ring *r,
+				    unsigned long ip)
+{
+	arch_spin_unlock(&r->lock);
+	lock_release(&tcpflow_ring.dep_map, ip);
+}
+
+/*
+ * Every CPU's lock, called with interrupts off: nothing is recorded
+ * anywhere until tcpflow_ring_uncut().  Two cuts take the locks in the same
+ * order; a caller may hold the table lock, which the hooks take first too.
+ */
+void tcpflow_ring_cut(void)
+{
+	int cpu;
+
+	lockdep_assert_irqs_disabled();
+	lock_acquire_exclusive(&tcpflow_ring.dep_map, 0, 0, NULL, _RET_IP_);
+	for_each_possible_cpu(cpu)
+		arch_spin_lock(&tcpflow_cpu_ring(cpu)->lock);
+	lock_acquired(&tcpflow_ring.dep_map, _RET_IP_);
+}
+
+void tcpflow_ring_uncut(void)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		arch_spin_unlock(&tcpflow_cpu_ring(cpu)->lock);
+	lock_release(&tcpflow_ring.dep_map, _RET_IP_);
+}
+
+/* @cpu's next event number, in a cut or with that CPU's ring lock held. */
+u64 tcpflow_ring_head(int cpu)
+{
+	return tcpflow_cpu_ring(cpu)->head;
+}
+
+/*
+ * In a cut: a reader opens (@open) or closes.  Slots are written while any
+ * reader is open, so from the cut a reader opens in on, every event in
+ * its live stream has its slot.
+ */
+void tcpflow_ring_cut_readers(bool open)
+{
+	if (open)
+		tcpflow_ring.readers++;
+	else
+		tcpflow_ring.readers--;
+}
+
+/*
+ * Number the event on this CPU, and write its slot if a reader is open;
+ * @ns_cpu is this CPU's count of the events of the connection's netns
+ * (NULL: none), moved on with it.  Called with interrupts off and the
+ * connection's events ordered by the caller's lock.  Returns the event's
+ * position.
+ */
+u64 tcpflow_ring_push(const struct tcpflow_conn *c,
+		      const struct tcpflow_event *e, u32 index,
+		      u64 __percpu *ns_cpu)
+{
+	struct tcpflow_cpu_ring *r = this_cpu_ptr(tcpflow_ring.cpus);
+	struct tcpflow_slot *s;
+	bool wake = false;
+	u64 seq;
+
+	tcpflow_cpu_ring_lock(r, _RET_IP_);
+	seq = r->head;
+	if (tcpflow_ring.readers) {
+		s = &r->slots[seq & tcpflow_ring.mask];
+		s->net_cookie = c->net_cookie;
+		s->ns_seq = ns_cpu ? ++*this_cpu_ptr(ns_cpu) : 0;
+		s->index = index;
+		s->owner = c->owner;
+		s->info = c->info;
+		s->e = *e;
+		wake = true;
+	} else if (ns_cpu) {
+		++*this_cpu_ptr(ns_cpu);
+	}
+	/* Pairs with the acquire in tcpflow_ring_peek_head(). */
+	smp_store_release(&r->head, seq + 1);
+	tcpflow_cpu_ring_unlock(r, _RET_IP_);
+	if (wake && wq_has_sleeper(&tcpflow_ring.wq))
+		irq_work_queue(&tcpflow_ring.wake);
+	return tcpflow_pos(smp_processor_id(), seq);
+}
+
+/* A reader peeks at @cpu's head without a lock to decide whether to sleep. */
+u64 tcpflow_ring_peek_head(int cpu)
 {
 	/* Pairs with the release in tcpflow_ring_push(). */
-	return smp_load_acquire(&tcpflow_ring.head);
+	return smp_load_acquire(&tcpflow_cpu_ring(cpu)->head);
 }
 
-u64 tcpflow_ring_oldest(void)
+/*
+ * A reader's hold of one CPU's ring, for a bounded batch of slots: while it
+ * is held, slots from tcpflow_ring_oldest() to the head stay as they are.
+ */
+void tcpflow_ring_lock(int cpu, unsigned long *flags)
 {
-	u64 head = tcpflow_ring.head, size = tcpflow_ring.mask + 1;
-
-	return head > size ? head - size : 0;
+	local_irq_save(*flags);
+	tcpflow_cpu_ring_lock(tcpflow_cpu_ring(cpu), _RET_IP_);
 }
 
-const struct tcpflow_slot *tcpflow_ring_slot(u64 seq)
+void tcpflow_ring_unlock(int cpu, unsigned long flags)
 {
-	lockdep_assert_held(&tcpflow_table.lock);
-	return &tcpflow_ring.slots[seq & tcpflow_ring.mask];
+	tcpflow_cpu_ring_unlock(tcpflow_cpu_ring(cpu), _RET_IP_);
+	local_irq_restore(flags);
+}
+
+/* The oldest event of @cpu still in its ring, with its lock held. */
+u64 tcpflow_ring_oldest(int cpu)
+{
+	struct tcpflow_cpu_ring *r = tcpflow_cpu_ring(cpu);
+	u64 size = tcpflow_ring.mask + 1;
+
+	return r->head > size ? r->head - size : 0;
+}
+
+/* A slot of @cpu, with its lock held. */
+const struct tcpflow_slot *tcpflow_ring_slot(int cpu, u64 seq)
+{
+	return &tcpflow_cpu_ring(cpu)->slots[seq & tcpflow_ring.mask];
+}
+
+/* @cpu's count of a netns's events, with its ring's lock held. */
+u64 tcpflow_ring_ns_count(int cpu, u64 __percpu *ns_cpu)
+{
+	return *per_cpu_ptr(ns_cpu, cpu);
 }
 
 struct wait_queue_head *tcpflow_ring_waitq(void)

@@ -566,12 +566,25 @@ void tcpflow_cursor_del(struct tcpflow_cursor *cur)
 	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 }
 
-/* The longest walk under the lock, for TCPFLOW_IOC_COUNTERS. */
+/* The longest walk under a lock, for TCPFLOW_IOC_COUNTERS. */
+static atomic64_t tcpflow_walk_longest = ATOMIC64_INIT(0);
+
+/*
+ * Readers hold the table lock, or one CPU's ring lock (dev.c), and note
+ * how long: no lock is taken for the note itself.
+ */
 void tcpflow_walk_note(unsigned int n)
 {
-	lockdep_assert_held(&tcpflow_table.lock);
-	if (n > tcpflow_table.cnt.walk_max)
-		tcpflow_table.cnt.walk_max = n;
+	s64 old = atomic64_read(&tcpflow_walk_longest);
+
+	while (n > old &&
+	       !atomic64_try_cmpxchg(&tcpflow_walk_longest, &old, n))
+		;
+}
+
+u64 tcpflow_walk_max(void)
+{
+	return atomic64_read(&tcpflow_walk_longest);
 }
 
 /*
@@ -663,6 +676,16 @@ const struct tcpflow_kevent *tcpflow_conn_event(const struct tcpflow_conn *c,
 	return &c->ev[head + (c->total_events - ring + (i - head) - head) % ring];
 }
 
+/* The i-th event held: its number in the history, counting dropped ones. */
+u32 tcpflow_conn_event_index(const struct tcpflow_conn *c, u32 i)
+{
+	u32 max = tcpflow_table.max_events;
+
+	if (c->total_events <= max || i < tcpflow_conn_head())
+		return i;
+	return c->total_events - max + i;
+}
+
 void tcpflow_conn_add_event(struct tcpflow_conn *c,
 			    const struct tcpflow_event *e)
 {
@@ -682,11 +705,11 @@ void tcpflow_conn_add_event(struct tcpflow_conn *c,
 	}
 	if (nc)
 		nc->cnt.events_total++;
-	ke->gseq = tcpflow_table.cnt.events_total++;
+	tcpflow_table.cnt.events_total++;
 	ke->e = *e;
 	c->total_events = n + 1;
 	c->info.nevents = tcpflow_conn_nevents(c);
-	tcpflow_ring_push(c, e, nc ? nc->cnt.events_total : 0);
+	ke->pos = tcpflow_ring_push(c, e, n, nc ? nc->ev_cpu : NULL);
 }
 
 void tcpflow_conn_add_state(struct tcpflow_conn *c, u64 t_ns, int old,

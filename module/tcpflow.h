@@ -23,13 +23,32 @@ struct file;
 struct pid_namespace;
 struct sock;
 
-/* An event as held in a history: the global sequence number orders it
- * against the live stream (see dev.c).
+/*
+ * An event as held in a history, with its position in the live stream:
+ * the CPU that recorded it and its number there (ring.c), which tell a
+ * reader whether it came before the reader opened (dev.c).
  */
 struct tcpflow_kevent {
-	u64 gseq;
+	u64 pos;			/* tcpflow_pos() */
 	struct tcpflow_event e;
 };
+
+#define TCPFLOW_POS_CPU_SHIFT	48
+
+static inline u64 tcpflow_pos(int cpu, u64 seq)
+{
+	return (u64)cpu << TCPFLOW_POS_CPU_SHIFT | seq;
+}
+
+static inline int tcpflow_pos_cpu(u64 pos)
+{
+	return pos >> TCPFLOW_POS_CPU_SHIFT;
+}
+
+static inline u64 tcpflow_pos_seq(u64 pos)
+{
+	return pos & (BIT_ULL(TCPFLOW_POS_CPU_SHIFT) - 1);
+}
 
 /*
  * A connection's 4-tuple as seen from this host, in its network namespace:
@@ -127,8 +146,7 @@ struct tcpflow_kcounters {
 	u64 untracked;		/* connections we had no room for */
 	u64 evicted;		/* closed histories reused for new ones */
 	u64 events_dropped;	/* events lost: overflow or untracked */
-	u64 events_total;	/* events recorded; the next one's gseq */
-	u64 walk_max;		/* most nodes a reader walked in one hold */
+	u64 events_total;	/* events recorded */
 	u64 stale;		/* live entries closed: socket gone (reap.c) */
 };
 
@@ -142,6 +160,8 @@ struct tcpflow_netcnt {
 	unsigned int nlive;
 	unsigned int nclosed;
 	struct tcpflow_kcounters cnt;	/* events_total: only a count */
+	/* Its events recorded on each CPU, for the live stream (ring.c). */
+	u64 __percpu *ev_cpu;
 };
 
 struct tcpflow_table {
@@ -220,6 +240,7 @@ void tcpflow_conn_close(struct tcpflow_conn *c);
 const struct tcpflow_kevent *tcpflow_conn_event(const struct tcpflow_conn *c,
 						u32 i);
 u32 tcpflow_conn_nevents(const struct tcpflow_conn *c);
+u32 tcpflow_conn_event_index(const struct tcpflow_conn *c, u32 i);
 void tcpflow_cursor_init(struct tcpflow_cursor *cur);
 void tcpflow_cursor_rewind(struct tcpflow_cursor *cur);
 void tcpflow_cursor_del(struct tcpflow_cursor *cur);
@@ -230,6 +251,7 @@ bool tcpflow_cursor_refresh(const struct tcpflow_cursor *cur,
 			    struct tcpflow_conn *copy);
 struct tcpflow_conn *tcpflow_conn_copy_alloc(void);
 void tcpflow_walk_note(unsigned int n);
+u64 tcpflow_walk_max(void);
 u32 tcpflow_conn_head(void);
 
 u64 tcpflow_sock_cookie(const struct sock *sk);
@@ -285,7 +307,8 @@ static inline bool tcpflow_viewer_sees(const struct tcpflow_viewer *v,
 /* The live stream every /dev/tcpflow reader follows (ring.c). */
 struct tcpflow_slot {
 	u64 net_cookie;
-	u64 ns_seq;			/* its netns's events_total, with it */
+	u64 ns_seq;			/* its netns's events on this CPU */
+	u32 index;			/* the event's number in its history */
 	struct tcpflow_owner owner;
 	struct tcpflow_conn_info info;	/* as it is after the event */
 	struct tcpflow_event e;
@@ -293,15 +316,21 @@ struct tcpflow_slot {
 
 int tcpflow_ring_init(unsigned int size);
 void tcpflow_ring_exit(void);
-u64 tcpflow_ring_attach(void);
-void tcpflow_ring_detach(void);
-void tcpflow_ring_push(const struct tcpflow_conn *c,
-		       const struct tcpflow_event *e, u64 ns_seq);
-u64 tcpflow_ring_head(void);
-u64 tcpflow_ring_oldest(void);
-const struct tcpflow_slot *tcpflow_ring_slot(u64 seq);
-struct wait_queue_head *tcpflow_ring_waitq(void);
 void tcpflow_ring_quiesce(void);
+void tcpflow_ring_cut(void);
+void tcpflow_ring_uncut(void);
+u64 tcpflow_ring_head(int cpu);
+void tcpflow_ring_cut_readers(bool open);
+u64 tcpflow_ring_push(const struct tcpflow_conn *c,
+		      const struct tcpflow_event *e, u32 index,
+		      u64 __percpu *ns_cpu);
+u64 tcpflow_ring_peek_head(int cpu);
+void tcpflow_ring_lock(int cpu, unsigned long *flags);
+void tcpflow_ring_unlock(int cpu, unsigned long flags);
+u64 tcpflow_ring_oldest(int cpu);
+const struct tcpflow_slot *tcpflow_ring_slot(int cpu, u64 seq);
+u64 tcpflow_ring_ns_count(int cpu, u64 __percpu *ns_cpu);
+struct wait_queue_head *tcpflow_ring_waitq(void);
 
 int tcpflow_dev_init(void);
 void tcpflow_dev_exit(void);

@@ -31,6 +31,7 @@
 #include <linux/hashtable.h>
 #include <linux/moduleparam.h>
 #include <linux/nsproxy.h>
+#include <linux/percpu.h>
 #include <linux/pid_namespace.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
@@ -96,6 +97,11 @@ static int __net_init tcpflow_view_net_init(struct net *net)
 
 	if (!n)
 		return -ENOMEM;
+	n->ev_cpu = alloc_percpu(u64);
+	if (!n->ev_cpu) {
+		kfree(n);
+		return -ENOMEM;
+	}
 	n->net_cookie = tcpflow_net_cookie(net);
 	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
 	hash_add(tcpflow_netcnts, &n->node, n->net_cookie);
@@ -113,6 +119,8 @@ static void __net_exit tcpflow_view_net_exit(struct net *net)
 	if (n)
 		hash_del(&n->node);
 	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	if (n)
+		free_percpu(n->ev_cpu);
 	kfree(n);
 }
 
@@ -227,7 +235,7 @@ void tcpflow_viewer_counters(const struct tcpflow_viewer *v,
 		c->events_dropped = t->cnt.events_dropped +
 				    tcpflow_hooks_missed();
 		c->events_total = t->cnt.events_total;
-		c->walk_max = t->cnt.walk_max;
+		c->walk_max = tcpflow_walk_max();
 	} else {
 		n = tcpflow_netcnt_find(v->net_cookie);
 		if (!n)

@@ -15,7 +15,8 @@
  *   counters      TCPFLOW_IOC_COUNTERS
  *   walk          its walk_max: "walk_max N"
  *   bufsize N     snapshot, drain and next read N bytes at a time
- *   times         print events with their time: "... t=NS"
+ *   times         print after each event its time and index:
+ *                 "TIME id t=NS i=INDEX"
  *   filter FLAGS NETNS PORT STATEMASK [RESERVED]  TCPFLOW_IOC_SET_FILTER
  *   ioctl-bad     unknown command, NULL and bad pointers, bad filters
  *   ioctl-fuzz N SEED  N ioctls with random commands (magic 0xf1 and
@@ -120,9 +121,9 @@ static int print_records(size_t len, int *synced)
 				printf("EVENT %llu type=%u\n",
 				       (unsigned long long)h->conn_id, e->type);
 			if (times)	/* on the line just printed */
-				printf("TIME %llu t=%llu\n",
+				printf("TIME %llu t=%llu i=%u\n",
 				       (unsigned long long)h->conn_id,
-				       (unsigned long long)e->t_ns);
+				       (unsigned long long)e->t_ns, h->index);
 			break;
 		}
 		case TCPFLOW_REC_SYNC:

@@ -120,10 +120,20 @@ read 1" ]
 		dmesg -t | grep -qxF "tcpflow: $msg" || { echo "# $param: $(dmesg -t)" >&3; false; }
 		tf_nothing_left
 	done
-	# Limits themselves and hex are accepted (within a quarter of RAM).
-	tf_load max_conns=16 max_events=1024 ring_events=0x100000
-	[ "$(cat /sys/module/tcpflow/parameters/ring_events)" = 1048576 ]
-	tf_unload
+	# Limits themselves and hex are accepted (within a quarter of RAM:
+	# the largest ring of each CPU needs 200 MiB).
+	set -- 16 1024 1048576
+	if [ "$(footprint_kib "$@")" -le "$(ram_quarter_kib)" ]; then
+		tf_load max_conns=16 max_events=1024 ring_events=0x100000
+		[ "$(cat /sys/module/tcpflow/parameters/ring_events)" = 1048576 ]
+		tf_unload
+	else
+		tf_load max_conns=16 max_events=1024 ring_events=0x10000
+		[ "$(cat /sys/module/tcpflow/parameters/ring_events)" = 65536 ]
+		tf_unload
+		run insmod "$TCPFLOW_KO" max_conns=16 max_events=1024 ring_events=0x100000
+		[ "$status" -ne 0 ]
+	fi
 	# max_conns at its limit needs 488 MiB: it loads where a quarter of
 	# RAM holds that, and is refused (next test) where it does not.
 	set -- 1048576 4 16
@@ -141,11 +151,12 @@ read 1" ]
 # footprint_kib MAX_CONNS MAX_EVENTS RING_EVENTS: what the README says
 # these parameters allocate, in KiB rounded up: 360 + 32 bytes per event
 # for each entry, two hashes of 8-byte buckets (a power of two of them, at
-# least max_conns each) and 200 bytes per ring slot.
+# least max_conns each) and 200 bytes per ring slot, a ring per possible CPU.
 footprint_kib() {
-	local b=1
+	local b=1 cpus
 	while ((b < $1)); do b=$((b * 2)); done
-	echo $((($1 * (32 * $2 + 360) + 16 * b + 200 * $3 + 1023) / 1024))
+	cpus=$(awk -F- '{ print ($2 == "" ? $1 : $2) + 1 }' /sys/devices/system/cpu/possible)
+	echo $((($1 * (32 * $2 + 360) + 16 * b + 200 * $3 * cpus + 1023) / 1024))
 }
 
 # ram_quarter_kib: a quarter of RAM as the module counts it (MemTotal).
@@ -176,7 +187,7 @@ ram_quarter_kib() {
 	[ "$need" -le "$quarter" ]
 	dmesg -C
 	tf_load max_conns=$1 max_events=$2 ring_events=$3
-	dmesg -t | grep -qx "tcpflow: version [0-9.]* loaded: $1 connections x $2 events, $3 live events, $need KiB"
+	dmesg -t | grep -qx "tcpflow: version [0-9.]* loaded: $1 connections x $2 events, $3 live events a CPU, $need KiB"
 	# The pool and the ring at least are in vmalloc space (the hashes may
 	# come from the slab).
 	[ "$(tf_vmalloc_bytes)" -ge $(($1 * (32 * $2 + 360) + 200 * $3)) ]

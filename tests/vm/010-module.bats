@@ -51,20 +51,21 @@ teardown() {
 }
 
 @test "a combination of parameters over a quarter of RAM is refused, a large one within loads" {
-	local quarter
+	local quarter cpus
 	quarter=$(($(awk '/^MemTotal:/ { print $2 }' /proc/meminfo) / 4))
+	cpus=$(awk -F- '{ print ($2 == "" ? $1 : $2) + 1 }' /sys/devices/system/cpu/possible)
 	dmesg -C
-	# 1048576 * (360 + 32 * 1024) + 2 * 8 MiB + 4096 * 200 bytes.
+	# 1048576 * (360 + 32 * 1024) + 2 * 8 MiB + 4096 * 200 bytes a CPU.
 	run insmod "$TCPFLOW_KO" max_conns=1048576 max_events=1024
 	[ "$status" -ne 0 ]
-	dmesg -t | grep -qxF "tcpflow: max_conns=1048576 max_events=1024 ring_events=4096: need 33940256 KiB, more than a quarter of RAM ($quarter KiB)"
+	dmesg -t | grep -qxF "tcpflow: max_conns=1048576 max_events=1024 ring_events=4096: need $((33939456 + 800 * cpus)) KiB, more than a quarter of RAM ($quarter KiB)"
 	run grep -c '^tcpflow ' /proc/modules
 	[ "$output" = 0 ]
 	[ "$(tf_vmalloc_bytes)" = 0 ]
-	# 131072 * (360 + 32 * 32) + 2 * 1 MiB + 65536 * 200 bytes.
+	# 131072 * (360 + 32 * 32) + 2 * 1 MiB + 65536 * 200 bytes a CPU.
 	tf_load max_conns=131072 ring_events=65536
-	dmesg -t | grep -qx 'tcpflow: version [0-9.]* loaded: 131072 connections x 32 events, 65536 live events, 192000 KiB'
-	[ 192000 -le "$quarter" ]
+	dmesg -t | grep -qx "tcpflow: version [0-9.]* loaded: 131072 connections x 32 events, 65536 live events a CPU, $((179200 + 12800 * cpus)) KiB"
+	[ $((179200 + 12800 * cpus)) -le "$quarter" ]
 	rmmod tcpflow
 	[ "$(tf_vmalloc_bytes)" = 0 ]
 }

@@ -151,3 +151,56 @@ tf_history_lines() {
 	[ "$(grep '^live ' "$T/rd.ev" | grep -c " SEGMENT $id rx 0x04$")" = 100 ]
 	awk '{ print $2 }' "$T/rd.ev" | sort -c -n -u
 }
+
+# recorded: the events tcpflow has recorded since it was loaded.
+recorded() {
+	tcpflow-devtest open counters | sed -n 's/.*total=//p'
+}
+
+# recorded_over N: more than N of them.
+recorded_over() {
+	(($(recorded) > $1))
+}
+
+# delivered_all OUT: the reader's output holds every one of them.
+delivered_all() {
+	[ "$(grep -c '^TIME ' "$1")" = "$(recorded)" ]
+}
+
+@test "a reader opened during churn on both CPUs gets every event once, snapshot then stream, each connection's in order" {
+	# Room for every event: no history drops one, no ring overtakes the
+	# reader.
+	tf_load max_events=64 ring_events=65536
+	in_churn taskset -c 1 tcpflow-load server churn 127.0.0.1 9510 >/dev/null 3>&- &
+	tf_wait_for 10 tf_tcp_listening 9510 churn
+	# The client on CPU 0, the server on CPU 1: over loopback each CPU
+	# processes what its side sends, so both record the events of every
+	# connection.
+	in_churn taskset -c 0 tcpflow-load client churn 127.0.0.1 9510 -c 8 -t 4 \
+		>"$T/rd.load" 3>&- &
+	load=$!
+	tf_wait_for 20 recorded_over 500
+	tcpflow-devtest open times poll-loop >"$T/rd.dev" 3>&- &
+	dev=$!
+	wait "$load"
+	pkill -f 'tcpflow-load server'
+	grep -q ' failed=0 ' "$T/rd.load"
+	tf_wait_for 30 delivered_all "$T/rd.dev"
+	kill "$dev"
+	wait "$dev" || true
+	run ! grep -q '^LOSS' "$T/rd.dev"
+	grep -q '^SYNC$' "$T/rd.dev"
+	# Events on both sides of the open.
+	[ "$(sed -n '1,/^SYNC$/p' "$T/rd.dev" | grep -c '^TIME ')" -gt 100 ]
+	[ "$(sed '1,/^SYNC$/d' "$T/rd.dev" | grep -c '^TIME ')" -gt 100 ]
+	# Each connection's events once each, numbered 0, 1, 2... in the
+	# order they came, and in the order of their times.
+	awk '$1 == "TIME" {
+		id = $2; t = substr($3, 3); i = substr($4, 3)
+		if (i != n[id] + 0 || (id in last && t < last[id])) {
+			print "connection " id ": event " i " after " n[id] " events, t=" t " after " last[id]
+			bad = 1
+		}
+		n[id] = i + 1; last[id] = t
+	} END { exit bad }' "$T/rd.dev"
+}

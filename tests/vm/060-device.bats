@@ -183,7 +183,7 @@ version-huge-cmd ENOTTY" ]
 	cmp "$T/dt.live1" "$T/dt.live2"
 }
 
-@test "a reader that falls behind gets a LOSS record with the exact count" {
+@test "a reader that falls behind gets LOSS records with the exact count" {
 	tf_unload
 	tf_load ring_events=16
 	tcpflow-devtest open-nb counters touch "$T/dt.opened" wait "$T/dt.go" snapshot drain counters >"$T/dt.out" 3>&- &
@@ -194,11 +194,16 @@ version-huge-cmd ENOTTY" ]
 	t0=$(head -n 1 "$T/dt.out" | sed 's/.*total=//')
 	t1=$(tail -n 1 "$T/dt.out" | sed 's/.*total=//')
 	# 4 connections of 12 state changes and their segments (and any
-	# TIME_WAIT of an earlier test ending meanwhile): 16 fit in the ring,
-	# the rest is reported lost.
+	# TIME_WAIT of an earlier test ending meanwhile), on one or both CPUs:
+	# each CPU's ring keeps its last 16, the rest is reported lost, each
+	# event either delivered or counted in a LOSS record.
 	[ $((t1 - t0)) -ge 48 ]
-	[ "$(grep '^LOSS' "$T/dt.out")" = "LOSS $((t1 - t0 - 16))" ]
-	[ "$(sed '1,/^LOSS/d' "$T/dt.out" | grep -cE '^(EVENT|SEGMENT)')" = 16 ]
+	lost=$(awk '$1 == "LOSS" { n += $2 } END { print n + 0 }' "$T/dt.out")
+	got=$(sed '1,/^SYNC$/d' "$T/dt.out" | grep -cE '^(EVENT|SEGMENT)')
+	[ "$lost" -gt 0 ]
+	[ $((lost + got)) = $((t1 - t0)) ]
+	[ "$got" -ge 16 ]
+	[ "$got" -le $((16 * $(nproc))) ]
 }
 
 @test "rmmod fails with EBUSY while a reader is blocked in read, and works after" {

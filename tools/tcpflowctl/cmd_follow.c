@@ -140,6 +140,7 @@ static void dump_json(const struct tf_rec *r)
 	case TCPFLOW_REC_EVENT:
 		js_str("type", "event");
 		js_u64("id", r->hdr.conn_id);
+		js_u64("index", r->hdr.index);
 		js_key("event");
 		js_open('{');
 		js_event(&r->p.ev);

@@ -52,8 +52,14 @@
  *   then the live stream: each new event as TCPFLOW_REC_CONN (the
  *   connection as it is after the event) followed by TCPFLOW_REC_EVENT.
  *   Every event is delivered once: those before the open in the snapshot,
- *   those after it in the stream.  A reader that falls behind the stream's
- *   ring gets a TCPFLOW_REC_LOSS saying how many events it missed (a
+ *   those after it in the stream, each connection's in the order they
+ *   happened.  An EVENT record's header carries the event's index: its
+ *   number in its connection's history from 0, counting the events a full
+ *   history dropped (so a snapshot's events of such a history skip some),
+ *   the same in the snapshot and in the stream.  The stream's events of
+ *   different connections come in about the order of their t_ns.  Events
+ *   are buffered per CPU: a reader that falls behind the stream's
+ *   ring of any CPU gets a TCPFLOW_REC_LOSS saying how many events it missed (a
  *   reader that sees one namespace only: how many of that namespace's
  *   events, told before its next event or once it has caught up); the
  *   kernel never waits for a reader.  read() blocks until there is
@@ -250,7 +256,7 @@ enum tcpflow_rec_type {
 struct tcpflow_rec_hdr {
 	__u16 type;			/* enum tcpflow_rec_type */
 	__u16 size;			/* header and payload, bytes */
-	__u32 reserved;
+	__u32 index;			/* EVENT: its number in the history */
 	__u64 conn_id;			/* CONN, EVENT: the connection */
 };
 
@@ -277,7 +283,7 @@ struct tcpflow_counters {
 	__u64 events_dropped;
 	__u64 events_total;		/* events recorded since load */
 	/* The most table entries or ring slots a reader walked in one hold
-	 * of the module's lock, whether it could see them or not: readers
+	 * of a lock the hooks take, whether it could see them or not: readers
 	 * never hold up the hooks for longer (a small constant).
 	 */
 	__u64 walk_max;
