@@ -32,7 +32,6 @@
 #include <linux/miscdevice.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
-#include <linux/percpu.h>
 #include <linux/poll.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
@@ -438,8 +437,10 @@ static bool tcpflow_reader_ready(struct tcpflow_reader *r)
 	for_each_possible_cpu(cpu) {
 		rc = &r->cpu[cpu];
 		if (READ_ONCE(rc->have) || READ_ONCE(rc->gap) ||
-		    READ_ONCE(rc->next) != tcpflow_ring_peek_head(cpu))
+		    READ_ONCE(rc->next) != tcpflow_ring_peek_head(cpu)) {
 			maybe = true;
+			break;
+		}
 	}
 	if (!maybe)
 		return false;
@@ -593,7 +594,9 @@ static int tcpflow_dev_open(struct inode *inode, struct file *file)
 	for_each_possible_cpu(cpu) {
 		r->cpu[cpu].start = tcpflow_ring_head(cpu);
 		r->cpu[cpu].next = r->cpu[cpu].start;
-		r->cpu[cpu].ns_seen = n ? *per_cpu_ptr(n->ev_cpu, cpu) : 0;
+		if (n)
+			r->cpu[cpu].ns_seen = tcpflow_ring_ns_count(cpu,
+								    n->ev_cpu);
 	}
 	tcpflow_ring_uncut();
 	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);

@@ -10,9 +10,8 @@
  * event's connection) and readers take to copy a slot: no cache line is
  * written by every CPU.  A reader's view of all the rings at one instant, a
  * cut, is taken with every CPU's lock held at once (tcpflow_ring_cut()):
- * an event
- * recorded after another one of its connection, on whatever CPU, is then
- * in the cut only if that one is.  The snapshot/stream boundary of a
+ * an event recorded after another one of its connection, on whatever CPU,
+ * is then in the cut only if that one is.  The snapshot/stream boundary of a
  * reader is such a cut (dev.c), and so is the set of events each read()
  * of the stream merges by time, which keeps every connection's events in
  * order across CPUs.  A cut holds the hooks of every CPU for as long as it
@@ -194,21 +193,20 @@ u64 tcpflow_ring_push(const struct tcpflow_conn *c,
 	struct tcpflow_cpu_ring *r = this_cpu_ptr(tcpflow_ring.cpus);
 	struct tcpflow_slot *s;
 	bool wake = false;
-	u64 seq;
+	u64 seq, ns_seq;
 
 	tcpflow_cpu_ring_lock(r, _RET_IP_);
 	seq = r->head;
+	ns_seq = ns_cpu ? ++*this_cpu_ptr(ns_cpu) : 0;
 	if (tcpflow_ring.readers) {
 		s = &r->slots[seq & tcpflow_ring.mask];
 		s->net_cookie = c->net_cookie;
-		s->ns_seq = ns_cpu ? ++*this_cpu_ptr(ns_cpu) : 0;
+		s->ns_seq = ns_seq;
 		s->index = index;
 		s->owner = c->owner;
 		s->info = c->info;
 		s->e = *e;
 		wake = true;
-	} else if (ns_cpu) {
-		++*this_cpu_ptr(ns_cpu);
 	}
 	/* Pairs with the acquire in tcpflow_ring_peek_head(). */
 	smp_store_release(&r->head, seq + 1);
@@ -256,7 +254,7 @@ const struct tcpflow_slot *tcpflow_ring_slot(int cpu, u64 seq)
 	return &tcpflow_cpu_ring(cpu)->slots[seq & tcpflow_ring.mask];
 }
 
-/* @cpu's count of a netns's events, with its ring's lock held. */
+/* @cpu's count of a netns's events, with its lock held or in a cut. */
 u64 tcpflow_ring_ns_count(int cpu, u64 __percpu *ns_cpu)
 {
 	return *per_cpu_ptr(ns_cpu, cpu);
