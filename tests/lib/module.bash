@@ -13,6 +13,18 @@ tf_unload() {
 	fi
 }
 
+# tf_possible_cpus: how many CPUs the kernel could bring up, each with its
+# own ring (num_possible_cpus(): the size of the "possible" mask, which may
+# hold ranges and single CPUs, e.g. 0-3,6).
+tf_possible_cpus() {
+	awk -F, '{
+		for (i = 1; i <= NF; i++) {
+			n = split($i, r, "-")
+			cpus += n == 2 ? r[2] - r[1] + 1 : 1
+		}
+	} END { print cpus }' /sys/devices/system/cpu/possible
+}
+
 # tf_scaled N: N, or N/10 on the debug kernel, where KASAN and lockdep
 # under emulation make each connection about ten times dearer.  For counts
 # whose size is not what a test is about.

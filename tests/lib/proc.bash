@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Readers of what tcpflow recorded: /proc/tcpflow (connections, histories,
-# segments, the header), the device's counters and the module's vmalloc.
+# segments, the header), the device's counters and records (as
+# tcpflow-devtest prints them) and the module's vmalloc.
 
 # TF_AWK_PORTS: an awk function for the readers of /proc/tcpflow below:
 # ports(lp, rp) is true on a "conn" line whose local port is lp and peer
@@ -113,6 +114,18 @@ tf_segments() {
 # tf_counters_total: events recorded since load, from the device's counters.
 tf_counters_total() {
 	tcpflow-devtest open counters | sed 's/.*total=//'
+}
+
+# tf_dev_lost FILE: the events tcpflow-devtest's output says were lost, over
+# all its LOSS records.
+tf_dev_lost() {
+	awk '$1 == "LOSS" { n += $2 } END { print n + 0 }' "$1"
+}
+
+# tf_dev_live FILE: the events (EVENT and SEGMENT records) tcpflow-devtest's
+# output holds after the snapshot's SYNC.
+tf_dev_live() {
+	sed '1,/^SYNC$/d' "$1" | grep -cE '^(EVENT|SEGMENT)' || true
 }
 
 # tf_vmalloc_bytes: bytes the module holds in vmalloc space (its pool, hash

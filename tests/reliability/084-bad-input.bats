@@ -155,7 +155,7 @@ read 1" ]
 footprint_kib() {
 	local b=1 cpus
 	while ((b < $1)); do b=$((b * 2)); done
-	cpus=$(awk -F- '{ print ($2 == "" ? $1 : $2) + 1 }' /sys/devices/system/cpu/possible)
+	cpus=$(tf_possible_cpus)
 	echo $((($1 * (32 * $2 + 360) + 16 * b + 200 * $3 * cpus + 1023) / 1024))
 }
 

@@ -53,7 +53,7 @@ teardown() {
 @test "a combination of parameters over a quarter of RAM is refused, a large one within loads" {
 	local quarter cpus
 	quarter=$(($(awk '/^MemTotal:/ { print $2 }' /proc/meminfo) / 4))
-	cpus=$(awk -F- '{ print ($2 == "" ? $1 : $2) + 1 }' /sys/devices/system/cpu/possible)
+	cpus=$(tf_possible_cpus)
 	dmesg -C
 	# 1048576 * (360 + 32 * 1024) + 2 * 8 MiB + 4096 * 200 bytes a CPU.
 	run insmod "$TCPFLOW_KO" max_conns=1048576 max_events=1024

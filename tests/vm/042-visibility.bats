@@ -342,8 +342,8 @@ reader_loss() {
 	t0=$(head -n 1 "$VIS/all.out" | sed 's/.*total=//')
 	t1=$(tail -n 1 "$VIS/all.out" | sed 's/.*total=//')
 	[ $((t1 - t0)) -ge 50 ]
-	lost=$(awk '$1 == "LOSS" { n += $2 } END { print n + 0 }' "$VIS/all.out")
-	got=$(sed '1,/^SYNC$/d' "$VIS/all.out" | grep -cE '^(EVENT|SEGMENT)')
+	lost=$(tf_dev_lost "$VIS/all.out")
+	got=$(tf_dev_live "$VIS/all.out")
 	[ "$got" -ge 16 ]
 	[ $((lost + got)) = $((t1 - t0)) ]
 	[ "$lost" -ge $((50 - 16)) ]

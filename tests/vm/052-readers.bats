@@ -152,19 +152,15 @@ tf_history_lines() {
 	awk '{ print $2 }' "$T/rd.ev" | sort -c -n -u
 }
 
-# recorded: the events tcpflow has recorded since it was loaded.
-recorded() {
-	tcpflow-devtest open counters | sed -n 's/.*total=//p'
-}
-
-# recorded_over N: more than N of them.
+# recorded_over N: tcpflow has recorded more than N events since it was
+# loaded.
 recorded_over() {
-	(($(recorded) > $1))
+	(($(tf_counters_total) > $1))
 }
 
 # delivered_all OUT: the reader's output holds every one of them.
 delivered_all() {
-	[ "$(grep -c '^TIME ' "$1")" = "$(recorded)" ]
+	[ "$(grep -c '^TIME ' "$1")" = "$(tf_counters_total)" ]
 }
 
 @test "a reader opened during churn on both CPUs gets every event once, snapshot then stream, each connection's in order" {

@@ -198,8 +198,8 @@ version-huge-cmd ENOTTY" ]
 	# each CPU's ring keeps its last 16, the rest is reported lost, each
 	# event either delivered or counted in a LOSS record.
 	[ $((t1 - t0)) -ge 48 ]
-	lost=$(awk '$1 == "LOSS" { n += $2 } END { print n + 0 }' "$T/dt.out")
-	got=$(sed '1,/^SYNC$/d' "$T/dt.out" | grep -cE '^(EVENT|SEGMENT)')
+	lost=$(tf_dev_lost "$T/dt.out")
+	got=$(tf_dev_live "$T/dt.out")
 	[ "$lost" -gt 0 ]
 	[ $((lost + got)) = $((t1 - t0)) ]
 	[ "$got" -ge 16 ]
