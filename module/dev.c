@@ -233,7 +233,7 @@ static void tcpflow_live_peek(struct tcpflow_reader *r, int cpu, u64 limit,
 		n++;
 		if (!tcpflow_viewer_sees(&r->view, s->net_cookie))
 			continue;
-		if (!all && rc->gap) {
+		if (rc->gap) {
 			if (s->ns_seq > rc->ns_seen + 1) {
 				*lost = s->ns_seq - rc->ns_seen - 1;
 				goto unlock;
@@ -264,11 +264,11 @@ static void tcpflow_live_catch_up(struct tcpflow_reader *r, int cpu,
 {
 	struct tcpflow_rcpu *rc = &r->cpu[cpu];
 	const struct tcpflow_netcnt *n;
-	unsigned long flags, rflags;
+	unsigned long rflags;
 	u64 count;
 
 	*lost = 0;
-	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
+	rcu_read_lock();
 	n = tcpflow_netcnt_find(r->view.net_cookie);
 	tcpflow_ring_lock(cpu, &rflags);
 	if (rc->next == tcpflow_ring_head(cpu)) {
@@ -279,7 +279,7 @@ static void tcpflow_live_catch_up(struct tcpflow_reader *r, int cpu,
 			rc->gap = false;
 	}
 	tcpflow_ring_unlock(cpu, rflags);
-	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	rcu_read_unlock();
 }
 
 /* The loss tcpflow_live_peek() or _catch_up() found is reported. */
@@ -337,7 +337,7 @@ static enum tcpflow_live tcpflow_live_next(struct tcpflow_reader *r,
 				return TCPFLOW_LIVE_LOSS;
 			}
 		}
-		if (!rc->have && rc->gap && !r->view.all) {
+		if (!rc->have && rc->gap) {
 			tcpflow_live_catch_up(r, cpu, lost);
 			if (*lost) {
 				*which = cpu;
@@ -373,12 +373,10 @@ static void tcpflow_fill_live(struct tcpflow_reader *r, size_t limit)
 	unsigned long flags;
 	int cpu, which;
 
-	local_irq_save(flags);
-	tcpflow_ring_cut();
+	tcpflow_ring_cut(&flags);
 	for_each_possible_cpu(cpu)
 		r->cut[cpu] = tcpflow_ring_head(cpu);
-	tcpflow_ring_uncut();
-	local_irq_restore(flags);
+	tcpflow_ring_uncut(flags);
 
 	while (what == TCPFLOW_LIVE_MORE) {
 		raw_spin_lock_irqsave(&r->pos, flags);
@@ -586,11 +584,11 @@ static int tcpflow_dev_open(struct inode *inode, struct file *file)
 	mutex_init(&r->lock);
 	raw_spin_lock_init(&r->pos);
 	tcpflow_viewer_init(&r->view, file);
-	/* The open's cut, under the table lock for its namespace's counts. */
-	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
-	tcpflow_ring_cut();
-	tcpflow_ring_cut_readers(true);
+	/* The open's cut; its namespace's counts advance under the same locks. */
+	rcu_read_lock();
 	n = tcpflow_netcnt_find(r->view.net_cookie);
+	tcpflow_ring_cut(&flags);
+	tcpflow_ring_cut_readers(true);
 	for_each_possible_cpu(cpu) {
 		r->cpu[cpu].start = tcpflow_ring_head(cpu);
 		r->cpu[cpu].next = r->cpu[cpu].start;
@@ -598,8 +596,8 @@ static int tcpflow_dev_open(struct inode *inode, struct file *file)
 			r->cpu[cpu].ns_seen = tcpflow_ring_ns_count(cpu,
 								    n->ev_cpu);
 	}
-	tcpflow_ring_uncut();
-	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	tcpflow_ring_uncut(flags);
+	rcu_read_unlock();
 	tcpflow_cursor_init(&r->cur);
 	file->private_data = r;
 	return stream_open(inode, file);
@@ -610,11 +608,9 @@ static int tcpflow_dev_release(struct inode *inode, struct file *file)
 	struct tcpflow_reader *r = file->private_data;
 	unsigned long flags;
 
-	local_irq_save(flags);
-	tcpflow_ring_cut();
+	tcpflow_ring_cut(&flags);
 	tcpflow_ring_cut_readers(false);
-	tcpflow_ring_uncut();
-	local_irq_restore(flags);
+	tcpflow_ring_uncut(flags);
 	tcpflow_cursor_del(&r->cur);
 	tcpflow_viewer_release(&r->view);
 	tcpflow_reader_free(r);

@@ -183,7 +183,7 @@ static unsigned int tcpflow_reap_close(struct tcpflow_reap_cand *cand,
 				continue;
 			c->info.flags |= TCPFLOW_CONN_STALE;
 			tcpflow_conn_close(c);
-			t->cnt.stale++;
+			tcpflow_count(NULL, stale);
 			closed++;
 		}
 		raw_spin_unlock_irqrestore(&t->lock, flags);
@@ -197,9 +197,9 @@ static void tcpflow_reap_fn(struct work_struct *work)
 	struct tcpflow_reap_collect w = {
 		.quiet = ktime_get_ns() - TCPFLOW_REAP_QUIET_NS,
 	};
+	struct tcpflow_kcounters sum;
 	unsigned int closed;
 	unsigned long flags;
-	u64 total;
 
 	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
 	w.max = tcpflow_table.nlive;
@@ -216,9 +216,7 @@ static void tcpflow_reap_fn(struct work_struct *work)
 	kvfree(w.cand);
 	if (!closed)
 		return;
-	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
-	total = tcpflow_table.cnt.stale;
-	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	tcpflow_kcounters_sum(tcpflow_table.cnt, &sum);
 	pr_info("closed %u live entries whose socket is gone (%llu since load)\n",
-		closed, total);
+		closed, sum.stale);
 }

@@ -136,28 +136,29 @@ static void tcpflow_cpu_ring_unlock(struct tcpflow_cpu_ring *r,
 }
 
 /*
- * Every CPU's lock, called with interrupts off: nothing is recorded
- * anywhere until tcpflow_ring_uncut().  Two cuts take the locks in the same
+ * Every CPU's lock, with interrupts off until tcpflow_ring_uncut(): nothing
+ * is recorded anywhere in between.  Two cuts take the locks in the same
  * order; a caller may hold the table lock, which the hooks take first too.
  */
-void tcpflow_ring_cut(void)
+void tcpflow_ring_cut(unsigned long *flags)
 {
 	int cpu;
 
-	lockdep_assert_irqs_disabled();
+	local_irq_save(*flags);
 	lock_acquire_exclusive(&tcpflow_ring.dep_map, 0, 0, NULL, _RET_IP_);
 	for_each_possible_cpu(cpu)
 		arch_spin_lock(&tcpflow_cpu_ring(cpu)->lock);
 	lock_acquired(&tcpflow_ring.dep_map, _RET_IP_);
 }
 
-void tcpflow_ring_uncut(void)
+void tcpflow_ring_uncut(unsigned long flags)
 {
 	int cpu;
 
 	for_each_possible_cpu(cpu)
 		arch_spin_unlock(&tcpflow_cpu_ring(cpu)->lock);
 	lock_release(&tcpflow_ring.dep_map, _RET_IP_);
+	local_irq_restore(flags);
 }
 
 /* @cpu's next event number, in a cut or with that CPU's ring lock held. */

@@ -354,7 +354,7 @@ static bool tcpflow_closed_takes(struct tcpflow_conn *c)
 	if (!(c->info.flags & TCPFLOW_CONN_CLOSED))
 		return true;
 	if (c->after_close >= TCPFLOW_AFTER_CLOSE) {
-		tcpflow_table.cnt.events_dropped++;
+		tcpflow_count(NULL, events_dropped);
 		return false;
 	}
 	c->after_close++;
@@ -653,15 +653,11 @@ static unsigned int tcpflow_nf_fragment(struct sk_buff *skb,
 {
 	const struct tcphdr *th;
 	struct tcphdr _th;
-	unsigned long flags;
 
 	th = skb_header_pointer(skb, thoff, sizeof(_th), &_th);
 	if (th && (tcp_flag_word(th) &
-		   (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST))) {
-		raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
-		tcpflow_table.cnt.events_dropped++;
-		raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
-	}
+		   (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST)))
+		tcpflow_count(NULL, events_dropped);
 	return NF_ACCEPT;
 }
 

@@ -65,7 +65,8 @@ int tcpflow_table_init(unsigned int max_conns, unsigned int max_events)
 	t->hash = kvcalloc(1U << t->hash_bits, sizeof(*t->hash), GFP_KERNEL);
 	t->thash = kvcalloc(1U << t->hash_bits, sizeof(*t->thash), GFP_KERNEL);
 	t->pool = vzalloc(array_size(max_conns, t->entry_size));
-	if (!t->hash || !t->thash || !t->pool) {
+	t->cnt = alloc_percpu(struct tcpflow_kcounters);
+	if (!t->hash || !t->thash || !t->pool || !t->cnt) {
 		tcpflow_table_exit();
 		return -ENOMEM;
 	}
@@ -91,9 +92,27 @@ int tcpflow_table_init(unsigned int max_conns, unsigned int max_events)
 /* Called once every hook and reader is gone: nothing else can see the pool. */
 void tcpflow_table_exit(void)
 {
+	free_percpu(tcpflow_table.cnt);
 	vfree(tcpflow_table.pool);
 	kvfree(tcpflow_table.thash);
 	kvfree(tcpflow_table.hash);
+}
+
+void tcpflow_kcounters_sum(const struct tcpflow_kcounters __percpu *pc,
+			   struct tcpflow_kcounters *sum)
+{
+	u64 *s = (u64 *)sum;
+	const u64 *v;
+	size_t i;
+	int cpu;
+
+	BUILD_BUG_ON(sizeof(*sum) % sizeof(u64));
+	memset(sum, 0, sizeof(*sum));
+	for_each_possible_cpu(cpu) {
+		v = (const u64 *)per_cpu_ptr(pc, cpu);
+		for (i = 0; i < sizeof(*sum) / sizeof(u64); i++)
+			s[i] += READ_ONCE(v[i]);
+	}
 }
 
 u64 tcpflow_sock_cookie(const struct sock *sk)
@@ -270,11 +289,7 @@ static void tcpflow_conn_count(const struct tcpflow_conn *c, int live,
 /* An event lost for want of an entry, in a connection of this netns. */
 void tcpflow_count_dropped(u64 net_cookie)
 {
-	struct tcpflow_netcnt *n = tcpflow_netcnt_find(net_cookie);
-
-	tcpflow_table.cnt.events_dropped++;
-	if (n)
-		n->cnt.events_dropped++;
+	tcpflow_count(tcpflow_netcnt_find(net_cookie), events_dropped);
 }
 
 /*
@@ -296,9 +311,7 @@ static void tcpflow_conn_evict(struct tcpflow_conn *c)
 		tcpflow_conn_count(c, 0, -1);
 	else
 		tcpflow_conn_count(c, -1, 0);
-	t->cnt.evicted++;
-	if (n)
-		n->cnt.evicted++;
+	tcpflow_count(n, evicted);
 }
 
 /*
@@ -331,9 +344,7 @@ static struct tcpflow_conn *tcpflow_conn_alloc(u64 net_cookie, u32 netns,
 			c = list_first_entry_or_null(&t->embryos,
 						     struct tcpflow_conn, lnode);
 		if (!c) {
-			t->cnt.untracked++;
-			if (n)
-				n->cnt.untracked++;
+			tcpflow_count(n, untracked);
 			return NULL;
 		}
 		tcpflow_conn_evict(c);
@@ -349,9 +360,7 @@ static struct tcpflow_conn *tcpflow_conn_alloc(u64 net_cookie, u32 netns,
 	list_add_tail(&c->node, &t->all);
 	c->net_held = !!n;
 	tcpflow_conn_count(c, 1, 0);
-	t->cnt.conns_seen++;
-	if (n)
-		n->cnt.conns_seen++;
+	tcpflow_count(n, conns_seen);
 	return c;
 }
 
@@ -699,13 +708,9 @@ void tcpflow_conn_add_event(struct tcpflow_conn *c,
 	} else {
 		ke = &c->ev[head + (n - head) % (max - head)];
 		c->info.dropped_events++;
-		tcpflow_table.cnt.events_dropped++;
-		if (nc)
-			nc->cnt.events_dropped++;
+		tcpflow_count(nc, events_dropped);
 	}
-	if (nc)
-		nc->cnt.events_total++;
-	tcpflow_table.cnt.events_total++;
+	tcpflow_count(nc, events_total);
 	ke->e = *e;
 	c->total_events = n + 1;
 	c->info.nevents = tcpflow_conn_nevents(c);

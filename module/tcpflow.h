@@ -141,6 +141,11 @@ struct tcpflow_conn {
 	struct tcpflow_kevent ev[];	/* tcpflow_table.max_events */
 };
 
+/*
+ * Counters are per CPU: the hooks of every CPU add to them, and only
+ * readers sum them (tcpflow_kcounters_sum()), so no CPU writes a cache line
+ * another CPU writes too.  Only u64s: the sum adds them up as an array.
+ */
 struct tcpflow_kcounters {
 	u64 conns_seen;		/* entries ever created */
 	u64 untracked;		/* connections we had no room for */
@@ -156,10 +161,11 @@ struct tcpflow_kcounters {
  */
 struct tcpflow_netcnt {
 	struct hlist_node node;		/* view.c's hash, by net_cookie */
+	struct rcu_head rcu;
 	u64 net_cookie;
-	unsigned int nlive;
+	unsigned int nlive;		/* under tcpflow_table.lock */
 	unsigned int nclosed;
-	struct tcpflow_kcounters cnt;	/* events_total: only a count */
+	struct tcpflow_kcounters __percpu *cnt;
 	/* Its events recorded on each CPU, for the live stream (ring.c). */
 	u64 __percpu *ev_cpu;
 };
@@ -193,10 +199,27 @@ struct tcpflow_table {
 	unsigned int max_embryos;	/* a SYN flood takes no more */
 	u64 next_id;
 	u64 load_ns;
-	struct tcpflow_kcounters cnt;
+	struct tcpflow_kcounters __percpu *cnt;
 };
 
 extern struct tcpflow_table tcpflow_table;
+
+/*
+ * Count one @field event in the table's counters and in those of @n, the
+ * connection's namespace (NULL: it has no record).  Any context: the
+ * increment is one instruction that preemption cannot split.
+ */
+#define tcpflow_count(n, field)						\
+	do {								\
+		struct tcpflow_netcnt *__n = (n);			\
+									\
+		this_cpu_inc(tcpflow_table.cnt->field);			\
+		if (__n)						\
+			this_cpu_inc(__n->cnt->field);			\
+	} while (0)
+
+void tcpflow_kcounters_sum(const struct tcpflow_kcounters __percpu *pc,
+			   struct tcpflow_kcounters *sum);
 
 /*
  * A reader's place in tcpflow_table.all: a list node of its own, between
@@ -317,8 +340,8 @@ struct tcpflow_slot {
 int tcpflow_ring_init(unsigned int size);
 void tcpflow_ring_exit(void);
 void tcpflow_ring_quiesce(void);
-void tcpflow_ring_cut(void);
-void tcpflow_ring_uncut(void);
+void tcpflow_ring_cut(unsigned long *flags);
+void tcpflow_ring_uncut(unsigned long flags);
 u64 tcpflow_ring_head(int cpu);
 void tcpflow_ring_cut_readers(bool open);
 u64 tcpflow_ring_push(const struct tcpflow_conn *c,

@@ -58,8 +58,10 @@ MODULE_PARM_DESC(absolute_seq,
  * compat.h): a 64-bit number not handed out twice, unlike a namespace's
  * inode number or address.  A record is made by the namespace's pernet .init (process
  * context: it may sleep, where the probes may not allocate) and removed
- * by its .exit.  The hash is read and written only under
- * tcpflow_table.lock, so a record is freed once it is unhashed.
+ * by its .exit.  The hash is written under tcpflow_netcnt_lock and read
+ * under RCU: the hooks run with preemption off, and readers of the files
+ * take rcu_read_lock(), so a record unhashed is freed after a grace
+ * period (call_rcu(); the module's exit waits for those with rcu_barrier()).
  *
  * This pernet subsystem is registered before the hooks are (main.c), so
  * every namespace has its record before tcpflow can see a connection in
@@ -78,50 +80,62 @@ MODULE_PARM_DESC(absolute_seq,
  */
 #define TCPFLOW_NETCNT_BITS	8
 static DEFINE_HASHTABLE(tcpflow_netcnts, TCPFLOW_NETCNT_BITS);
+static DEFINE_SPINLOCK(tcpflow_netcnt_lock);
 
+/* Under rcu_read_lock() or with preemption off; the record is not held. */
 struct tcpflow_netcnt *tcpflow_netcnt_find(u64 net_cookie)
 {
 	struct tcpflow_netcnt *n;
 
-	lockdep_assert_held(&tcpflow_table.lock);
-	hash_for_each_possible(tcpflow_netcnts, n, node, net_cookie)
+	hash_for_each_possible_rcu(tcpflow_netcnts, n, node, net_cookie)
 		if (n->net_cookie == net_cookie)
 			return n;
 	return NULL;
 }
 
+static void tcpflow_netcnt_free(struct tcpflow_netcnt *n)
+{
+	free_percpu(n->ev_cpu);
+	free_percpu(n->cnt);
+	kfree(n);
+}
+
+/* free_percpu() may be called in any context, an RCU callback's too. */
+static void tcpflow_netcnt_free_rcu(struct rcu_head *head)
+{
+	tcpflow_netcnt_free(container_of(head, struct tcpflow_netcnt, rcu));
+}
+
 static int __net_init tcpflow_view_net_init(struct net *net)
 {
 	struct tcpflow_netcnt *n = kzalloc(sizeof(*n), GFP_KERNEL);
-	unsigned long flags;
 
 	if (!n)
 		return -ENOMEM;
 	n->ev_cpu = alloc_percpu(u64);
-	if (!n->ev_cpu) {
-		kfree(n);
+	n->cnt = alloc_percpu(struct tcpflow_kcounters);
+	if (!n->ev_cpu || !n->cnt) {
+		tcpflow_netcnt_free(n);
 		return -ENOMEM;
 	}
 	n->net_cookie = tcpflow_net_cookie(net);
-	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
-	hash_add(tcpflow_netcnts, &n->node, n->net_cookie);
-	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	spin_lock(&tcpflow_netcnt_lock);
+	hash_add_rcu(tcpflow_netcnts, &n->node, n->net_cookie);
+	spin_unlock(&tcpflow_netcnt_lock);
 	return 0;
 }
 
 static void __net_exit tcpflow_view_net_exit(struct net *net)
 {
 	struct tcpflow_netcnt *n;
-	unsigned long flags;
 
-	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
+	spin_lock(&tcpflow_netcnt_lock);
 	n = tcpflow_netcnt_find(tcpflow_net_cookie(net));
 	if (n)
-		hash_del(&n->node);
-	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+		hash_del_rcu(&n->node);
+	spin_unlock(&tcpflow_netcnt_lock);
 	if (n)
-		free_percpu(n->ev_cpu);
-	kfree(n);
+		call_rcu(&n->rcu, tcpflow_netcnt_free_rcu);
 }
 
 static struct pernet_operations tcpflow_view_net_ops = {
@@ -139,6 +153,7 @@ int tcpflow_view_init(void)
 void tcpflow_view_exit(void)
 {
 	unregister_pernet_subsys(&tcpflow_view_net_ops);
+	rcu_barrier();
 }
 
 void tcpflow_viewer_init(struct tcpflow_viewer *v, const struct file *file)
@@ -211,7 +226,8 @@ bool tcpflow_viewer_seq(const struct tcpflow_viewer *v,
 }
 
 /*
- * The counters this reader is shown, read at once under tcpflow_table.lock.
+ * The counters this reader is shown: the entry counts read at once under
+ * tcpflow_table.lock, the event counters summed over the CPUs.
  * Probe hits the kernel skipped (tcpflow_hooks_missed()) belong to no
  * known namespace: only "all" readers have them in events_dropped, and
  * walk_max, which readers of every namespace make, too.  max_conns is
@@ -222,32 +238,36 @@ void tcpflow_viewer_counters(const struct tcpflow_viewer *v,
 {
 	const struct tcpflow_table *t = &tcpflow_table;
 	const struct tcpflow_netcnt *n;
+	struct tcpflow_kcounters sum;
 	unsigned long flags;
 
 	memset(c, 0, sizeof(*c));
-	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
 	c->max_conns = t->max_conns;
 	if (v->all) {
+		raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
 		c->live = t->nlive;
 		c->closed = t->nclosed;
-		c->untracked = t->cnt.untracked;
-		c->evicted = t->cnt.evicted;
-		c->events_dropped = t->cnt.events_dropped +
-				    tcpflow_hooks_missed();
-		c->events_total = t->cnt.events_total;
+		raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+		tcpflow_kcounters_sum(t->cnt, &sum);
+		sum.events_dropped += tcpflow_hooks_missed();
 		c->walk_max = tcpflow_walk_max();
 	} else {
+		rcu_read_lock();
 		n = tcpflow_netcnt_find(v->net_cookie);
-		if (!n)
-			goto unlock;	/* its namespace is gone */
+		if (!n) {
+			rcu_read_unlock();
+			return;		/* its namespace is gone */
+		}
+		raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
 		c->live = n->nlive;
 		c->closed = n->nclosed;
-		c->untracked = n->cnt.untracked;
-		c->evicted = n->cnt.evicted;
-		c->events_dropped = n->cnt.events_dropped;
-		c->events_total = n->cnt.events_total;
+		raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+		tcpflow_kcounters_sum(n->cnt, &sum);
+		rcu_read_unlock();
 	}
-unlock:
-	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	c->untracked = sum.untracked;
+	c->evicted = sum.evicted;
+	c->events_dropped = sum.events_dropped;
+	c->events_total = sum.events_total;
 	c->conns = c->live + c->closed;
 }
