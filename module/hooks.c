@@ -21,8 +21,11 @@
  * the same on every supported kernel.
  *
  * All hooks run with preemption disabled, in process or softirq context.
- * They take tcpflow_table.lock with interrupts off, never sleep and never
- * allocate: entries come from the preallocated pool.
+ * They run with interrupts off, take the lock of the one entry they
+ * record in (found without the table lock when it can be), and
+ * tcpflow_table.lock before it only to create, close or re-key an entry.
+ * They never sleep and never allocate: entries come from the preallocated
+ * pool.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -76,11 +79,13 @@ static void tcpflow_child_new(const struct sock *sk)
 	unsigned long flags;
 	u64 now;
 
+	/* Its request's place changes, or a new entry is made: both locks. */
 	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
-	now = ktime_get_ns();
 	req = tcpflow_request_take(sk);
 	if (req && req->embryo) {
 		c = req;
+		tcpflow_conn_lock(c);
+		now = ktime_get_ns();
 		tcpflow_conn_adopt(c);
 	} else {
 		c = tcpflow_conn_new(sk);
@@ -88,15 +93,18 @@ static void tcpflow_child_new(const struct sock *sk)
 			tcpflow_count_dropped(tcpflow_net_cookie(sock_net(sk)));
 			goto unlock;
 		}
+		now = ktime_get_ns();
 		c->info.role = TCPFLOW_ROLE_SERVER;
 		c->info.first_ns = now;
 		if (req) {
 			c->info.flags |= TCPFLOW_CONN_DUPLICATE;
+			/* The table lock's fields: req is not locked. */
 			if (req->pending_sk)	/* still its first child's */
 				tcpflow_conn_set_twins(req, c);
 		}
 	}
 	l = tcpflow_conn_lookup(atomic64_read(&sk->sk_cookie));
+	/* A role is set when its entry is made: the table lock keeps it. */
 	if (l && l->info.role == TCPFLOW_ROLE_LISTENER)
 		c->info.parent_id = l->info.id;
 	tcpflow_conn_set_pending(c, sk);
@@ -104,49 +112,34 @@ static void tcpflow_child_new(const struct sock *sk)
 		c->info.state = TCP_SYN_RECV;
 	else
 		tcpflow_conn_add_state(c, now, TCP_LISTEN, TCP_SYN_RECV);
+	tcpflow_conn_unlock(c);
 unlock:
 	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 }
 
-static void tcpflow_probe_state(void *data, const struct sock *sk,
-				const int oldstate, const int newstate)
+/*
+ * Does this transition of @c (locked) change where the entry is or how it
+ * is counted?  Then it is made with the table lock held too.
+ */
+static bool tcpflow_state_moves(const struct tcpflow_conn *c, int oldstate,
+				int newstate)
 {
-	struct tcpflow_conn *c;
-	unsigned long flags;
-	u64 cookie, now;
+	if ((c->info.flags & TCPFLOW_CONN_CLOSED) && oldstate == TCP_CLOSE)
+		return true;	/* a new connection on the same socket */
+	if (!c->info.sport || !c->info.dport)
+		return true;	/* its tuple is hashed once complete */
+	return newstate == TCP_CLOSE && !c->tw_pending;
+}
 
-	if (!tcpflow_is_tcp(sk) || tcpflow_scope_out_sk(sk))
-		return;
-	if (oldstate == TCP_LISTEN && newstate == TCP_SYN_RECV) {
-		tcpflow_child_new(sk);
-		return;
-	}
-	cookie = tcpflow_sock_cookie(sk);
-
-	/*
-	 * Times are read under the lock: events of one connection on two
-	 * CPUs then have the order of their times.
-	 */
-	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
-	now = ktime_get_ns();
-	c = tcpflow_conn_lookup(cookie);
-	if (c && (c->info.flags & TCPFLOW_CONN_CLOSED) && oldstate == TCP_CLOSE) {
-		/* The socket starts a new connection (connect() again). */
-		tcpflow_conn_unhash(c);
-		c = NULL;
-	}
-	if (!c)
-		c = tcpflow_conn_claim_pending(sk, cookie, newstate);
-	if (!c) {
-		c = tcpflow_conn_new(sk);
-		if (!c) {
-			tcpflow_count_dropped(tcpflow_net_cookie(sock_net(sk)));
-			goto unlock;
-		}
-		tcpflow_conn_hash(c, cookie);
-		c->info.first_ns = now;
-		tcpflow_conn_start(c, oldstate, newstate);
-	}
+/*
+ * The transition, in @c (locked), at @now, taken under its lock: events of
+ * one connection on two CPUs then have the order of their times.  With
+ * the table lock held if tcpflow_state_moves().
+ */
+static void tcpflow_state_record(struct tcpflow_conn *c,
+				 const struct sock *sk, u64 now,
+				 int oldstate, int newstate)
+{
 	if (!c->info.sport || !c->info.dport) {
 		/* Ports are filled in after the first transitions. */
 		tcpflow_conn_fill_tuple(c, sk);
@@ -154,7 +147,7 @@ static void tcpflow_probe_state(void *data, const struct sock *sk,
 	/* The socket may have let its port go: ask by the entry's. */
 	if (newstate == TCP_CLOSE &&
 	    tcpflow_fault_drop_close(c->info.sport, c->info.dport))
-		goto unlock;
+		return;
 	/* What tcp_info would say; the last values are the final ones. */
 	c->info.bytes_acked = tcp_sk(sk)->bytes_acked;
 	c->info.bytes_received = tcp_sk(sk)->bytes_received;
@@ -184,13 +177,69 @@ static void tcpflow_probe_state(void *data, const struct sock *sk,
 		c->tw_pending = 0;
 		c->tw_fin = 0;
 		c->in_tw = 1;
-		goto unlock;
+		return;
 	}
 	tcpflow_conn_add_state(c, now, oldstate, newstate);
 	if (newstate == TCP_CLOSE)
 		tcpflow_conn_close(c);
+}
+
+static void tcpflow_probe_state(void *data, const struct sock *sk,
+				const int oldstate, const int newstate)
+{
+	struct tcpflow_conn *c;
+	unsigned long flags;
+	u64 cookie, now;
+
+	if (!tcpflow_is_tcp(sk) || tcpflow_scope_out_sk(sk))
+		return;
+	if (oldstate == TCP_LISTEN && newstate == TCP_SYN_RECV) {
+		tcpflow_child_new(sk);
+		return;
+	}
+	cookie = tcpflow_sock_cookie(sk);
+
+	local_irq_save(flags);
+	c = tcpflow_conn_try(cookie);
+	if (c && !tcpflow_state_moves(c, oldstate, newstate)) {
+		tcpflow_state_record(c, sk, ktime_get_ns(), oldstate, newstate);
+		tcpflow_conn_unlock(c);
+		goto out;
+	}
+	if (c)
+		tcpflow_conn_unlock(c);
+
+	raw_spin_lock(&tcpflow_table.lock);
+	c = tcpflow_conn_lookup(cookie);
+	if (c) {
+		tcpflow_conn_lock(c);
+		if ((c->info.flags & TCPFLOW_CONN_CLOSED) &&
+		    oldstate == TCP_CLOSE) {
+			/* The socket starts a new connection (connect() again). */
+			tcpflow_conn_unhash(c);
+			tcpflow_conn_unlock(c);
+			c = NULL;
+		}
+	}
+	if (!c)
+		c = tcpflow_conn_claim_pending(sk, cookie, newstate);
+	now = ktime_get_ns();
+	if (!c) {
+		c = tcpflow_conn_new(sk);
+		if (!c) {
+			tcpflow_count_dropped(tcpflow_net_cookie(sock_net(sk)));
+			goto unlock;
+		}
+		tcpflow_conn_hash(c, cookie);
+		c->info.first_ns = now;
+		tcpflow_conn_start(c, oldstate, newstate);
+	}
+	tcpflow_state_record(c, sk, now, oldstate, newstate);
+	tcpflow_conn_unlock(c);
 unlock:
-	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	raw_spin_unlock(&tcpflow_table.lock);
+out:
+	local_irq_restore(flags);
 }
 
 struct tcpflow_tw_data {
@@ -223,13 +272,15 @@ static int tcpflow_twsk_alloc_ret(struct kretprobe_instance *ri,
 	cookie = atomic64_read(&d->sk->sk_cookie);
 	if (!cookie)
 		return 0;	/* never tracked */
-	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
-	c = tcpflow_conn_lookup(cookie);
+	local_irq_save(flags);
+	c = tcpflow_conn_find(cookie);
 	if (c && tw)
 		c->tw_pending = tw->tw_substate;
 	else if (c)	/* no timewait socket: the CLOSE that follows is final */
 		c->info.flags |= TCPFLOW_CONN_TW_OVERFLOW;
-	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	if (c)
+		tcpflow_conn_unlock(c);
+	local_irq_restore(flags);
 	return 0;
 }
 
@@ -298,10 +349,10 @@ static int tcpflow_tw_process_ret(struct kretprobe_instance *ri,
 	/* Held by the caller.  Still FIN_WAIT2: an out-of-window segment. */
 	if (READ_ONCE(d->tw->tw_substate) != TCP_TIME_WAIT)
 		return 0;
-	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
-	c = tcpflow_conn_lookup(d->cookie);
+	local_irq_save(flags);
+	c = tcpflow_conn_find(d->cookie);
 	if (!c)
-		goto unlock;
+		goto out;
 	if (c->tw_pending == TCP_FIN_WAIT2) {
 		/*
 		 * tcp_time_wait() hashes the timewait socket before its
@@ -320,8 +371,9 @@ static int tcpflow_tw_process_ret(struct kretprobe_instance *ri,
 				       TCP_TIME_WAIT);
 		c->info.bytes_received++;
 	}
-unlock:
-	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+	tcpflow_conn_unlock(c);
+out:
+	local_irq_restore(flags);
 	return 0;
 }
 
@@ -335,12 +387,17 @@ static int tcpflow_twsk_destructor(struct kprobe *p, struct pt_regs *regs)
 
 	if (!cookie || tcpflow_scope_out_sk(sk))
 		return 0;
+	/* The history is complete: it moves to the closed ones. */
 	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
 	c = tcpflow_conn_lookup(cookie);
-	if (c && c->in_tw) {
-		tcpflow_conn_add_state(c, ktime_get_ns(), c->info.state,
-				       TCP_CLOSE);
-		tcpflow_conn_close(c);
+	if (c) {
+		tcpflow_conn_lock(c);
+		if (c->in_tw) {
+			tcpflow_conn_add_state(c, ktime_get_ns(),
+					       c->info.state, TCP_CLOSE);
+			tcpflow_conn_close(c);
+		}
+		tcpflow_conn_unlock(c);
 	}
 	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 	return 0;
@@ -367,11 +424,13 @@ static int tcpflow_sock_graft(struct kprobe *p, struct pt_regs *regs)
 	if (!in_task() || !tcpflow_is_tcp(sk) || tcpflow_scope_out_sk(sk))
 		return 0;
 	cookie = tcpflow_sock_cookie(sk);
-	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
-	c = tcpflow_conn_lookup(cookie);
-	if (c)
+	local_irq_save(flags);
+	c = tcpflow_conn_find(cookie);
+	if (c) {
 		tcpflow_conn_set_owner(c);
-	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
+		tcpflow_conn_unlock(c);
+	}
+	local_irq_restore(flags);
 	return 0;
 }
 

@@ -112,7 +112,7 @@ struct tcpflow_reap_collect {
 	u64 quiet;
 };
 
-/* Under the table lock: note @c if it is a candidate; true when full. */
+/* Under the table's and @c's locks: note @c if a candidate; true when full. */
 static bool tcpflow_reap_visit(const struct tcpflow_conn *c, void *arg)
 {
 	struct tcpflow_reap_collect *w = arg;
@@ -177,14 +177,18 @@ static unsigned int tcpflow_reap_close(struct tcpflow_reap_cand *cand,
 			if (cand[i].found)
 				continue;
 			c = tcpflow_conn_lookup(cand[i].cookie);
-			if (!c || c->info.id != cand[i].id ||
-			    (c->info.flags & TCPFLOW_CONN_CLOSED) ||
-			    c->total_events != cand[i].total_events)
+			if (!c)
 				continue;
-			c->info.flags |= TCPFLOW_CONN_STALE;
-			tcpflow_conn_close(c);
-			tcpflow_count(NULL, stale);
-			closed++;
+			tcpflow_conn_lock(c);
+			if (c->info.id == cand[i].id &&
+			    !(c->info.flags & TCPFLOW_CONN_CLOSED) &&
+			    c->total_events == cand[i].total_events) {
+				c->info.flags |= TCPFLOW_CONN_STALE;
+				tcpflow_conn_close(c);
+				tcpflow_count(NULL, TCPFLOW_CNT_STALE);
+				closed++;
+			}
+			tcpflow_conn_unlock(c);
 		}
 		raw_spin_unlock_irqrestore(&t->lock, flags);
 		cond_resched();
@@ -218,5 +222,5 @@ static void tcpflow_reap_fn(struct work_struct *work)
 		return;
 	tcpflow_kcounters_sum(tcpflow_table.cnt, &sum);
 	pr_info("closed %u live entries whose socket is gone (%llu since load)\n",
-		closed, sum.stale);
+		closed, sum.v[TCPFLOW_CNT_STALE]);
 }

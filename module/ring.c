@@ -138,7 +138,8 @@ static void tcpflow_cpu_ring_unlock(struct tcpflow_cpu_ring *r,
 /*
  * Every CPU's lock, with interrupts off until tcpflow_ring_uncut(): nothing
  * is recorded anywhere in between.  Two cuts take the locks in the same
- * order; a caller may hold the table lock, which the hooks take first too.
+ * order; a caller may hold the table lock or an entry's, which the hooks
+ * take first too.
  */
 void tcpflow_ring_cut(unsigned long *flags)
 {

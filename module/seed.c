@@ -7,8 +7,8 @@
  * The hooks are attached before the walk, so nothing that happens during it
  * is missed; a socket the hooks already track is skipped (same cookie).
  * Sockets in a bucket cannot be freed while the bucket lock is held.
- * Lock order: bucket lock, then tcpflow_table.lock; the hooks never take a
- * bucket lock while holding tcpflow_table.lock.
+ * Lock order: bucket lock, then tcpflow_table.lock, then an entry's; the
+ * hooks never take a bucket lock while holding either.
  *
  * The global tables are walked, and the established table of each
  * namespace that has its own (net.ipv4.tcp_child_ehash_entries, 6.1+).
@@ -150,8 +150,10 @@ static void tcpflow_seed_sock(struct sock *sk, void *arg)
 	c = tcpflow_conn_lookup(cookie);
 	if (c) {
 		/* Tracked since the hooks were attached. */
+		tcpflow_conn_lock(c);
 		if (state == TCP_LISTEN)
 			tcpflow_seed_keep_lsn(s, &c->info);
+		tcpflow_conn_unlock(c);
 		raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 		return;
 	}
@@ -168,6 +170,7 @@ static void tcpflow_seed_sock(struct sock *sk, void *arg)
 		}
 		tcpflow_seed_role(s, c, state);
 		s->seeded++;
+		tcpflow_conn_unlock(c);
 	}
 	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 }

@@ -74,7 +74,7 @@ struct tcpflow_ack_hint {
 	u64 id;				/* and still this request if id matches */
 };
 
-/* Both only touched with tcpflow_table.lock held, interrupts off. */
+/* Both only touched on their CPU with interrupts off. */
 static DEFINE_PER_CPU(struct tcpflow_syn_slot, tcpflow_syn_slot);
 static DEFINE_PER_CPU(struct tcpflow_ack_hint, tcpflow_ack_hint);
 
@@ -354,58 +354,64 @@ static bool tcpflow_closed_takes(struct tcpflow_conn *c)
 	if (!(c->info.flags & TCPFLOW_CONN_CLOSED))
 		return true;
 	if (c->after_close >= TCPFLOW_AFTER_CLOSE) {
-		tcpflow_count(NULL, events_dropped);
+		tcpflow_count(NULL, TCPFLOW_CNT_EVENTS_DROPPED);
 		return false;
 	}
 	c->after_close++;
 	return true;
 }
 
+/* A SYN-ACK sent without a full socket: it begins a request. */
+static bool tcpflow_synack_starts(const struct sock *sk,
+				  const struct tcpflow_pkt *p)
+{
+	return p->e.a == TCPFLOW_DIR_TX &&
+	       (p->e.flags & (TCPFLOW_TCP_SYN | TCPFLOW_TCP_ACK)) ==
+	       (TCPFLOW_TCP_SYN | TCPFLOW_TCP_ACK) &&
+	       (!sk || !sk_fullsock(sk));
+}
+
 /*
- * skst is the socket's state as the hook read it, once, before the
- * table lock: TCP_NEW_SYN_RECV for a request socket or none.
+ * An rx SYN that is not for @c (locked, or NULL) is a new passive open, if
+ * a listener answers it: this CPU keeps it for the SYN-ACK.
  */
-static void tcpflow_segment(const struct net *net, const struct sock *sk,
-			    int skst, struct tcpflow_pkt *p)
+static bool tcpflow_syn_keep(const struct tcpflow_conn *c,
+			     const struct tcpflow_pkt *p)
+{
+	struct tcpflow_syn_slot *slot;
+
+	if (p->e.a != TCPFLOW_DIR_RX ||
+	    (p->e.flags & (TCPFLOW_TCP_SYN | TCPFLOW_TCP_ACK)) !=
+	    TCPFLOW_TCP_SYN || (c && tcpflow_syn_belongs(c, p)))
+		return false;
+	slot = this_cpu_ptr(&tcpflow_syn_slot);
+	slot->p = *p;
+	slot->valid = true;
+	return true;
+}
+
+/*
+ * Does recording this segment in @c (locked) change where an entry is or
+ * how it is counted: a SYN-ACK that begins a request, a port learnt from
+ * a SYN, a reset that ends a request?  Then the table lock is held too.
+ */
+static bool tcpflow_segment_moves(const struct tcpflow_conn *c,
+				  const struct sock *sk,
+				  const struct tcpflow_pkt *p)
+{
+	if (tcpflow_synack_starts(sk, p) && !tcpflow_conn_is_request(c))
+		return true;
+	if (!c->info.sport && p->e.a == TCPFLOW_DIR_TX)
+		return true;
+	return (p->e.flags & TCPFLOW_TCP_RST) && tcpflow_conn_is_request(c);
+}
+
+/* The segment in @c (locked); the table lock too if it moves it. */
+static void tcpflow_segment_record(struct tcpflow_conn *c, int skst,
+				   struct tcpflow_pkt *p)
 {
 	u8 flags = p->e.flags, dir = p->e.a;
-	struct tcpflow_conn *c = NULL;
-	unsigned long irqflags;
-	u64 cookie;
 
-	cookie = tcpflow_pkt_cookie(sk);
-
-	raw_spin_lock_irqsave(&tcpflow_table.lock, irqflags);
-	p->e.t_ns = ktime_get_ns();	/* under the lock, as in hooks.c */
-	if (dir == TCPFLOW_DIR_RX) {
-		/* Only the segment just before a child's clone may name it. */
-		this_cpu_ptr(&tcpflow_ack_hint)->c = NULL;
-	}
-	if (cookie)
-		c = tcpflow_conn_lookup(cookie);
-	if (!c)
-		c = tcpflow_conn_lookup_key(&p->key);
-
-	if (dir == TCPFLOW_DIR_RX &&
-	    (flags & (TCPFLOW_TCP_SYN | TCPFLOW_TCP_ACK)) == TCPFLOW_TCP_SYN &&
-	    !(c && tcpflow_syn_belongs(c, p))) {
-		/* A new passive open, if a listener answers it. */
-		struct tcpflow_syn_slot *slot = this_cpu_ptr(&tcpflow_syn_slot);
-
-		slot->p = *p;
-		slot->valid = true;
-		goto unlock;
-	}
-	if (dir == TCPFLOW_DIR_TX &&
-	    (flags & (TCPFLOW_TCP_SYN | TCPFLOW_TCP_ACK)) ==
-	    (TCPFLOW_TCP_SYN | TCPFLOW_TCP_ACK) &&
-	    (!sk || !sk_fullsock(sk)) && !(c && tcpflow_conn_is_request(c))) {
-		c = tcpflow_request_start(sk, p, net->ns.inum);
-		if (!c)
-			goto unlock;
-	}
-	if (!c)
-		goto unlock;	/* not a connection tcpflow follows */
 	if (dir == TCPFLOW_DIR_RX &&
 	    !(flags & (TCPFLOW_TCP_SYN | TCPFLOW_TCP_RST)) &&
 	    skst == TCP_NEW_SYN_RECV && tcpflow_conn_in_handshake(c)) {
@@ -418,7 +424,7 @@ static void tcpflow_segment(const struct net *net, const struct sock *sk,
 	if (tcpflow_rx_races_child(skst, c, p) ||
 	    (p->fin_ack && !tcpflow_fin_ack_takes(c, dir)) ||
 	    !tcpflow_closed_takes(c))
-		goto unlock;
+		return;
 
 	if (!c->info.sport && dir == TCPFLOW_DIR_TX) {
 		/* A failed connect() releases its port before the tracepoint
@@ -446,8 +452,71 @@ static void tcpflow_segment(const struct net *net, const struct sock *sk,
 			c->req_acked = 1;
 		}
 	}
+}
+
+/*
+ * skst is the socket's state as the hook read it, once, before any lock:
+ * TCP_NEW_SYN_RECV for a request socket or none.
+ *
+ * The connection's entry is looked up without the table lock first, and
+ * the segment recorded under the entry's lock alone unless it moves the
+ * entry.  Otherwise, or if that lookup missed, everything is done again
+ * with the table lock held, where the lookups are exact.  Times are read
+ * under the entry's lock, as in hooks.c.
+ */
+static void tcpflow_segment(const struct net *net, const struct sock *sk,
+			    int skst, struct tcpflow_pkt *p)
+{
+	struct tcpflow_conn *c;
+	unsigned long irqflags;
+	u64 cookie;
+
+	cookie = tcpflow_pkt_cookie(sk);
+
+	local_irq_save(irqflags);
+	if (p->e.a == TCPFLOW_DIR_RX) {
+		/* Only the segment just before a child's clone may name it. */
+		this_cpu_ptr(&tcpflow_ack_hint)->c = NULL;
+	}
+	c = cookie ? tcpflow_conn_try(cookie) : tcpflow_conn_try_key(&p->key);
+	p->e.t_ns = ktime_get_ns();
+	if (c) {
+		bool kept = tcpflow_syn_keep(c, p);
+
+		if (kept || !tcpflow_segment_moves(c, sk, p)) {
+			if (!kept)
+				tcpflow_segment_record(c, skst, p);
+			tcpflow_conn_unlock(c);
+			goto out;
+		}
+		tcpflow_conn_unlock(c);
+	} else if (!cookie && tcpflow_syn_keep(NULL, p)) {
+		goto out;
+	}
+
+	raw_spin_lock(&tcpflow_table.lock);
+	c = cookie ? tcpflow_conn_lookup(cookie) : NULL;
+	if (!c)
+		c = tcpflow_conn_lookup_key(&p->key);
+	if (c)
+		tcpflow_conn_lock(c);
+	p->e.t_ns = ktime_get_ns();
+	if (tcpflow_syn_keep(c, p))
+		goto unlock;
+	if (tcpflow_synack_starts(sk, p) &&
+	    !(c && tcpflow_conn_is_request(c))) {
+		if (c)
+			tcpflow_conn_unlock(c);
+		c = tcpflow_request_start(sk, p, net->ns.inum);
+	}
+	if (c)
+		tcpflow_segment_record(c, skst, p);
 unlock:
-	raw_spin_unlock_irqrestore(&tcpflow_table.lock, irqflags);
+	if (c)
+		tcpflow_conn_unlock(c);
+	raw_spin_unlock(&tcpflow_table.lock);
+out:
+	local_irq_restore(irqflags);
 }
 
 /*
@@ -657,7 +726,7 @@ static unsigned int tcpflow_nf_fragment(struct sk_buff *skb,
 	th = skb_header_pointer(skb, thoff, sizeof(_th), &_th);
 	if (th && (tcp_flag_word(th) &
 		   (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST)))
-		tcpflow_count(NULL, events_dropped);
+		tcpflow_count(NULL, TCPFLOW_CNT_EVENTS_DROPPED);
 	return NF_ACCEPT;
 }
 

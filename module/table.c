@@ -81,8 +81,10 @@ int tcpflow_table_init(unsigned int max_conns, unsigned int max_events)
 	INIT_LIST_HEAD(&t->pending);
 	INIT_LIST_HEAD(&t->embryos);
 	INIT_LIST_HEAD(&t->free);
-	for (i = 0; i < max_conns; i++)
+	for (i = 0; i < max_conns; i++) {
+		raw_spin_lock_init(&tcpflow_entry(i)->lock);
 		list_add_tail(&tcpflow_entry(i)->node, &t->free);
+	}
 	tcpflow_key_seed = get_random_u32();
 	t->next_id = 1;
 	t->load_ns = ktime_get_ns();
@@ -101,17 +103,15 @@ void tcpflow_table_exit(void)
 void tcpflow_kcounters_sum(const struct tcpflow_kcounters __percpu *pc,
 			   struct tcpflow_kcounters *sum)
 {
-	u64 *s = (u64 *)sum;
-	const u64 *v;
-	size_t i;
+	const struct tcpflow_kcounters *one;
+	unsigned int i;
 	int cpu;
 
-	BUILD_BUG_ON(sizeof(*sum) % sizeof(u64));
 	memset(sum, 0, sizeof(*sum));
 	for_each_possible_cpu(cpu) {
-		v = (const u64 *)per_cpu_ptr(pc, cpu);
-		for (i = 0; i < sizeof(*sum) / sizeof(u64); i++)
-			s[i] += READ_ONCE(v[i]);
+		one = per_cpu_ptr(pc, cpu);
+		for (i = 0; i < TCPFLOW_CNT_MAX; i++)
+			sum->v[i] += READ_ONCE(one->v[i]);
 	}
 }
 
@@ -132,15 +132,89 @@ static struct hlist_head *tcpflow_bucket(u64 cookie)
 	return &tcpflow_table.hash[hash_64(cookie, tcpflow_table.hash_bits)];
 }
 
+/*
+ * Lookups.  Under the table lock a lookup is exact: nothing it reads moves.
+ * Without it (tcpflow_conn_try()), only with preemption off, a lookup
+ * reads chains that other CPUs change, as RCU readers of a
+ * SLAB_TYPESAFE_BY_RCU cache do: the pool is never freed while the module
+ * is loaded, so every pointer it follows is an entry, but one that may be
+ * unhashed, reused for another connection, or rehashed into another chain
+ * (its next pointer then leads into that chain, or is cleared) while it is
+ * read.  So what it finds is a candidate, checked again under the entry's
+ * lock, which every change to what a lookup compares is made under; and
+ * what it misses may have been there.  A miss, a candidate that fails the
+ * check, or a chain longer than TCPFLOW_TRY_STEPS (which can only grow
+ * that long while entries move) sends the caller to the exact lookup.
+ */
+#define TCPFLOW_TRY_STEPS	16
+
 struct tcpflow_conn *tcpflow_conn_lookup(u64 cookie)
 {
 	struct tcpflow_conn *c;
 
 	lockdep_assert_held(&tcpflow_table.lock);
-	hlist_for_each_entry(c, tcpflow_bucket(cookie), hnode)
+	hlist_for_each_entry_rcu(c, tcpflow_bucket(cookie), hnode)
 		if (c->info.cookie == cookie)
 			return c;
 	return NULL;
+}
+
+/*
+ * Lookups return their entry locked, or NULL: a conditional lock that
+ * sparse's context counting cannot follow.  These two hide the entry's
+ * lock from it; lockdep checks it instead, on the debug kernel, where
+ * every function that needs an entry locked asserts it.
+ */
+void tcpflow_conn_lock(struct tcpflow_conn *c)
+{
+	lockdep_assert_irqs_disabled();
+	raw_spin_lock(&c->lock);
+	__release(&c->lock);
+}
+
+void tcpflow_conn_unlock(struct tcpflow_conn *c)
+{
+	__acquire(&c->lock);
+	raw_spin_unlock(&c->lock);
+}
+
+/* The entry hashed under @cookie, locked, or NULL: try the exact lookup. */
+struct tcpflow_conn *tcpflow_conn_try(u64 cookie)
+{
+	struct tcpflow_conn *c;
+	unsigned int n = 0;
+
+	lockdep_assert_irqs_disabled();
+	hlist_for_each_entry_rcu(c, tcpflow_bucket(cookie), hnode) {
+		if (++n > TCPFLOW_TRY_STEPS)
+			return NULL;
+		if (READ_ONCE(c->info.cookie) != cookie)
+			continue;
+		tcpflow_conn_lock(c);
+		if (c->info.cookie == cookie && !hlist_unhashed(&c->hnode))
+			return c;
+		tcpflow_conn_unlock(c);
+		return NULL;
+	}
+	return NULL;
+}
+
+/*
+ * The entry hashed under @cookie, locked, or NULL: without the table lock
+ * if it can, else with it.  Interrupts off.
+ */
+struct tcpflow_conn *tcpflow_conn_find(u64 cookie)
+{
+	struct tcpflow_conn *c = tcpflow_conn_try(cookie);
+
+	if (c)
+		return c;
+	raw_spin_lock(&tcpflow_table.lock);
+	c = tcpflow_conn_lookup(cookie);
+	if (c)
+		tcpflow_conn_lock(c);
+	raw_spin_unlock(&tcpflow_table.lock);
+	return c;
 }
 
 void tcpflow_key_set_addr(struct in6_addr *dst, u16 family, const void *a)
@@ -165,10 +239,43 @@ struct tcpflow_conn *tcpflow_conn_lookup_key(const struct tcpflow_key *k)
 	struct tcpflow_conn *c;
 
 	lockdep_assert_held(&tcpflow_table.lock);
-	hlist_for_each_entry(c, tcpflow_key_bucket(k), tnode)
+	hlist_for_each_entry_rcu(c, tcpflow_key_bucket(k), tnode)
 		if (!memcmp(&c->key, k, sizeof(*k)))
 			return c;
 	return NULL;
+}
+
+/*
+ * The same without the table lock, locked, or NULL (see above).  An
+ * entry being hashed under this tuple meanwhile may be missed for an
+ * older one: the lookup happened first.
+ */
+struct tcpflow_conn *tcpflow_conn_try_key(const struct tcpflow_key *k)
+{
+	struct tcpflow_conn *c;
+	unsigned int n = 0;
+
+	lockdep_assert_irqs_disabled();
+	hlist_for_each_entry_rcu(c, tcpflow_key_bucket(k), tnode) {
+		if (++n > TCPFLOW_TRY_STEPS)
+			return NULL;
+		if (memcmp(&c->key, k, sizeof(*k)))
+			continue;
+		tcpflow_conn_lock(c);
+		if (!memcmp(&c->key, k, sizeof(*k)) &&
+		    !hlist_unhashed(&c->tnode))
+			return c;
+		tcpflow_conn_unlock(c);
+		return NULL;
+	}
+	return NULL;
+}
+
+/* Changes to where an entry is found: under both locks. */
+static void tcpflow_conn_assert_moving(const struct tcpflow_conn *c)
+{
+	lockdep_assert_held(&tcpflow_table.lock);
+	lockdep_assert_held(&c->lock);
 }
 
 /* Index the entry by its tuple once both ports are known. */
@@ -183,15 +290,16 @@ static void tcpflow_conn_hash_key(struct tcpflow_conn *c)
 
 	if (!k.lport || !k.rport)
 		return;
+	tcpflow_conn_assert_moving(c);
 	tcpflow_key_set_addr(&k.laddr, ci->family, ci->saddr);
 	tcpflow_key_set_addr(&k.raddr, ci->family, ci->daddr);
 	if (!hlist_unhashed(&c->tnode)) {
 		if (!memcmp(&c->key, &k, sizeof(k)))
 			return;
-		hlist_del_init(&c->tnode);
+		hlist_del_init_rcu(&c->tnode);
 	}
 	c->key = k;
-	hlist_add_head(&c->tnode, tcpflow_key_bucket(&k));
+	hlist_add_head_rcu(&c->tnode, tcpflow_key_bucket(&k));
 }
 
 void tcpflow_conn_set_lport(struct tcpflow_conn *c, u16 port)
@@ -264,7 +372,8 @@ void tcpflow_conn_set_owner(struct tcpflow_conn *c)
 /* The entry stops being found by its cookie (its socket starts anew). */
 void tcpflow_conn_unhash(struct tcpflow_conn *c)
 {
-	hlist_del_init(&c->hnode);
+	tcpflow_conn_assert_moving(c);
+	hlist_del_init_rcu(&c->hnode);
 }
 
 /*
@@ -289,7 +398,8 @@ static void tcpflow_conn_count(const struct tcpflow_conn *c, int live,
 /* An event lost for want of an entry, in a connection of this netns. */
 void tcpflow_count_dropped(u64 net_cookie)
 {
-	tcpflow_count(tcpflow_netcnt_find(net_cookie), events_dropped);
+	tcpflow_count(tcpflow_netcnt_find(net_cookie),
+		      TCPFLOW_CNT_EVENTS_DROPPED);
 }
 
 /*
@@ -301,8 +411,9 @@ static void tcpflow_conn_evict(struct tcpflow_conn *c)
 	struct tcpflow_table *t = &tcpflow_table;
 	struct tcpflow_netcnt *n = tcpflow_netcnt_find(c->net_cookie);
 
-	hlist_del_init(&c->hnode);
-	hlist_del_init(&c->tnode);
+	tcpflow_conn_assert_moving(c);
+	hlist_del_init_rcu(&c->hnode);
+	hlist_del_init_rcu(&c->tnode);
 	list_del(&c->lnode);
 	list_del(&c->node);
 	if (c->embryo)
@@ -311,14 +422,16 @@ static void tcpflow_conn_evict(struct tcpflow_conn *c)
 		tcpflow_conn_count(c, 0, -1);
 	else
 		tcpflow_conn_count(c, -1, 0);
-	tcpflow_count(n, evicted);
+	tcpflow_count(n, TCPFLOW_CNT_EVICTED);
 }
 
 /*
- * An entry from the pool, or NULL when every entry holds a live
+ * An entry from the pool, locked, or NULL when every entry holds a live
  * connection: free ones first, then the oldest closed history, then the
  * oldest request.  A request beyond its share of the pool takes the
- * oldest request's entry instead.
+ * oldest request's entry instead.  An entry reused is locked before it is
+ * cleared: an event on another CPU that found it a moment ago waits, then
+ * sees that it is no longer the entry it looked for.
  */
 static struct tcpflow_conn *tcpflow_conn_alloc(u64 net_cookie, u32 netns,
 					       bool request)
@@ -336,6 +449,7 @@ static struct tcpflow_conn *tcpflow_conn_alloc(u64 net_cookie, u32 netns,
 	if (!c && !list_empty(&t->free)) {
 		c = list_first_entry(&t->free, struct tcpflow_conn, node);
 		list_del(&c->node);
+		tcpflow_conn_lock(c);
 	} else {
 		if (!c)
 			c = list_first_entry_or_null(&t->closed,
@@ -344,12 +458,21 @@ static struct tcpflow_conn *tcpflow_conn_alloc(u64 net_cookie, u32 netns,
 			c = list_first_entry_or_null(&t->embryos,
 						     struct tcpflow_conn, lnode);
 		if (!c) {
-			tcpflow_count(n, untracked);
+			tcpflow_count(n, TCPFLOW_CNT_UNTRACKED);
 			return NULL;
 		}
+		tcpflow_conn_lock(c);
 		tcpflow_conn_evict(c);
 	}
-	memset(c, 0, sizeof(*c));
+	/*
+	 * All of it but the lock, which is held.  Lookups without the
+	 * table lock may still follow the chain pointers: clear those in
+	 * one write each first, so that none can read half of one.
+	 */
+	WRITE_ONCE(c->hnode.next, NULL);
+	WRITE_ONCE(c->tnode.next, NULL);
+	memset(c, 0, offsetof(struct tcpflow_conn, lock));
+	memset(&c->info, 0, sizeof(c->info));
 	c->net_cookie = net_cookie;
 	c->info.id = t->next_id++;
 	c->info.netns = netns;
@@ -360,13 +483,13 @@ static struct tcpflow_conn *tcpflow_conn_alloc(u64 net_cookie, u32 netns,
 	list_add_tail(&c->node, &t->all);
 	c->net_held = !!n;
 	tcpflow_conn_count(c, 1, 0);
-	tcpflow_count(n, conns_seen);
+	tcpflow_count(n, TCPFLOW_CNT_CONNS_SEEN);
 	return c;
 }
 
 /*
- * A new live entry for this socket, or NULL (counted) when there is no
- * room.  The caller makes it findable: tcpflow_conn_hash() or
+ * A new live entry for this socket, locked, or NULL (counted) when there
+ * is no room.  The caller makes it findable: tcpflow_conn_hash() or
  * tcpflow_conn_set_pending().
  */
 struct tcpflow_conn *tcpflow_conn_new(const struct sock *sk)
@@ -385,7 +508,7 @@ struct tcpflow_conn *tcpflow_conn_new(const struct sock *sk)
 
 /*
  * A passive open seen from its SYN, before the kernel has a socket for
- * it: found by its tuple until the accepted socket adopts it.
+ * it: found by its tuple until the accepted socket adopts it.  Locked.
  */
 struct tcpflow_conn *tcpflow_conn_new_request(const struct tcpflow_key *k,
 					      u16 family, u32 netns)
@@ -410,7 +533,7 @@ struct tcpflow_conn *tcpflow_conn_new_request(const struct tcpflow_key *k,
 		memcpy(c->info.daddr, &k->raddr.s6_addr32[3], 4);
 	}
 	c->key = *k;
-	hlist_add_head(&c->tnode, tcpflow_key_bucket(k));
+	hlist_add_head_rcu(&c->tnode, tcpflow_key_bucket(k));
 	c->embryo = 1;
 	list_add_tail(&c->lnode, &t->embryos);
 	t->nembryos++;
@@ -432,7 +555,7 @@ void tcpflow_conn_adopt(struct tcpflow_conn *c)
 {
 	struct tcpflow_table *t = &tcpflow_table;
 
-	lockdep_assert_held(&t->lock);
+	tcpflow_conn_assert_moving(c);
 	list_del_init(&c->lnode);
 	c->embryo = 0;
 	t->nembryos--;
@@ -443,8 +566,9 @@ void tcpflow_conn_adopt(struct tcpflow_conn *c)
 
 void tcpflow_conn_hash(struct tcpflow_conn *c, u64 cookie)
 {
+	tcpflow_conn_assert_moving(c);
 	c->info.cookie = cookie;
-	hlist_add_head(&c->hnode, tcpflow_bucket(cookie));
+	hlist_add_head_rcu(&c->hnode, tcpflow_bucket(cookie));
 }
 
 /*
@@ -477,13 +601,16 @@ void tcpflow_conn_set_twins(struct tcpflow_conn *a, struct tcpflow_conn *b)
  * While both twins wait for their next transition, the first to make it
  * says which child is which: the child that moves to CLOSE lost and is the
  * duplicate, the other carries on the connection and its request's
- * history.  Give @c's socket to its twin if it belongs there.
+ * history.  Give @c's socket to its twin if it belongs there.  Under the
+ * table lock alone: twin, twin_id and pending_sk are the table's, and the
+ * duplicate flag, set when an entry is made, does not change while
+ * another flag is written beside it.
  */
 static struct tcpflow_conn *tcpflow_conn_twin_pick(struct tcpflow_conn *c,
 						   int newstate)
 {
 	struct tcpflow_conn *t = c->twin;
-	bool dup = c->info.flags & TCPFLOW_CONN_DUPLICATE;
+	bool dup = READ_ONCE(c->info.flags) & TCPFLOW_CONN_DUPLICATE;
 	bool lost = newstate == TCP_CLOSE;
 
 	if (!t || t->info.id != c->twin_id || !t->pending_sk || dup == lost)
@@ -492,7 +619,7 @@ static struct tcpflow_conn *tcpflow_conn_twin_pick(struct tcpflow_conn *c,
 	return t;
 }
 
-/* The pending entry of this child socket, now found by its cookie. */
+/* The pending entry of this child socket, now found by its cookie: locked. */
 struct tcpflow_conn *tcpflow_conn_claim_pending(const struct sock *sk,
 						u64 cookie, int newstate)
 {
@@ -502,6 +629,7 @@ struct tcpflow_conn *tcpflow_conn_claim_pending(const struct sock *sk,
 	list_for_each_entry(c, &tcpflow_table.pending, lnode) {
 		if (c->pending_sk == sk) {
 			c = tcpflow_conn_twin_pick(c, newstate);
+			tcpflow_conn_lock(c);
 			list_del_init(&c->lnode);
 			c->pending_sk = NULL;
 			tcpflow_conn_hash(c, cookie);
@@ -534,10 +662,12 @@ u32 tcpflow_conn_nevents(const struct tcpflow_conn *c)
  * joins the tail again, with a new id, and is met once more as the new
  * connection it now holds.
  *
- * A reader never holds the table lock (interrupts off, every probe of
- * every CPU waiting) for more than TCPFLOW_WALK_BATCH nodes, whether or
- * not it may see them, plus one copy of the entry it takes; it formats that
- * copy with the lock dropped.  All of a cursor's moves are under the lock.
+ * A reader never holds the table lock (interrupts off, the probes that
+ * create or close entries waiting) for more than TCPFLOW_WALK_BATCH nodes,
+ * whether or not it may see them, plus one copy of the entry it takes; it
+ * formats that copy with the lock dropped.  All of a cursor's moves are
+ * under the lock.  Each entry is judged and copied under its own lock too,
+ * which its events take.
  */
 static bool tcpflow_node_is_entry(const struct list_head *pos)
 {
@@ -596,9 +726,23 @@ u64 tcpflow_walk_max(void)
 	return atomic64_read(&tcpflow_walk_longest);
 }
 
+/* @c, if @want accepts it, into @copy: under its lock, with the table's. */
+static bool tcpflow_conn_take(struct tcpflow_conn *c, tcpflow_want_fn want,
+			      void *arg, struct tcpflow_conn *copy)
+{
+	bool take;
+
+	tcpflow_conn_lock(c);
+	take = want(c, arg);
+	if (take && copy)
+		memcpy(copy, c, tcpflow_table.entry_size);
+	tcpflow_conn_unlock(c);
+	return take;
+}
+
 /*
  * Copy the next entry after @cur that @want accepts (called under the
- * lock) into @copy, a buffer from tcpflow_conn_copy_alloc(), or into
+ * locks) into @copy, a buffer from tcpflow_conn_copy_alloc(), or into
  * nothing if @copy is NULL (@want took what it needed), and move the
  * cursor past it.  False at the end of the table.  Sleeps between batches:
  * process context only, no lock held.
@@ -607,7 +751,7 @@ bool tcpflow_cursor_next(struct tcpflow_cursor *cur, tcpflow_want_fn want,
 			 void *arg, struct tcpflow_conn *copy)
 {
 	struct list_head *all = &tcpflow_table.all, *pos;
-	const struct tcpflow_conn *c;
+	struct tcpflow_conn *c;
 	unsigned long flags;
 	unsigned int n;
 
@@ -619,10 +763,7 @@ bool tcpflow_cursor_next(struct tcpflow_cursor *cur, tcpflow_want_fn want,
 			if (!tcpflow_node_is_entry(pos))
 				continue;	/* another reader's cursor */
 			c = list_entry(pos, struct tcpflow_conn, node);
-			if (want(c, arg)) {
-				if (copy)
-					memcpy(copy, c,
-					       tcpflow_table.entry_size);
+			if (tcpflow_conn_take(c, want, arg, copy)) {
 				cur->last = c;
 				list_move(&cur->node, pos);
 				tcpflow_walk_note(n + 1);
@@ -651,14 +792,14 @@ bool tcpflow_cursor_refresh(const struct tcpflow_cursor *cur,
 			    tcpflow_want_fn want, void *arg,
 			    struct tcpflow_conn *copy)
 {
-	const struct tcpflow_conn *c = cur->last;
+	struct tcpflow_conn *c = cur->last;
 	unsigned long flags;
 	bool same;
 
+	/* The id changes only with both locks held: either will do. */
 	raw_spin_lock_irqsave(&tcpflow_table.lock, flags);
-	same = c && c->info.id == copy->info.id && want(c, arg);
-	if (same)
-		memcpy(copy, c, tcpflow_table.entry_size);
+	same = c && c->info.id == copy->info.id &&
+	       tcpflow_conn_take(c, want, arg, copy);
 	raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 	return same;
 }
@@ -703,14 +844,15 @@ void tcpflow_conn_add_event(struct tcpflow_conn *c,
 	u32 n = c->total_events;
 	struct tcpflow_kevent *ke;
 
+	lockdep_assert_held(&c->lock);
 	if (n < max) {
 		ke = &c->ev[n];
 	} else {
 		ke = &c->ev[head + (n - head) % (max - head)];
 		c->info.dropped_events++;
-		tcpflow_count(nc, events_dropped);
+		tcpflow_count(nc, TCPFLOW_CNT_EVENTS_DROPPED);
 	}
-	tcpflow_count(nc, events_total);
+	tcpflow_count(nc, TCPFLOW_CNT_EVENTS_TOTAL);
 	ke->e = *e;
 	c->total_events = n + 1;
 	c->info.nevents = tcpflow_conn_nevents(c);
@@ -740,7 +882,7 @@ void tcpflow_conn_close(struct tcpflow_conn *c)
 {
 	struct tcpflow_table *t = &tcpflow_table;
 
-	lockdep_assert_held(&t->lock);
+	tcpflow_conn_assert_moving(c);
 	/* Closed already: reap.c took its socket for gone. */
 	if (c->info.flags & TCPFLOW_CONN_CLOSED)
 		return;

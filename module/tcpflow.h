@@ -111,7 +111,15 @@ struct tcpflow_owner {
  * Closed entries stay readable, and findable by cookie and tuple (a reset
  * can follow the move to CLOSE), until the pool needs them back.
  *
- * Every field is protected by tcpflow_table.lock.
+ * Two locks protect an entry (table.c): its own, for its history and
+ * everything else in it, and tcpflow_table.lock, for where it is (the
+ * hashes and lists, hence the id, cookie and key it is found by, and the
+ * CLOSED flag) and for its place in the counts (embryo, net_held).  A
+ * write to those is made under both, the table's first, so either lock
+ * keeps them still; any other write under the entry's.  What ties it to
+ * other entries (pending_sk, twin, twin_id) is the table lock's alone.
+ * An event of an entry found by a lookup without the table lock
+ * (tcpflow_conn_try()) takes only the entry's.
  */
 struct tcpflow_conn {
 	struct hlist_node hnode;	/* table.hash, once it has a cookie */
@@ -127,7 +135,11 @@ struct tcpflow_conn {
 	u32 total_events;		/* appended, including dropped ones */
 	u8 tw_pending;			/* tcp_time_wait(sk, state) seen */
 	u8 after_close;			/* segments recorded once closed */
-	/* Bits of one byte: written under the lock like the rest. */
+	/*
+	 * Bits of one byte, written under the entry's lock: embryo and
+	 * net_held also under the table's, so a reader holding only that
+	 * one reads them right while another bit is being written.
+	 */
 	u8 in_tw:1;			/* history continues on a timewait sock */
 	u8 tw_fin:1;			/* its FIN came before that CLOSE */
 	u8 embryo:1;			/* a request never adopted */
@@ -137,6 +149,12 @@ struct tcpflow_conn {
 	u8 fin_ack_awaited:1;		/* a FIN sent, its ACK not received */
 	u8 net_held:1;			/* in its netns's nlive or nclosed */
 	struct tcpflow_owner owner;
+	/*
+	 * Taken in the hooks' contexts, with interrupts off: raw, as the
+	 * table's.  Never two at once; the table's lock before, a CPU's ring
+	 * lock after (ring.c).  Not cleared when the entry is reused.
+	 */
+	raw_spinlock_t lock;
 	struct tcpflow_conn_info info;
 	struct tcpflow_kevent ev[];	/* tcpflow_table.max_events */
 };
@@ -144,15 +162,20 @@ struct tcpflow_conn {
 /*
  * Counters are per CPU: the hooks of every CPU add to them, and only
  * readers sum them (tcpflow_kcounters_sum()), so no CPU writes a cache line
- * another CPU writes too.  Only u64s: the sum adds them up as an array.
+ * another CPU writes too.
  */
+enum {
+	TCPFLOW_CNT_CONNS_SEEN,		/* entries ever created */
+	TCPFLOW_CNT_UNTRACKED,		/* connections we had no room for */
+	TCPFLOW_CNT_EVICTED,		/* closed histories reused */
+	TCPFLOW_CNT_EVENTS_DROPPED,	/* lost: overflow or untracked */
+	TCPFLOW_CNT_EVENTS_TOTAL,	/* events recorded */
+	TCPFLOW_CNT_STALE,		/* live entries closed: reap.c */
+	TCPFLOW_CNT_MAX,
+};
+
 struct tcpflow_kcounters {
-	u64 conns_seen;		/* entries ever created */
-	u64 untracked;		/* connections we had no room for */
-	u64 evicted;		/* closed histories reused for new ones */
-	u64 events_dropped;	/* events lost: overflow or untracked */
-	u64 events_total;	/* events recorded */
-	u64 stale;		/* live entries closed: socket gone (reap.c) */
+	u64 v[TCPFLOW_CNT_MAX];
 };
 
 /*
@@ -172,9 +195,12 @@ struct tcpflow_netcnt {
 
 struct tcpflow_table {
 	/*
-	 * All of it; taken in process and softirq context and in the
-	 * tracepoint and kprobe handlers, which run with preemption off: a
-	 * raw spinlock, since a spinlock_t sleeps on PREEMPT_RT.  Nothing
+	 * The table's structure: the hashes, lists and counts below, and an
+	 * entry's place in them (struct tcpflow_conn); taken to create, close
+	 * and reuse entries, not for each event.  Taken in process and
+	 * softirq context and in the tracepoint and kprobe handlers, which
+	 * run with preemption off: a raw spinlock, since a spinlock_t sleeps
+	 * on PREEMPT_RT.  Nothing
 	 * under it allocates, frees, copies to user space or wakes a task
 	 * (ring.c defers wake-ups to an irq_work), and a reader holds it for
 	 * at most TCPFLOW_WALK_BATCH entries, so the time interrupts stay
@@ -205,18 +231,16 @@ struct tcpflow_table {
 extern struct tcpflow_table tcpflow_table;
 
 /*
- * Count one @field event in the table's counters and in those of @n, the
- * connection's namespace (NULL: it has no record).  Any context: the
- * increment is one instruction that preemption cannot split.
+ * Count one event of counter @i in the table's counters and in those of
+ * @n, the connection's namespace (NULL: it has no record).  Any context:
+ * the increment is one instruction that preemption cannot split.
  */
-#define tcpflow_count(n, field)						\
-	do {								\
-		struct tcpflow_netcnt *__n = (n);			\
-									\
-		this_cpu_inc(tcpflow_table.cnt->field);			\
-		if (__n)						\
-			this_cpu_inc(__n->cnt->field);			\
-	} while (0)
+static inline void tcpflow_count(struct tcpflow_netcnt *n, unsigned int i)
+{
+	this_cpu_inc(tcpflow_table.cnt->v[i]);
+	if (n)
+		this_cpu_inc(n->cnt->v[i]);
+}
 
 void tcpflow_kcounters_sum(const struct tcpflow_kcounters __percpu *pc,
 			   struct tcpflow_kcounters *sum);
@@ -227,7 +251,7 @@ void tcpflow_kcounters_sum(const struct tcpflow_kcounters __percpu *pc,
  */
 struct tcpflow_cursor {
 	struct list_head node;
-	const struct tcpflow_conn *last;	/* the entry it took last */
+	struct tcpflow_conn *last;		/* the entry it took last */
 };
 
 /* Nodes a reader walks per hold of tcpflow_table.lock, visible or not. */
@@ -239,6 +263,11 @@ int tcpflow_table_init(unsigned int max_conns, unsigned int max_events);
 void tcpflow_table_exit(void);
 
 struct tcpflow_conn *tcpflow_conn_lookup(u64 cookie);
+struct tcpflow_conn *tcpflow_conn_try(u64 cookie);
+struct tcpflow_conn *tcpflow_conn_try_key(const struct tcpflow_key *k);
+struct tcpflow_conn *tcpflow_conn_find(u64 cookie);
+void tcpflow_conn_lock(struct tcpflow_conn *c);
+void tcpflow_conn_unlock(struct tcpflow_conn *c);
 struct tcpflow_conn *tcpflow_conn_new(const struct sock *sk);
 struct tcpflow_conn *tcpflow_conn_new_request(const struct tcpflow_key *k,
 					      u16 family, u32 netns);

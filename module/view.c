@@ -249,7 +249,7 @@ void tcpflow_viewer_counters(const struct tcpflow_viewer *v,
 		c->closed = t->nclosed;
 		raw_spin_unlock_irqrestore(&tcpflow_table.lock, flags);
 		tcpflow_kcounters_sum(t->cnt, &sum);
-		sum.events_dropped += tcpflow_hooks_missed();
+		sum.v[TCPFLOW_CNT_EVENTS_DROPPED] += tcpflow_hooks_missed();
 		c->walk_max = tcpflow_walk_max();
 	} else {
 		rcu_read_lock();
@@ -265,9 +265,9 @@ void tcpflow_viewer_counters(const struct tcpflow_viewer *v,
 		tcpflow_kcounters_sum(n->cnt, &sum);
 		rcu_read_unlock();
 	}
-	c->untracked = sum.untracked;
-	c->evicted = sum.evicted;
-	c->events_dropped = sum.events_dropped;
-	c->events_total = sum.events_total;
+	c->untracked = sum.v[TCPFLOW_CNT_UNTRACKED];
+	c->evicted = sum.v[TCPFLOW_CNT_EVICTED];
+	c->events_dropped = sum.v[TCPFLOW_CNT_EVENTS_DROPPED];
+	c->events_total = sum.v[TCPFLOW_CNT_EVENTS_TOTAL];
 	c->conns = c->live + c->closed;
 }
