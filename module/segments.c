@@ -15,7 +15,10 @@
  * one with SYN, FIN or RST always does; a data segment with none of them
  * never does; a pure ACK does only when it can complete a handshake or
  * acknowledge a FIN (tcpflow_tx_boring(), tcpflow_rx_boring()).  Only then
- * is the table locked and the segment appended to its connection's history.
+ * is its connection's entry locked and the segment appended to its history.
+ * A received segment that came without its socket (loopback) is first
+ * judged by its connection's entry, before TCP's table is searched for the
+ * socket (tcpflow_rx_settled()).
  *
  * A passive open has no socket tcpflow can follow until the handshake's
  * final ACK makes one: the SYN is kept per CPU until the listener answers
@@ -545,14 +548,63 @@ struct tcpflow_conn *tcpflow_request_take(const struct sock *child)
 	return c;
 }
 
-static void tcpflow_pkt_addrs(struct tcpflow_pkt *p, u8 dir, const void *src,
-			      const void *dst)
+/* The segment's tuple as this host sees it, in its namespace. */
+static void tcpflow_pkt_key(struct tcpflow_key *k, const struct net *net,
+			    const struct sk_buff *skb,
+			    const struct tcphdr *th, u16 family, u8 dir)
 {
-	p->e.a = dir;
-	tcpflow_key_set_addr(&p->key.laddr, p->family,
+	const void *src, *dst;
+
+	if (family == AF_INET6) {
+		src = &ipv6_hdr(skb)->saddr;
+		dst = &ipv6_hdr(skb)->daddr;
+	} else {
+		src = &ip_hdr(skb)->saddr;
+		dst = &ip_hdr(skb)->daddr;
+	}
+	*k = (struct tcpflow_key){
+		.net_cookie = tcpflow_net_cookie(net),
+		.lport = ntohs(dir == TCPFLOW_DIR_TX ? th->source : th->dest),
+		.rport = ntohs(dir == TCPFLOW_DIR_TX ? th->dest : th->source),
+	};
+	tcpflow_key_set_addr(&k->laddr, family,
 			     dir == TCPFLOW_DIR_TX ? src : dst);
-	tcpflow_key_set_addr(&p->key.raddr, p->family,
+	tcpflow_key_set_addr(&k->raddr, family,
 			     dir == TCPFLOW_DIR_TX ? dst : src);
+}
+
+/*
+ * An rx segment without SYN, FIN or RST, which no socket came with
+ * (loopback, or early demux off): can its connection's entry, found by
+ * the tuple without the table lock, tell that it does not matter, before
+ * TCP's established table is searched for the socket?  It can when the
+ * entry is ESTABLISHED, CLOSE_WAIT or FIN_WAIT2 in a full socket: the
+ * states in which tcpflow_rx_boring() passes any such segment.  An entry
+ * is never behind its socket: the tracepoint records a state before the
+ * socket takes it, and tw_pending is set before the timewait socket that
+ * replaces it is hashed.  With no entry found, the socket decides.
+ */
+static bool tcpflow_rx_settled(const struct tcpflow_key *k)
+{
+	struct tcpflow_conn *c;
+	unsigned long flags;
+	bool settled = false;
+
+	local_irq_save(flags);
+	c = tcpflow_conn_try_key(k);
+	if (c) {
+		switch (c->info.state) {
+		case TCP_ESTABLISHED:
+		case TCP_CLOSE_WAIT:
+		case TCP_FIN_WAIT2:
+			settled = !c->in_tw && !c->tw_pending &&
+				  !tcpflow_conn_is_request(c);
+			break;
+		}
+		tcpflow_conn_unlock(c);
+	}
+	local_irq_restore(flags);
+	return settled;
 }
 
 /*
@@ -628,13 +680,20 @@ static unsigned int tcpflow_nf_tcp(struct sk_buff *skb,
 		return NF_ACCEPT;
 
 	if (dir == TCPFLOW_DIR_RX && !sk) {
+		if (!(tcp_flag_word(th) &
+		      (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST))) {
+			tcpflow_pkt_key(&p.key, state->net, skb, th, family,
+					dir);
+			if (tcpflow_rx_settled(&p.key))
+				return NF_ACCEPT;
+		}
 		ref = tcpflow_rx_lookup(state->net, skb, th, family);
 		sk = ref;
 	}
 	/*
 	 * Read once: a child's state moves on (SYN_RECV to ESTABLISHED) on
 	 * the CPU processing the handshake's final ACK while this segment
-	 * may wait there for the table lock, and a data segment judged by
+	 * may wait there for its entry's lock, and a data segment judged by
 	 * two readings could pass as neither boring nor the child's.
 	 */
 	skst = sk ? READ_ONCE(sk->sk_state) : TCP_NEW_SYN_RECV;
@@ -661,15 +720,8 @@ static unsigned int tcpflow_nf_tcp(struct sk_buff *skb,
 	}
 
 	p.family = family;
-	p.key.net_cookie = tcpflow_net_cookie(state->net);
-	p.key.lport = ntohs(dir == TCPFLOW_DIR_TX ? th->source : th->dest);
-	p.key.rport = ntohs(dir == TCPFLOW_DIR_TX ? th->dest : th->source);
-	if (family == AF_INET6)
-		tcpflow_pkt_addrs(&p, dir, &ipv6_hdr(skb)->saddr,
-				  &ipv6_hdr(skb)->daddr);
-	else
-		tcpflow_pkt_addrs(&p, dir, &ip_hdr(skb)->saddr,
-				  &ip_hdr(skb)->daddr);
+	tcpflow_pkt_key(&p.key, state->net, skb, th, family, dir);
+	p.e.a = dir;
 	p.e.type = TCPFLOW_EV_SEGMENT;
 	p.e.flags = tcpflow_tcp_flags(th);
 	p.e.seq = ntohl(th->seq);
