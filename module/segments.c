@@ -664,6 +664,7 @@ static unsigned int tcpflow_nf_tcp(struct sk_buff *skb,
 	struct tcphdr _th;
 	const struct tcphdr *th;
 	bool pure_ack = false;		/* no data, SYN, FIN or RST */
+	bool plain;			/* no SYN, FIN or RST */
 	int skst;
 
 	th = skb_header_pointer(skb, thoff, sizeof(_th), &_th);
@@ -679,9 +680,10 @@ static unsigned int tcpflow_nf_tcp(struct sk_buff *skb,
 	    tcpflow_scope_out(ntohs(th->dest), ntohs(th->source)))
 		return NF_ACCEPT;
 
+	plain = !(tcp_flag_word(th) &
+		  (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST));
 	if (dir == TCPFLOW_DIR_RX && !sk) {
-		if (!(tcp_flag_word(th) &
-		      (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST))) {
+		if (plain) {
 			tcpflow_pkt_key(&p.key, state->net, skb, th, family,
 					dir);
 			if (tcpflow_rx_settled(&p.key))
@@ -697,7 +699,7 @@ static unsigned int tcpflow_nf_tcp(struct sk_buff *skb,
 	 * two readings could pass as neither boring nor the child's.
 	 */
 	skst = sk ? READ_ONCE(sk->sk_state) : TCP_NEW_SYN_RECV;
-	if (!(tcp_flag_word(th) & (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST))) {
+	if (plain) {
 		/* The hot path: leave as early as possible. */
 		if (dir == TCPFLOW_DIR_TX) {
 			if (tcpflow_tx_boring(sk, paylen))
