@@ -45,7 +45,7 @@ UAPI_HDRS := $(wildcard include/uapi/linux/*.h)
 .PHONY: all modules module tools man clean modules_install install \
 	uninstall modules_uninstall install-tools uninstall-tools dkms-source \
 	check check-all check-host check-debug check-reliability check-dkms \
-	demo bench bench-locks style warn-check check-kdir
+	demo bench bench-locks bench-profile style warn-check check-kdir
 
 all: module tools
 	@cp $(MOD_DIR)/tcpflow.ko $(CURDIR)/tcpflow.ko
@@ -212,6 +212,14 @@ bench-locks:
 	scripts/setup.sh
 	scripts/debug-kernel.sh
 	scripts/vm-test.sh --kernel debug tests/bench/locks.bats
+
+# Where churn spends its CPU with tcpflow loaded: perf record -a -g in the
+# guest (the host's perf copied in) on Debian's 6.12, or
+# TCPFLOW_BENCH_KERNEL's series.  Not a test: it prints the profile.
+bench-profile:
+	TCPFLOW_SETUP_PACKAGES="$${TCPFLOW_SETUP_PACKAGES:-} linux-perf" scripts/setup.sh
+	TCPFLOW_VM_PROGRAMS="$${TCPFLOW_VM_PROGRAMS:-} perf" TCPFLOW_VM_MEM=$${TCPFLOW_VM_MEM:-4G} \
+	  scripts/vm-test.sh --plain --kernel $${TCPFLOW_BENCH_KERNEL:-6.12} tests/bench/profile.bats
 
 # The reliability suite (rmmod under load, floods, bad input, security,
 # hotplug and wake-ups) on both kernels: 10-15 minutes per kernel under
