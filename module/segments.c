@@ -357,7 +357,7 @@ static bool tcpflow_closed_takes(struct tcpflow_conn *c)
 	if (!(c->info.flags & TCPFLOW_CONN_CLOSED))
 		return true;
 	if (c->after_close >= TCPFLOW_AFTER_CLOSE) {
-		tcpflow_count(NULL, TCPFLOW_CNT_EVENTS_DROPPED);
+		tcpflow_count_dropped(c->net_cookie);
 		return false;
 	}
 	c->after_close++;
@@ -772,6 +772,7 @@ static unsigned int tcpflow_nf_ipv4(void *priv, struct sk_buff *skb,
  * recorded is counted as a dropped event.
  */
 static unsigned int tcpflow_nf_fragment(struct sk_buff *skb,
+					const struct net *net,
 					unsigned int thoff)
 {
 	const struct tcphdr *th;
@@ -780,7 +781,7 @@ static unsigned int tcpflow_nf_fragment(struct sk_buff *skb,
 	th = skb_header_pointer(skb, thoff, sizeof(_th), &_th);
 	if (th && (tcp_flag_word(th) &
 		   (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST)))
-		tcpflow_count(NULL, TCPFLOW_CNT_EVENTS_DROPPED);
+		tcpflow_count_dropped(tcpflow_net_cookie(net));
 	return NF_ACCEPT;
 }
 
@@ -799,7 +800,7 @@ static unsigned int tcpflow_nf_ipv6(void *priv, struct sk_buff *skb,
 		    (frag_off & htons(~0x7)))
 			return NF_ACCEPT;
 		if (frag_off & htons(IP6_MF))
-			return tcpflow_nf_fragment(skb, thoff);
+			return tcpflow_nf_fragment(skb, state->net, thoff);
 	}
 	return tcpflow_nf_tcp(skb, state, thoff, AF_INET6);
 }

@@ -395,7 +395,11 @@ static void tcpflow_conn_count(const struct tcpflow_conn *c, int live,
 	}
 }
 
-/* An event lost for want of an entry, in a connection of this netns. */
+/*
+ * An event of this netns not recorded (no entry for it, a closed history
+ * that took its last segment, a fragment): counted in the table's
+ * counters and in the netns's, which its own readers are shown.
+ */
 void tcpflow_count_dropped(u64 net_cookie)
 {
 	tcpflow_count(tcpflow_netcnt_find(net_cookie),
