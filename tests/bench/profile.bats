@@ -83,8 +83,9 @@ profile() {
 	fi
 	perf report -i "$T/perf.data" --stdio --no-header --no-children -n \
 		--sort sym 2>/dev/null |
-		awk '$1 ~ /%$/ && $2 ~ /^[0-9]+$/ { print $NF, $2 }' >>"$T/$1"
-	[ -s "$T/$1" ]
+		awk '$1 ~ /%$/ && $2 ~ /^[0-9]+$/ { print $NF, $2 }' >"$T/report"
+	[ -s "$T/report" ]
+	cat "$T/report" >>"$T/$1"
 	[[ $1 == off ]] || tf_unload
 }
 

@@ -79,10 +79,13 @@ tf_state_is() {
 	[ "$(tf_state "$1" "$2")" = "$3" ]
 }
 
-# tf_header_count WORD: a number from the /proc/tcpflow header, by the word
-# that follows it ("live", "closed", "untracked", "evicted", "events").
+# tf_header_count WORD [NETNS]: a number from the /proc/tcpflow header, by
+# the word that follows it ("live", "closed", "untracked", "evicted",
+# "events"); as a reader in NETNS is shown it, when given.
 tf_header_count() {
-	head -n 1 /proc/tcpflow | tr -d '(),' |
+	local -a in=()
+	[[ -z ${2:-} ]] || in=(ip netns exec "$2")
+	"${in[@]}" head -n 1 /proc/tcpflow | tr -d '(),' |
 		awk -v w="$1" '{ for (i = 2; i <= NF; i++) if ($i == w) print $(i - 1) }'
 }
 
